@@ -1,0 +1,1 @@
+../assignment/exercise_utils.py
