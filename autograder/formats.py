@@ -1,0 +1,171 @@
+"""Output formats over ``GradingResult``: Gradescope JSON (and back), and the terminal table."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from autograder.results import GRADED, TAGS, GradingResult, TestResult
+
+
+def to_gradescope(result: GradingResult) -> dict[str, Any]:
+    """The results.json of CONTRACT.md section 3 (Gradescope's schema).
+
+    Instructor-only material (grader tracebacks, what the submission printed, tampering
+    details) goes under ``extra_data``, which Gradescope keeps but does not show to students.
+    """
+    tests = []
+    for t in result.tests:
+        tests.append(
+            {
+                "name": t.name,
+                "number": t.number,
+                "score": float(t.score),
+                "max_score": float(t.max_score),
+                "status": t.status,
+                "output": t.output,
+                "tags": [t.tag],
+                "visibility": t.visibility,
+            }
+        )
+    extra: dict[str, Any] = {
+        "grading_status": result.status,
+        "reason": result.reason,
+        "grader_version": result.grader_version,
+        "submission": result.submission,
+        "isolation": result.isolation,
+        "bonus_score": result.bonus_score,
+        "by_tag": {tag: list(v) for tag, v in result.by_tag().items()},
+        "instructor_notes": {t.number: t.instructor_note for t in result.tests if t.instructor_note},
+        "student_output": result.student_output[-20000:],
+        "traceback": result.traceback,
+        **result.extra,
+    }
+    return {
+        "score": result.score,
+        "max_score": result.max_score,
+        "execution_time": round(result.execution_time, 2),
+        "output": summary_text(result),
+        "tests": tests,
+        "extra_data": extra,
+    }
+
+
+def from_gradescope(data: dict[str, Any]) -> GradingResult:
+    """Rebuild a ``GradingResult`` from a results.json (raises ValueError when malformed)."""
+    if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
+        raise ValueError("not a results.json: no 'tests' list")
+    extra = data.get("extra_data") or {}
+    notes = extra.get("instructor_notes") or {}
+    tests = []
+    for i, t in enumerate(data["tests"]):
+        if not isinstance(t, dict):
+            raise ValueError(f"test #{i} is not an object")
+        tags = t.get("tags") or []
+        if len(tags) != 1:
+            raise ValueError(f"test #{i} ({t.get('name')!r}) must carry exactly one tag")
+        try:
+            tests.append(
+                TestResult(
+                    name=str(t["name"]),
+                    number=str(t.get("number", "")),
+                    tag=str(tags[0]),
+                    max_score=float(t["max_score"]),
+                    score=float(t["score"]),
+                    output=str(t.get("output", "")),
+                    visibility=str(t.get("visibility", "visible")),
+                    instructor_note=str(notes.get(str(t.get("number", "")), "")),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"test #{i} is malformed: {exc}") from exc
+    known = {
+        "grading_status", "reason", "grader_version", "submission", "isolation", "bonus_score",
+        "by_tag", "instructor_notes", "student_output", "traceback",
+    }  # fmt: skip
+    return GradingResult(
+        tests=tests,
+        status=str(extra.get("grading_status", GRADED)),
+        reason=str(extra.get("reason", "")),
+        execution_time=float(data.get("execution_time", 0.0) or 0.0),
+        grader_version=str(extra.get("grader_version", "")),
+        submission=str(extra.get("submission", "")),
+        isolation=str(extra.get("isolation", "")),
+        student_output=str(extra.get("student_output", "")),
+        traceback=str(extra.get("traceback", "")),
+        extra={k: v for k, v in extra.items() if k not in known},
+    )
+
+
+def summary_text(result: GradingResult) -> str:
+    """The top-level ``output``: a few lines for the student."""
+    if result.status != GRADED:
+        head = "Could not grade your submission: " + result.reason
+        if result.status == "grader_error":
+            head = "The grader failed (not your fault); your instructor has been notified. " + (
+                result.reason
+            )
+        return head + f"\nScore: {result.score:g}/{result.max_score:g}"
+    lines = [f"Score: {result.score:g}/{result.max_score:g}"]
+    if result.bonus_score:
+        lines[0] += f" (including {result.bonus_score:g} bonus points)"
+    parts = [f"{tag} {s:g}/{m:g}" for tag, (s, m) in result.by_tag().items() if m > 0]
+    lines.append("By function: " + ", ".join(parts))
+    failed = [t for t in result.failed if t.max_score > 0]
+    if failed:
+        lines.append(f"{len(failed)} check(s) failed; each one says what to fix.")
+    else:
+        lines.append("Every check passed.")
+    return "\n".join(lines)
+
+
+def write_json_atomic(data: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write JSON to ``path`` through a temporary file and a rename: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def render_table(result: GradingResult, *, width: int = 100, show_feedback: bool = True) -> str:
+    """A plain-text table of every check, with the feedback of failed ones indented below."""
+    name_width = width - 30
+    lines = [f"{'#':<5} {'check':<{name_width}} {'score':>9}  status", "-" * width]
+    for t in sorted(result.tests, key=_sort_key):
+        name = t.name if len(t.name) <= name_width else t.name[: name_width - 1] + "…"
+        lines.append(
+            f"{t.number:<5} {name:<{name_width}} {t.score:>4g}/{t.max_score:<4g}  {t.status}"
+        )
+        if show_feedback and not t.passed and t.output:
+            for para in t.output.splitlines():
+                lines.extend(
+                    textwrap.wrap(para, width - 8, initial_indent="        ", subsequent_indent="          ")
+                    or [""]
+                )
+    lines.append("-" * width)
+    total = f"{result.score:g}/{result.max_score:g}"
+    if result.bonus_score:
+        total += f"  (bonus {result.bonus_score:g} included)"
+    lines.append(f"{'':<5} {'TOTAL':<{name_width}} {total}")
+    if result.status != GRADED:
+        lines.append(f"status: {result.status}: {result.reason}")
+    lines.append(f"graded in {result.execution_time:.1f} s (isolation: {result.isolation or 'n/a'})")
+    return "\n".join(lines)
+
+
+def _sort_key(t: TestResult) -> tuple[int, list[int]]:
+    section = TAGS.index(t.tag) if t.tag in TAGS else len(TAGS)
+    parts = [int(p) if p.isdigit() else 0 for p in t.number.split(".")]
+    return section, parts
