@@ -9,8 +9,8 @@ You do not need to edit this file. It gives `batchnorm_gradclip_exercise.py` thr
 
 Where the data comes from, in this order:
 
-1. ``$FASHION_MNIST_ROOT`` or the ``root`` you pass (default: ``data/`` beside this file), laid out as
-   torchvision expects: ``<root>/FashionMNIST/raw/train-images-idx3-ubyte`` and friends;
+1. ``$FASHION_MNIST_ROOT`` or the ``root`` you pass (default: ``data/`` beside this file), laid
+   out as torchvision expects: ``<root>/FashionMNIST/raw/train-images-idx3-ubyte`` and friends;
 2. the four ``*.gz`` files of the Debian/Ubuntu package ``dataset-fashion-mnist``
    (``/usr/share/datasets/fashion-mnist``), decompressed into that layout;
 3. torchvision's own download (needs the internet).
@@ -160,7 +160,7 @@ def load_fashion_mnist(
 
 
 def normalize_images(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), standardised with the training-set statistics."""
+    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), standardised with training-set statistics."""
     x = images.float().div(255.0).unsqueeze(1)  # (N, 1, 28, 28)
     return (x - FASHION_MNIST_MEAN) / FASHION_MNIST_STD
 

@@ -40,7 +40,9 @@ def to_gradescope(result: GradingResult) -> dict[str, Any]:
         "isolation": result.isolation,
         "bonus_score": result.bonus_score,
         "by_tag": {tag: list(v) for tag, v in result.by_tag().items()},
-        "instructor_notes": {t.number: t.instructor_note for t in result.tests if t.instructor_note},
+        "instructor_notes": {
+            t.number: t.instructor_note for t in result.tests if t.instructor_note
+        },
         "student_output": result.student_output[-20000:],
         "traceback": result.traceback,
         **result.extra,
@@ -132,7 +134,7 @@ def write_json_atomic(data: dict[str, Any], path: str | os.PathLike) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, ensure_ascii=False)
             f.write("\n")
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -151,7 +153,9 @@ def render_table(result: GradingResult, *, width: int = 100, show_feedback: bool
         if show_feedback and not t.passed and t.output:
             for para in t.output.splitlines():
                 lines.extend(
-                    textwrap.wrap(para, width - 8, initial_indent="        ", subsequent_indent="          ")
+                    textwrap.wrap(
+                        para, width - 8, initial_indent="        ", subsequent_indent="          "
+                    )
                     or [""]
                 )
     lines.append("-" * width)
@@ -161,7 +165,9 @@ def render_table(result: GradingResult, *, width: int = 100, show_feedback: bool
     lines.append(f"{'':<5} {'TOTAL':<{name_width}} {total}")
     if result.status != GRADED:
         lines.append(f"status: {result.status}: {result.reason}")
-    lines.append(f"graded in {result.execution_time:.1f} s (isolation: {result.isolation or 'n/a'})")
+    lines.append(
+        f"graded in {result.execution_time:.1f} s (isolation: {result.isolation or 'n/a'})"
+    )
     return "\n".join(lines)
 
 

@@ -44,7 +44,9 @@ class TestResult:
 
     def __post_init__(self) -> None:
         if self.tag not in TAGS:
-            raise ValueError(f"test {self.name!r}: unknown tag {self.tag!r}; expected one of {TAGS}")
+            raise ValueError(
+                f"test {self.name!r}: unknown tag {self.tag!r}; expected one of {TAGS}"
+            )
 
     @property
     def passed(self) -> bool:

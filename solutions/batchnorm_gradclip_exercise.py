@@ -76,7 +76,8 @@ def add_batchnorm(model: nn.Sequential) -> nn.Sequential:
     #    layer append the matching BatchNorm1d / BatchNorm2d.
     # 3. Return nn.Sequential(*new_layers).
     # *******************************************************************************************
-    ### HINT: walk list(model); deep-copy each layer; after every Linear/Conv2d except the last one, append nn.BatchNorm1d(out_features) or nn.BatchNorm2d(out_channels).
+    ### HINT: walk list(model); deep-copy each layer; after every Linear/Conv2d except the last
+    ###       one, append nn.BatchNorm1d(out_features) or nn.BatchNorm2d(out_channels).
     ### BEGIN SOLUTION
     layers = list(model)
     weighted = [i for i, layer in enumerate(layers) if isinstance(layer, nn.Linear | nn.Conv2d)]
@@ -113,7 +114,8 @@ def compute_grad_norm(model: nn.Module, norm_type: float = 2.0) -> float:
     # Collect the gradients that exist; combine the per-tensor norms into the total norm
     # (torch.linalg.vector_norm takes an `ord` argument, including float("inf")).
     # *******************************************************************************************
-    ### HINT: gather [p.grad for p in model.parameters() if p.grad is not None]; the total p-norm is the p-norm of the per-tensor p-norms (the max for inf); return a float.
+    ### HINT: gather [p.grad for p in model.parameters() if p.grad is not None]; the total p-norm
+    ###       is the p-norm of the per-tensor p-norms (the max for inf); return a float.
     ### BEGIN SOLUTION
     grads = [p.grad.detach() for p in model.parameters() if p.grad is not None]
     if not grads:
@@ -147,7 +149,8 @@ def clip_gradients(model: nn.Module, max_norm: float, norm_type: float = 2.0) ->
     # ************ TODO: clip_gradients ********************************************************
     # Measure the total norm; if it is above max_norm, scale every .grad in place by one factor.
     # *******************************************************************************************
-    ### HINT: total = compute_grad_norm(model, norm_type); if total > max_norm, multiply every p.grad in place by max_norm / (total + 1e-6); return total.
+    ### HINT: total = compute_grad_norm(model, norm_type); if total > max_norm, multiply every
+    ###       p.grad in place by max_norm / (total + 1e-6); return total.
     ### BEGIN SOLUTION
     total = compute_grad_norm(model, norm_type)
     if total > max_norm:
@@ -205,12 +208,15 @@ def compare_runs(
     forgetting ``zero_grad`` accumulates gradients across steps; forgetting ``model.eval()``
     evaluates BatchNorm with batch statistics.
     """
+
     # ************ TODO: compare_runs **********************************************************
     # For each run: seed, build the model (add_batchnorm for "regularized"), make the optimizer,
     # then loop over epochs: a training pass (record grad norms, clip in the regularized run only)
     # followed by an evaluation pass in eval mode without gradients.
     # *******************************************************************************************
-    ### HINT: loop over ("baseline", "regularized"): torch.manual_seed(seed), build the model, SGD(lr, momentum=0.9); per batch zero_grad, forward, backward, record compute_grad_norm, clip (regularized only), step.
+    ### HINT: loop over ("baseline", "regularized"): torch.manual_seed(seed), build the model,
+    ###       SGD(lr, momentum=0.9); per batch zero_grad, forward, backward, record
+    ###       compute_grad_norm, clip (regularized only), step.
     ### BEGIN SOLUTION
     def evaluate(model: nn.Module) -> tuple[float, float]:
         model.eval()
@@ -279,7 +285,8 @@ class ManualBatchNorm1d(nn.Module):
         self.eps = eps
         self.momentum = momentum
         # ************ TODO (bonus): parameters and buffers *************************************
-        ### HINT: create self.weight / self.bias as nn.Parameter and register the buffers running_mean / running_var with self.register_buffer.
+        ### HINT: create self.weight / self.bias as nn.Parameter and register the buffers
+        ###       running_mean / running_var with self.register_buffer.
         ### BEGIN SOLUTION
         self.weight = nn.Parameter(torch.ones(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
@@ -290,7 +297,9 @@ class ManualBatchNorm1d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, C) -> (N, C)."""
         # ************ TODO (bonus): forward ****************************************************
-        ### HINT: in training mode use x.mean(0) and x.var(0, unbiased=False), and update the running statistics under torch.no_grad() with the unbiased variance; in eval mode use the running statistics.
+        ### HINT: in training mode use x.mean(0) and x.var(0, unbiased=False), and update the
+        ###       running statistics under torch.no_grad() with the unbiased variance; in eval
+        ###       mode use the running statistics.
         ### BEGIN SOLUTION
         if self.training:
             mean = x.mean(dim=0)  # (C,)
@@ -329,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # exercise_utils.py lives beside this file
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # exercise_utils.py is beside us
     from exercise_utils import ProgressLoader, fashion_mnist_loaders, format_summary, plot_runs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -322,7 +322,7 @@ class Sandbox:
         (staging / "submission").mkdir()
         (staging / "work").mkdir()
         shutil.copyfile(self.submission, staging / "submission" / EXERCISE_FILE)
-        os.chmod(staging, 0o755)
+        staging.chmod(0o755)
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -365,7 +365,7 @@ class Sandbox:
                 pass_fds=(req_r, rep_w),
                 env=env,
                 cwd=cwd,
-                preexec_fn=functools.partial(_set_limits, self.limits),  # noqa: PLW1509
+                preexec_fn=functools.partial(_set_limits, self.limits),
                 start_new_session=True,
             )
         finally:
@@ -380,7 +380,9 @@ class Sandbox:
         proc = self._spawn()
         self._proc = proc
         scale = self.limits.timeout_scale
-        deadline = time.monotonic() + (self.limits.startup_timeout + self.limits.import_timeout) * scale
+        deadline = (
+            time.monotonic() + (self.limits.startup_timeout + self.limits.import_timeout) * scale
+        )
         try:
             hello = protocol.recv(proc.rep_r, deadline=deadline)
         except protocol.ReplyTimeout:

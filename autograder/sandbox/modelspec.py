@@ -7,6 +7,7 @@ grader never instantiates a class chosen by the student.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
@@ -112,7 +113,7 @@ def build_model(layers: list[dict[str, Any]], state: dict[str, torch.Tensor] | N
 def mlp(sizes: list[int], activation: str = "ReLU", flatten: bool = False) -> list[dict]:
     """Layer descriptions of an MLP with the given widths, e.g. [784, 64, 10]."""
     layers: list[dict] = [{"type": "Flatten", "start_dim": 1, "end_dim": -1}] if flatten else []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append({"type": "Linear", "in_features": a, "out_features": b, "bias": True})
         if i < len(sizes) - 2:
             layers.append({"type": activation})

@@ -76,9 +76,7 @@ class ParamHolder(nn.Module):
 
     def __init__(self, grads: list[torch.Tensor | None], shapes: list[list[int]]) -> None:
         super().__init__()
-        self.params = nn.ParameterList(
-            [nn.Parameter(torch.zeros(shape)) for shape in shapes]
-        )
+        self.params = nn.ParameterList([nn.Parameter(torch.zeros(shape)) for shape in shapes])
         for p, g in zip(self.params, grads, strict=True):
             p.grad = None if g is None else g.clone()
 
@@ -117,9 +115,7 @@ def probe_add_batchnorm(
     """
     torch.manual_seed(seed)
     model = modelspec.build_model(layers)
-    input_params = {id(p) for p in model.parameters()} | {
-        p.data_ptr() for p in model.parameters()
-    }
+    input_params = {id(p) for p in model.parameters()} | {p.data_ptr() for p in model.parameters()}
     result = module.add_batchnorm(model)
     out: dict[str, Any] = {
         "input_after": modelspec.describe_model(model),
@@ -316,7 +312,9 @@ class Recorder:
         opt_ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
         info["optimizer_has_model_params"] = all(id(p) in opt_ids for p in params)
         step_grads = [
-            p.grad.detach().double() if p.grad is not None else torch.zeros_like(p, dtype=torch.float64)
+            p.grad.detach().double()
+            if p.grad is not None
+            else torch.zeros_like(p, dtype=torch.float64)
             for p in params
         ]
         # the gradient of the last training batch alone, from a copy of the model
@@ -331,7 +329,9 @@ class Recorder:
         finally:
             self._suspended = False
         fresh = [
-            p.grad.detach().double() if p.grad is not None else torch.zeros_like(p, dtype=torch.float64)
+            p.grad.detach().double()
+            if p.grad is not None
+            else torch.zeros_like(p, dtype=torch.float64)
             for p in twin.parameters()
         ]
         g_step = torch.cat([g.flatten() for g in step_grads])

@@ -1,0 +1,316 @@
+"""Batch Normalization and Gradient Clipping: exercise on Fashion-MNIST.
+
+You will implement four functions (and, for extra credit, one class):
+
+1. ``add_batchnorm``      insert BatchNorm after every hidden Linear / Conv2d of a model
+2. ``compute_grad_norm``  the total norm of all gradients of a model, as one vector
+3. ``clip_gradients``     rescale all gradients together so that their total norm is bounded
+4. ``compare_runs``       train a baseline and a BatchNorm + clipping model under identical
+                          conditions and record their training histories
+5. ``ManualBatchNorm1d``  (bonus) batch normalisation written with tensor operations only
+
+Edit only the regions between ``# YOUR CODE HERE`` markers of this file; do not rename anything,
+the grader imports these names. Run the public tests with ``pytest tests``, and run this file
+(``python batchnorm_gradclip_exercise.py``) to train both models on Fashion-MNIST and save a figure
+of the two runs for your analysis. The quick reference sheet ``REFERENCE.md`` has the PyTorch you
+need.
+
+Rules of the game: use ``torch`` and ``torch.nn`` freely (``torch.nn.utils.clip_grad_norm_`` is
+allowed for ``clip_gradients``); the grader calls your functions with fresh models and data, so
+do not read files or the network inside them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "ManualBatchNorm1d",
+    "add_batchnorm",
+    "clip_gradients",
+    "compare_runs",
+    "compute_grad_norm",
+    "make_mlp",
+]
+
+
+def add_batchnorm(model: nn.Sequential) -> nn.Sequential:
+    """Return a copy of ``model`` with batch normalisation after every hidden layer.
+
+    A layer is *hidden* when it is an ``nn.Linear`` or ``nn.Conv2d`` that is followed, somewhere
+    later in the sequence, by another ``nn.Linear`` or ``nn.Conv2d``. The last such layer is the
+    output layer and gets no batch norm. Right after each hidden layer (before its activation)
+    insert:
+
+    * ``nn.BatchNorm1d(layer.out_features)`` after an ``nn.Linear``  (input (N, C))
+    * ``nn.BatchNorm2d(layer.out_channels)`` after an ``nn.Conv2d``  (input (N, C, H, W))
+
+    with PyTorch's default settings (affine, tracking running statistics).
+
+    Example::
+
+        Flatten, Linear(784, 256), ReLU, Linear(256, 10)
+        -> Flatten, Linear(784, 256), BatchNorm1d(256), ReLU, Linear(256, 10)
+
+    Inputs:
+    - model: a flat ``nn.Sequential`` (no nested containers need handling).
+
+    Returns:
+    - A NEW ``nn.Sequential``. Every original layer appears in it, in order, with the same
+      weights; ``model`` itself must be left untouched (structure and weights) and must not
+      share parameters with the result: training the new model must not change the old one.
+
+    Pitfalls: ``nn.Sequential`` is not a Python list (build a list of layers, then
+    ``nn.Sequential(*layers)``); adding the same module object to two models shares its
+    parameters (``copy.deepcopy`` makes an independent copy).
+    """
+    # ************ TODO: add_batchnorm *********************************************************
+    # 1. Find the positions of all nn.Linear / nn.Conv2d layers; all but the last are hidden.
+    # 2. Walk the layers in order, appending a deep copy of each one, and right after a hidden
+    #    layer append the matching BatchNorm1d / BatchNorm2d.
+    # 3. Return nn.Sequential(*new_layers).
+    # *******************************************************************************************
+    # YOUR CODE HERE
+    raise NotImplementedError(
+        "add_batchnorm is not implemented yet. Hint: walk list(model); deep-copy each "
+        "layer; after every Linear/Conv2d except the last one, append "
+        "nn.BatchNorm1d(out_features) or nn.BatchNorm2d(out_channels)."
+    )
+
+
+def compute_grad_norm(model: nn.Module, norm_type: float = 2.0) -> float:
+    """Total ``norm_type``-norm of all parameter gradients, as if concatenated into one vector.
+
+    For p < inf:  ||g||_p = (sum over every gradient entry |g_i|^p)^(1/p)
+    For p = inf:  ||g||_inf = max over every gradient entry |g_i|
+
+    Note that this is NOT the sum of the per-parameter norms.
+
+    Inputs:
+    - model: any ``nn.Module``; parameters whose ``.grad`` is ``None`` are skipped.
+    - norm_type: p > 0, or ``float("inf")``.
+
+    Returns:
+    - The total norm as a Python ``float`` (use ``.item()``); ``0.0`` when no parameter has a
+      gradient. The gradients themselves must not change.
+    """
+    # ************ TODO: compute_grad_norm *****************************************************
+    # Collect the gradients that exist; combine the per-tensor norms into the total norm
+    # (torch.linalg.vector_norm takes an `ord` argument, including float("inf")).
+    # *******************************************************************************************
+    # YOUR CODE HERE
+    raise NotImplementedError(
+        "compute_grad_norm is not implemented yet. Hint: gather [p.grad for p in "
+        "model.parameters() if p.grad is not None]; the total p-norm is the p-norm of the "
+        "per-tensor p-norms (the max for inf); return a float."
+    )
+
+
+def clip_gradients(model: nn.Module, max_norm: float, norm_type: float = 2.0) -> float:
+    """Clip the total gradient norm of ``model`` to ``max_norm``, in place.
+
+    If the total norm ``n`` (see ``compute_grad_norm``) exceeds ``max_norm``, multiply EVERY
+    gradient by the same factor ``max_norm / (n + 1e-6)``, so that the direction of the full
+    gradient vector is kept and only its length shrinks. Otherwise change nothing (never scale
+    gradients up).
+
+    Clipping each tensor separately, or clamping values (``clamp_(-c, c)``), changes the
+    direction: that is not what is asked.
+
+    Inputs:
+    - model: any ``nn.Module`` whose gradients have been computed (``loss.backward()``).
+    - max_norm: the largest allowed total norm (> 0).
+    - norm_type: which p-norm, as in ``compute_grad_norm``.
+
+    Returns:
+    - The total norm measured BEFORE clipping, as a Python ``float`` (the same convention as
+      ``torch.nn.utils.clip_grad_norm_``, which you may use; it returns a tensor).
+    """
+    # ************ TODO: clip_gradients ********************************************************
+    # Measure the total norm; if it is above max_norm, scale every .grad in place by one factor.
+    # *******************************************************************************************
+    # YOUR CODE HERE
+    raise NotImplementedError(
+        "clip_gradients is not implemented yet. Hint: total = compute_grad_norm(model, "
+        "norm_type); if total > max_norm, multiply every p.grad in place by max_norm / "
+        "(total + 1e-6); return total."
+    )
+
+
+def compare_runs(
+    make_model: Callable[[], nn.Sequential],
+    train_loader: Iterable,
+    val_loader: Iterable,
+    *,
+    epochs: int = 2,
+    lr: float = 0.05,
+    max_norm: float = 1.0,
+    seed: int = 0,
+) -> dict:
+    """Train a baseline and a regularized model under identical conditions.
+
+    The two runs, in this order:
+
+    1. ``"baseline"``:    ``torch.manual_seed(seed)``; ``model = make_model()``
+    2. ``"regularized"``: ``torch.manual_seed(seed)``; ``model = add_batchnorm(make_model())``
+
+    Seeding right before building each model gives both the same initial weights and, since
+    nothing else draws random numbers, the same shuffling of ``train_loader``.
+
+    Each run uses ``torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)`` and the
+    cross-entropy loss. Every epoch:
+
+    * ``model.train()``; for each ``(x, y)`` of ``train_loader``: zero the gradients, forward,
+      backward, record the total gradient 2-norm (``compute_grad_norm``, BEFORE clipping); in
+      the regularized run only, ``clip_gradients(model, max_norm)``; then ``optimizer.step()``.
+    * ``model.eval()`` and ``torch.no_grad()``: evaluate on ``val_loader``.
+
+    Inputs:
+    - make_model: a function with no arguments returning a fresh ``nn.Sequential``.
+    - train_loader, val_loader: iterables of ``(x, y)`` batches; ``x`` is what the model takes
+      (e.g. (N, 1, 28, 28) images), ``y`` (N,) class indices. Batches may differ in size.
+    - epochs, lr, max_norm, seed: as described above.
+
+    Returns a dict ``{"baseline": history, "regularized": history}`` where each history is::
+
+        {"model": the trained nn.Module,
+         "train_loss": [float] * epochs,   # mean loss over the epoch's training SAMPLES
+         "val_loss":   [float] * epochs,   # mean validation loss per sample
+         "val_acc":    [float] * epochs,   # fraction of validation samples correct, in [0, 1]
+         "grad_norm":  [float] * (epochs * len(train_loader))}  # one per step, before clipping
+
+    Pitfalls: the last batch may be smaller, so weight each batch's mean loss by its size;
+    forgetting ``zero_grad`` accumulates gradients across steps; forgetting ``model.eval()``
+    evaluates BatchNorm with batch statistics.
+    """
+
+    # ************ TODO: compare_runs **********************************************************
+    # For each run: seed, build the model (add_batchnorm for "regularized"), make the optimizer,
+    # then loop over epochs: a training pass (record grad norms, clip in the regularized run only)
+    # followed by an evaluation pass in eval mode without gradients.
+    # *******************************************************************************************
+    # YOUR CODE HERE
+    raise NotImplementedError(
+        'compare_runs is not implemented yet. Hint: loop over ("baseline", '
+        '"regularized"): torch.manual_seed(seed), build the model, SGD(lr, momentum=0.9); '
+        "per batch zero_grad, forward, backward, record compute_grad_norm, clip "
+        "(regularized only), step."
+    )
+
+
+class ManualBatchNorm1d(nn.Module):
+    """(Bonus) Batch normalisation for (N, C) inputs from tensor operations only.
+
+    Must behave exactly like ``nn.BatchNorm1d(num_features, eps=eps, momentum=momentum)`` on
+    2-D input, without using ``nn.BatchNorm*`` or ``F.batch_norm``:
+
+    * train mode: normalise with the batch mean and the BIASED batch variance (divide by N),
+      then update the running statistics with PyTorch's momentum convention
+      ``running = (1 - momentum) * running + momentum * batch_stat``, using the UNBIASED batch
+      variance (divide by N - 1) for ``running_var``;
+    * eval mode: normalise with ``running_mean`` and ``running_var`` (no update);
+    * both: ``y = weight * x_hat + bias`` with ``x_hat = (x - mean) / sqrt(var + eps)``.
+
+    Attributes (names matter, the grader compares them with nn.BatchNorm1d's):
+    - weight: nn.Parameter of shape (C,), initialised to ones
+    - bias: nn.Parameter of shape (C,), initialised to zeros
+    - running_mean: buffer of shape (C,), zeros      (``self.register_buffer``)
+    - running_var: buffer of shape (C,), ones
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        # ************ TODO (bonus): parameters and buffers *************************************
+        # YOUR CODE HERE
+        raise NotImplementedError(
+            "ManualBatchNorm1d.__init__ is not implemented yet. Hint: create self.weight "
+            "/ self.bias as nn.Parameter and register the buffers running_mean / "
+            "running_var with self.register_buffer."
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, C) -> (N, C)."""
+        # ************ TODO (bonus): forward ****************************************************
+        # YOUR CODE HERE
+        raise NotImplementedError(
+            "ManualBatchNorm1d.forward is not implemented yet. Hint: in training mode use "
+            "x.mean(0) and x.var(0, unbiased=False), and update the running statistics "
+            "under torch.no_grad() with the unbiased variance; in eval mode use the "
+            "running statistics."
+        )
+
+
+# ==================================================================================================
+# Given code: the model and the experiment. Nothing to change below this line.
+# ==================================================================================================
+
+
+def make_mlp(hidden: tuple[int, ...] = (256, 128, 64), num_classes: int = 10) -> nn.Sequential:
+    """The baseline MLP for 28x28 images: Flatten, then Linear/ReLU pairs, then the output layer."""
+    layers: list[nn.Module] = [nn.Flatten()]  # (N, 1, 28, 28) -> (N, 784)
+    width = 28 * 28
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]  # (N, width) -> (N, h)
+        width = h
+    layers.append(nn.Linear(width, num_classes))  # (N, width) -> (N, 10) logits
+    return nn.Sequential(*layers)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train baseline vs regularized on Fashion-MNIST, print a summary and save a figure."""
+    import argparse
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # exercise_utils.py is beside us
+    from exercise_utils import ProgressLoader, fashion_mnist_loaders, format_summary, plot_runs
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--max-norm", type=float, default=1.0)
+    parser.add_argument("--n-train", type=int, default=10000)
+    parser.add_argument("--n-val", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", default=None, help="torchvision root for Fashion-MNIST")
+    parser.add_argument("--out", default="runs.png", help="where to save the figure")
+    args = parser.parse_args(argv)
+
+    train_loader, val_loader = fashion_mnist_loaders(
+        n_train=args.n_train,
+        n_val=args.n_val,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        root=args.data_root,
+    )
+    histories = compare_runs(
+        make_mlp,
+        ProgressLoader(train_loader, "training"),
+        val_loader,
+        epochs=args.epochs,
+        lr=args.lr,
+        max_norm=args.max_norm,
+        seed=args.seed,
+    )
+    print(format_summary(histories))
+    clipped = sum(n > args.max_norm for n in histories["regularized"]["grad_norm"])
+    steps = len(histories["regularized"]["grad_norm"])
+    print(f"clipping was active on {clipped}/{steps} steps of the regularized run")
+    path = plot_runs(histories, max_norm=args.max_norm, path=args.out)
+    print(f"figure saved to {path}")
+    if not math.isfinite(histories["baseline"]["train_loss"][-1]):
+        print("the baseline diverged (loss is not finite): look at its gradient norms")
+
+
+if __name__ == "__main__":
+    main()
