@@ -1,0 +1,152 @@
+"""The GitHub REST API through PyGithub: list a course organisation's repositories, post scores.
+
+Two uses, both optional for ``grade-repos``:
+
+* ``list_org_repos``: the repositories of an organisation whose names start with a prefix
+  (``bngc-alice``, ``bngc-bob``, ... as GitHub Classroom named them), as an alternative to a roster;
+* ``post_commit_status``: the score as a commit status (context ``autograder/score``) on the
+  commit that was graded, which the student sees next to the commit on GitHub.
+
+``base_url`` points at another API server (GitHub Enterprise ``https://HOST/api/v3``, or the local
+server of the tests). The token needs read access to the repositories' contents and write access
+to commit statuses; it comes from the instructor's repository secrets, never from a student's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from github import Auth, Github, GithubException
+
+DEFAULT_API_URL = "https://api.github.com"
+STATUS_CONTEXT = "autograder/score"
+STATUS_STATES = ("error", "failure", "pending", "success")
+_NAME = r"[A-Za-z0-9_.-]+"
+
+
+class GitHubAPIError(Exception):
+    """A GitHub API call failed; the message names the call and GitHub's answer."""
+
+
+@dataclass(frozen=True)
+class OrgRepo:
+    """One repository of the organisation and the student it belongs to."""
+
+    name: str
+    full_name: str
+    clone_url: str
+    student: str
+    archived: bool = False
+
+
+def client(token: str | None, *, base_url: str | None = None) -> Github:
+    """A PyGithub client; ``lazy`` so that posting a status is a single request."""
+    auth = Auth.Token(token) if token else None
+    return Github(
+        auth=auth,
+        base_url=(base_url or DEFAULT_API_URL).rstrip("/"),
+        per_page=100,
+        lazy=True,
+        timeout=30,
+        retry=None,
+    )
+
+
+def repo_full_name(url: str, *, hosts: tuple[str, ...] = ("github.com",)) -> str | None:
+    """``owner/name`` of a GitHub clone URL (https or ssh), ``None`` for anything else.
+
+    >>> repo_full_name("https://github.com/course/bngc-alice.git")
+    'course/bngc-alice'
+    >>> repo_full_name("git@github.com:course/bngc-alice.git")
+    'course/bngc-alice'
+    """
+    url = url.strip()
+    m = re.fullmatch(rf"[\w.-]+@([\w.-]+):({_NAME})/({_NAME}?)(?:\.git)?/?", url)
+    if m:
+        host, owner, name = m.groups()
+    else:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http", "ssh", "git") or not parts.hostname:
+            return None
+        host = parts.hostname
+        m = re.fullmatch(rf"/({_NAME})/({_NAME}?)(?:\.git)?/?", parts.path)
+        if not m:
+            return None
+        owner, name = m.groups()
+    if host.lower() not in {h.lower() for h in hosts}:
+        return None
+    return f"{owner}/{name}"
+
+
+def list_org_repos(
+    org: str,
+    *,
+    prefix: str = "",
+    token: str | None = None,
+    base_url: str | None = None,
+    include_archived: bool = False,
+) -> list[OrgRepo]:
+    """Repositories of ``org`` whose name starts with ``prefix``, sorted by name.
+
+    The student is the name without the prefix (``bngc-alice`` -> ``alice``); the template
+    repository itself (the name equal to the prefix without its trailing separator) is skipped.
+    """
+    gh = client(token, base_url=base_url)
+    try:
+        repos = list(gh.get_organization(org).get_repos(type="all"))
+    except GithubException as exc:
+        raise GitHubAPIError(
+            f"listing the repositories of {org!r} failed: {_describe(exc)}"
+        ) from exc
+    found = []
+    for repo in repos:
+        if not repo.name.startswith(prefix) or repo.name == prefix.rstrip("-_"):
+            continue
+        student = repo.name[len(prefix) :]
+        if not student or (repo.archived and not include_archived):
+            continue
+        found.append(
+            OrgRepo(
+                name=repo.name,
+                full_name=repo.full_name,
+                clone_url=repo.clone_url,
+                student=student,
+                archived=bool(repo.archived),
+            )
+        )
+    return sorted(found, key=lambda r: r.name)
+
+
+def post_commit_status(
+    full_name: str,
+    sha: str,
+    *,
+    state: str,
+    description: str,
+    token: str | None,
+    base_url: str | None = None,
+    context: str = STATUS_CONTEXT,
+    target_url: str | None = None,
+) -> None:
+    """Create a commit status on ``full_name``@``sha`` (description cut to GitHub's 140)."""
+    if state not in STATUS_STATES:
+        raise ValueError(f"state must be one of {STATUS_STATES}, not {state!r}")
+    if not re.fullmatch(r"[0-9a-f]{40}", sha):
+        raise ValueError(f"not a full commit SHA: {sha!r}")
+    gh = client(token, base_url=base_url)
+    kwargs = {"state": state, "description": description[:140], "context": context}
+    if target_url:
+        kwargs["target_url"] = target_url
+    try:
+        gh.get_repo(full_name).get_commit(sha).create_status(**kwargs)
+    except GithubException as exc:
+        raise GitHubAPIError(
+            f"posting the status of {full_name}@{sha[:7]} failed: {_describe(exc)}"
+        ) from exc
+
+
+def _describe(exc: GithubException) -> str:
+    message = exc.data.get("message") if isinstance(exc.data, dict) else None
+    return f"HTTP {exc.status}" + (f": {message}" if message else "")

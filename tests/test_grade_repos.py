@@ -1,0 +1,494 @@
+"""grade-repos: roster validation, commit selection, tampering, error rows, shards, summary.
+
+Student repositories are real git repositories (bare, local) whose commits are dated before and
+after a deadline. The fast tests grade them with a stand-in grader (a script that honours the
+grader's command-line contract and records what it saw); the slow tests grade them with the real
+``python -m autograder grade``.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from autograder import grade_repos as gr
+from autograder.cli import main as cli_main
+from autograder.manifest import MANIFEST_PATH
+from autograder.paths import EXERCISE_FILE, SOLUTION_PATH, TEMPLATE_PATH
+from autograder.release import build_release
+
+DEADLINE = "2026-11-01T12:00:00+00:00"
+BEFORE = "2026-10-25T10:00:00+00:00"
+JUST_BEFORE = "2026-11-01T11:59:00+00:00"
+AFTER = "2026-11-02T09:00:00+00:00"
+
+
+# ---------------------------------------------------------------------------- git helpers
+
+
+def git(cwd: Path, *args: str, date: str | None = None) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    if date:
+        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
+    proc = subprocess.run(
+        ["git", "-c", "user.name=Test Student", "-c", "user.email=student@example.org", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return proc.stdout.strip()
+
+
+def commit_files(work: Path, files: dict[str, bytes | None], date: str, message: str) -> str:
+    """Write (or delete, for None) files in the working repository and commit them at ``date``."""
+    for rel, data in files.items():
+        path = work / rel
+        if data is None:
+            path.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    git(work, "add", "--all", ".")
+    git(work, "commit", "--quiet", "--allow-empty", "-m", message, date=date)
+    return git(work, "rev-parse", "HEAD")
+
+
+def student_repo(
+    root: Path, name: str, history: list[tuple[str, dict[str, bytes | None]]]
+) -> tuple[Path, list[str]]:
+    """A bare repository ``root/repos/<name>.git`` with the template then ``history`` commits."""
+    work = root / "work" / name
+    work.mkdir(parents=True)
+    git(work, "init", "--quiet", "-b", "main")
+    shas = [commit_files(work, dict(build_release()), BEFORE, "Initial commit from template")]
+    for date, files in history:
+        shas.append(commit_files(work, files, date, f"work at {date}"))
+    bare = root / "repos" / f"{name}.git"
+    bare.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(work), str(bare)], check=True)
+    return bare, shas
+
+
+def empty_repo(root: Path, name: str) -> Path:
+    bare = root / "repos" / f"{name}.git"
+    bare.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "--quiet", "--bare", str(bare)], check=True)
+    return bare
+
+
+def partial_solution() -> bytes:
+    """The template with the reference bodies of add_batchnorm and compute_grad_norm only."""
+    template = TEMPLATE_PATH.read_text(encoding="utf-8")
+    solution = SOLUTION_PATH.read_text(encoding="utf-8")
+
+    def spans(source: str) -> dict[str, tuple[int, int]]:
+        tree = ast.parse(source)
+        return {
+            n.name: (n.lineno - 1 - len(n.decorator_list), n.end_lineno or n.lineno)
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef)
+        }
+
+    lines = template.splitlines()
+    sol_lines = solution.splitlines()
+    tpl_spans, sol_spans = spans(template), spans(solution)
+    for name in sorted(("add_batchnorm", "compute_grad_norm"), key=lambda n: -tpl_spans[n][0]):
+        a, b = tpl_spans[name]
+        c, d = sol_spans[name]
+        lines[a:b] = sol_lines[c:d]
+    return ("\n".join(lines) + "\n").encode()
+
+
+# ---------------------------------------------------------------------------- roster
+
+
+def test_roster_reads_extra_columns_bom_and_relative_paths(tmp_path: Path) -> None:
+    (tmp_path / "r.csv").write_text(
+        "\ufeffStudent, email ,Repo\nalice,a@x.org,repos/alice.git\n\n"
+        "#bob,b@x.org,ignored\ncarol,c@x.org,https://github.com/course/bngc-carol.git\n",
+        encoding="utf-8",
+    )
+    rows = gr.read_roster(tmp_path / "r.csv")
+    assert [r.student for r in rows] == ["alice", "carol"]
+    assert rows[0].source == str((tmp_path / "repos/alice.git").resolve())
+    assert rows[1].source == "https://github.com/course/bngc-carol.git"
+    assert rows[0].line == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name,url\nalice,x\n", "missing column(s) student, repo"),
+        ("student\nalice\n", "missing column(s) repo"),
+        ("", "missing column(s) student, repo"),
+        ("student,repo\nalice,a\nAlice,b\n", "line 3: duplicate student 'Alice' (first on line 2)"),
+        ("student,repo\n../etc/passwd,a\n", "unsafe student name '../etc/passwd'"),
+        ("student,repo\nal ice,a\n", "unsafe student name 'al ice'"),
+        ("student,repo\n.hidden,a\n", "unsafe student name '.hidden'"),
+        ("student,repo\n,a\n", "line 2: empty student name"),
+    ],
+)
+def test_roster_problems_are_clear_errors(text: str, message: str) -> None:
+    with pytest.raises(gr.RosterError) as info:
+        gr.parse_roster(text, name="r.csv")
+    assert message in str(info.value)
+
+
+def test_roster_lists_every_problem_at_once() -> None:
+    with pytest.raises(gr.RosterError) as info:
+        gr.parse_roster("student,repo\na/b,x\nok,y\nOK,z\n")
+    assert "line 2" in str(info.value) and "line 4" in str(info.value)
+
+
+def test_shards_partition_the_roster() -> None:
+    rows = gr.parse_roster("student,repo\n" + "".join(f"s{i},r{i}\n" for i in range(7)))
+    shards = [gr.select_shard(rows, f"{k}/3") for k in (1, 2, 3)]
+    assert sorted(r.student for s in shards for r in s) == sorted(r.student for r in rows)
+    assert [r.student for r in shards[0]] == ["s0", "s3", "s6"]
+    for bad in ("0/3", "4/3", "x", "1/0"):
+        with pytest.raises(gr.RosterError):
+            gr.select_shard(rows, bad)
+
+
+def test_redact_url_drops_credentials() -> None:
+    assert gr.redact_url("https://x:tok@github.com/o/r.git") == "https://github.com/o/r.git"
+    assert gr.redact_url("/some/path") == "/some/path"
+
+
+def test_deadline_parsing() -> None:
+    assert gr.parse_deadline("2026-11-01T12:00:00Z").isoformat() == "2026-11-01T12:00:00+00:00"
+    assert gr.parse_deadline("2026-11-01T13:00").tzinfo is not None
+    with pytest.raises(ValueError, match="ISO-8601"):
+        gr.parse_deadline("next friday")
+
+
+# ------------------------------------------------------------------ with a stand-in grader
+
+FAKE_GRADER = textwrap.dedent(
+    """
+    # Stand-in for `python -m autograder grade SUBMISSION --out JSON`: score = 25 per function
+    # of the exercise that does not raise NotImplementedError; records what it was given.
+    import ast, hashlib, json, os, pathlib, sys
+    sub, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[3])
+    text = (sub / "batchnorm_gradclip_exercise.py").read_text()
+    if "CRASH_THE_GRADER" in text:
+        print("Traceback: grader bug", file=sys.stderr)
+        sys.exit(3)
+    names = ("add_batchnorm", "compute_grad_norm", "clip_gradients", "compare_runs")
+    done = [f for f in ast.parse(text).body if isinstance(f, ast.FunctionDef)
+            and f.name in names and "NotImplementedError" not in ast.unparse(f)]
+    score = 25.0 * len(done)
+    seen = {p.relative_to(sub).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(sub.rglob("*")) if p.is_file() and ".git" not in p.parts}
+    env_secrets = sorted(k for k in os.environ if "TOKEN" in k)
+    json.dump({"score": score, "max_score": 100.0, "execution_time": 0.1, "output": "fake",
+               "tests": [{"name": "fake", "number": "1.1", "score": score, "max_score": 100.0,
+                          "status": "passed" if score == 100 else "failed", "output": "",
+                          "tags": ["add_batchnorm"], "visibility": "visible"}],
+               "extra_data": {"grading_status": "graded", "reason": "",
+                              "grader_version": "fake-1", "seen": seen,
+                              "env_secrets": env_secrets}}, out.open("w"))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def fake_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A class of students graded with the stand-in grader (2 jobs)."""
+    root = tmp_path_factory.mktemp("class")
+    solution = SOLUTION_PATH.read_bytes()
+    release = build_release()
+    first_test = next((p for p in sorted(release) if p.startswith("tests/test_")), None)
+    _, full_shas = student_repo(root, "full", [(JUST_BEFORE, {EXERCISE_FILE: solution})])
+    _, late_shas = student_repo(
+        root,
+        "late",
+        [(BEFORE, {EXERCISE_FILE: partial_solution()}), (AFTER, {EXERCISE_FILE: solution})],
+    )
+    tamper_files: dict[str, bytes | None] = {
+        EXERCISE_FILE: solution,
+        ".github/workflows/public-tests.yml": b"name: nothing to see\non: push\njobs: {}\n",
+        "tests/test_extra_credit.py": b"def test_free_points():\n    assert True\n",
+        "requirements.txt": None,
+    }
+    if first_test:
+        tamper_files[first_test] = b"def test_everything_passes():\n    assert True\n"
+    student_repo(root, "tamper", [(BEFORE, tamper_files)])
+    student_repo(root, "noexercise", [(BEFORE, {EXERCISE_FILE: None})])
+    student_repo(root, "crash", [(BEFORE, {EXERCISE_FILE: solution + b"\n# CRASH_THE_GRADER\n"})])
+    empty_repo(root, "empty")
+    roster = root / "roster.csv"
+    roster.write_text(
+        "student,repo\n"
+        "full,repos/full.git\n"
+        "late,repos/late.git\n"
+        "tamper,repos/tamper.git\n"
+        "empty,repos/empty.git\n"
+        "missing,repos/missing.git\n"
+        "noexercise,repos/noexercise.git\n"
+        "unreachable,file:///nonexistent/nowhere.git\n"
+        "norepo,\n"
+        "crash,repos/crash.git\n",
+        encoding="utf-8",
+    )
+    script = root / "fake_grader.py"
+    script.write_text(FAKE_GRADER, encoding="utf-8")
+    out = root / "results"
+    os.environ["CLASSROOM_TOKEN_FOR_TEST"] = "s3cr3t"
+    try:
+        batch = gr.grade_repos(
+            roster=roster,
+            out_dir=out,
+            deadline=DEADLINE,
+            jobs=2,
+            token="s3cr3t",
+            grader_command=[sys.executable, str(script)],
+            progress=lambda msg: None,
+        )
+    finally:
+        del os.environ["CLASSROOM_TOKEN_FOR_TEST"]
+    rows = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+    with (out / "summary.csv").open(newline="") as f:
+        summary = {r["student"]: r for r in csv.DictReader(f)}
+    return {
+        "batch": batch,
+        "rows": rows,
+        "summary": summary,
+        "out": out,
+        "full_shas": full_shas,
+        "late_shas": late_shas,
+        "first_test": first_test,
+        "root": root,
+        "roster": roster,
+        "script": script,
+    }
+
+
+def test_every_student_has_a_row(fake_class: dict) -> None:
+    students = {
+        "full", "late", "tamper", "empty", "missing", "noexercise", "unreachable", "norepo",
+        "crash",
+    }  # fmt: skip
+    assert set(fake_class["rows"]) == students
+    assert set(fake_class["summary"]) == students
+    assert len(fake_class["batch"].rows) == len(students)
+    for name, data in fake_class["rows"].items():
+        for key in (
+            "student", "repo", "commit", "committed_at", "late", "tampered", "error",
+            "grader_version", "graded_at", "score", "max_score", "tests", "output",
+        ):  # fmt: skip
+            assert key in data, (name, key)
+        assert data["student"] == name
+        assert data["max_score"] == 100.0
+
+
+def test_full_marks_graded_at_last_commit_before_deadline(fake_class: dict) -> None:
+    row = fake_class["rows"]["full"]
+    assert row["score"] == 100.0 and row["error"] is None
+    assert row["commit"] == fake_class["full_shas"][-1]
+    assert row["committed_at"].startswith("2026-11-01T11:59:00")
+    assert row["late"] is False and row["tampered"] == []
+    assert row["grader_version"] == "fake-1"
+    assert row["repo"] == "repos/full.git"
+
+
+def test_late_commits_are_not_graded_but_flagged(fake_class: dict) -> None:
+    row = fake_class["rows"]["late"]
+    shas = fake_class["late_shas"]
+    assert row["commit"] == shas[1]  # the partial work before the deadline
+    assert row["late"] is True
+    assert row["score"] == 50.0
+    assert row["extra_data"]["grade_repos"]["late_commits"] == [shas[2]]
+    assert fake_class["summary"]["late"]["late"] == "true"
+
+
+def test_tampering_is_flagged_and_undone_before_grading(fake_class: dict) -> None:
+    row = fake_class["rows"]["tamper"]
+    expected = {
+        ".github/workflows/public-tests.yml",
+        "tests/test_extra_credit.py",
+        "requirements.txt",
+    }
+    if fake_class["first_test"]:
+        expected.add(fake_class["first_test"])
+    assert set(row["tampered"]) == expected
+    assert row["score"] == 100.0 and row["error"] is None
+    # the grader saw the released files, and not the student's additions
+    seen = row["extra_data"]["seen"]
+    release = build_release()
+    import hashlib
+
+    for rel in expected - {"tests/test_extra_credit.py"}:
+        assert seen[rel] == hashlib.sha256(release[rel]).hexdigest(), rel
+    assert "tests/test_extra_credit.py" not in seen
+    kinds = set(row["extra_data"]["grade_repos"]["tampering"])
+    assert "requirements.txt (deleted)" in kinds
+    assert "tests/test_extra_credit.py (added)" in kinds
+    assert fake_class["summary"]["tamper"]["tampered"] == ";".join(sorted(expected))
+
+
+@pytest.mark.parametrize(
+    ("student", "message"),
+    [
+        ("empty", "empty repository"),
+        ("missing", "repository not found"),
+        ("noexercise", f"no {EXERCISE_FILE} at the top of the repository"),
+        ("unreachable", "could not clone file:///nonexistent/nowhere.git"),
+        ("norepo", "no repository in the roster"),
+        ("crash", "grader_error: the grader exited with status 3"),
+    ],
+)
+def test_broken_rows_have_errors_and_zero(fake_class: dict, student: str, message: str) -> None:
+    row = fake_class["rows"][student]
+    assert message in row["error"]
+    assert row["score"] == 0.0 and row["max_score"] == 100.0
+    assert len(row["tests"]) == 1 and row["tests"][0]["tags"] == ["integrity"]
+    assert row["tests"][0]["status"] == "failed"
+    assert fake_class["summary"][student]["error"] == row["error"]
+
+
+def test_no_token_reaches_the_grader(fake_class: dict) -> None:
+    assert fake_class["rows"]["full"]["extra_data"]["env_secrets"] == []
+    for data in fake_class["rows"].values():
+        assert "s3cr3t" not in json.dumps(data)
+
+
+def test_summary_csv_columns(fake_class: dict) -> None:
+    with (fake_class["out"] / "summary.csv").open(newline="") as f:
+        header = next(csv.reader(f))
+    required = [
+        "student",
+        "repo",
+        "commit",
+        "committed_at",
+        "score",
+        "max_score",
+        "late",
+        "tampered",
+        "error",
+    ]
+    assert header[: len(required)] == required
+
+
+def test_no_deadline_grades_the_head(fake_class: dict, tmp_path: Path) -> None:
+    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student == "late"]
+    batch = gr.grade_repos(
+        roster=rows,
+        out_dir=tmp_path,
+        grader_command=[sys.executable, str(fake_class["script"])],
+        progress=lambda msg: None,
+    )
+    (row,) = batch.rows
+    assert row.commit == fake_class["late_shas"][-1] and row.late is False and row.score == 100
+
+
+def test_shards_then_collect_cover_the_class(fake_class: dict, tmp_path: Path) -> None:
+    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student in ("full", "empty")]
+    out = tmp_path / "merged"
+    for k in (1, 2):
+        shard_out = tmp_path / f"shard{k}"
+        batch = gr.grade_repos(
+            roster=rows,
+            out_dir=shard_out,
+            shard=f"{k}/2",
+            grader_command=[sys.executable, str(fake_class["script"])],
+            progress=lambda msg: None,
+        )
+        assert len(batch.rows) == 1
+        out.mkdir(exist_ok=True)
+        for p in shard_out.glob("*.json"):
+            (out / p.name).write_bytes(p.read_bytes())
+    assert cli_main(["grade-repos", "--out", str(out), "--collect"]) == 0
+    with (out / "summary.csv").open(newline="") as f:
+        assert sorted(r["student"] for r in csv.DictReader(f)) == ["empty", "full"]
+
+
+def test_cli_rejects_bad_roster_without_writing(tmp_path: Path, capsys) -> None:
+    roster = tmp_path / "r.csv"
+    roster.write_text("student,repo\nalice,a\nalice,b\n", encoding="utf-8")
+    code = cli_main(["grade-repos", str(roster), "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "duplicate student 'alice'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_manifest_in_release_matches_the_protected_files() -> None:
+    release = build_release()
+    manifest = json.loads(release[MANIFEST_PATH])
+    assert "requirements.txt" in manifest["files"]
+    assert ".github/workflows/public-tests.yml" in manifest["files"]
+    assert EXERCISE_FILE not in manifest["files"]
+
+
+# ---------------------------------------------------------------------------- the real grader
+
+
+@pytest.fixture(scope="module")
+def real_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Full-marks, partial, late and tampering students graded by the real grader."""
+    root = tmp_path_factory.mktemp("realclass")
+    solution = SOLUTION_PATH.read_bytes()
+    student_repo(root, "full", [(BEFORE, {EXERCISE_FILE: solution})])
+    student_repo(root, "partial", [(BEFORE, {EXERCISE_FILE: partial_solution()})])
+    _, late_shas = student_repo(
+        root,
+        "late",
+        [(BEFORE, {EXERCISE_FILE: partial_solution()}), (AFTER, {EXERCISE_FILE: solution})],
+    )
+    student_repo(
+        root,
+        "tamper",
+        [
+            (
+                BEFORE,
+                {
+                    EXERCISE_FILE: solution,
+                    ".github/workflows/public-tests.yml": b"on: push\njobs: {}\n",
+                    "tests/test_extra.py": b"def test_x():\n    assert True\n",
+                },
+            )
+        ],
+    )
+    empty_repo(root, "empty")
+    roster = root / "roster.csv"
+    roster.write_text(
+        "student,repo\nfull,repos/full.git\npartial,repos/partial.git\nlate,repos/late.git\n"
+        "tamper,repos/tamper.git\nempty,repos/empty.git\nmissing,repos/missing.git\n",
+        encoding="utf-8",
+    )
+    out = root / "results"
+    code = cli_main(
+        ["grade-repos", str(roster), "--out", str(out), "--deadline", DEADLINE, "--jobs", "2"]
+    )
+    rows = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+    return {"code": code, "rows": rows, "late_shas": late_shas, "out": out}
+
+
+@pytest.mark.slow
+def test_real_grading_of_a_class(real_class: dict) -> None:
+    rows = real_class["rows"]
+    assert real_class["code"] == 0
+    assert set(rows) == {"full", "partial", "late", "tamper", "empty", "missing"}
+    full, partial, late, tamper = rows["full"], rows["partial"], rows["late"], rows["tamper"]
+    assert full["error"] is None, full["error"]
+    assert full["extra_data"]["grading_status"] == "graded"
+    assert full["score"] == full["max_score"] == 100.0
+    assert 0 < partial["score"] < partial["max_score"]
+    assert partial["error"] is None
+    assert late["late"] is True and late["commit"] == real_class["late_shas"][1]
+    assert late["score"] == partial["score"]
+    assert tamper["score"] == 100.0
+    assert set(tamper["tampered"]) == {".github/workflows/public-tests.yml", "tests/test_extra.py"}
+    for name in ("empty", "missing"):
+        assert rows[name]["score"] == 0 and rows[name]["error"]
+    assert (real_class["out"] / "summary.csv").is_file()
