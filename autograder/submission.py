@@ -1,10 +1,30 @@
-"""Find the file to grade from what the user passed on the command line."""
+"""Find the file to grade from what the user passed on the command line.
+
+A submission is the exercise file ``batchnorm_gradclip_exercise.py``, the notebook
+``batchnorm_gradclip_exercise.ipynb``, or a directory holding one of them (the ``.py`` wins
+when both are there). The grader always grades a Python module; for a notebook,
+``prepared_submission`` writes that module from the notebook's code cells into a temporary
+directory and reports what it had to change (IPython magics, shell escapes) as notes for the
+student's feedback::
+
+    with prepared_submission(path) as prepared:
+        result = grade(prepared.path)           # always a .py named batchnorm_gradclip_exercise.py
+        feedback_notes = prepared.notes         # empty for a .py submission
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.paths import EXERCISE_FILE
+
+NOTEBOOK_SUFFIX = ".ipynb"
+EXERCISE_NOTEBOOK = Path(EXERCISE_FILE).with_suffix(NOTEBOOK_SUFFIX).name
 
 
 class SubmissionNotFound(Exception):
@@ -15,17 +35,89 @@ def resolve_submission(path: str | Path) -> Path:
     """Return the Python file to grade.
 
     ``path`` is the exercise file itself or a directory holding ``batchnorm_gradclip_exercise.py``.
+    Notebooks need a conversion first: use ``prepared_submission`` for them.
     """
+    found = find_submission(path)
+    if found.suffix == NOTEBOOK_SUFFIX:
+        raise SubmissionNotFound(
+            f"{found} is a notebook: grade it through prepared_submission(), which extracts "
+            "its code cells"
+        )
+    return found
+
+
+def find_submission(path: str | Path) -> Path:
+    """The submitted ``.py`` or ``.ipynb`` file at ``path`` (a file or a directory)."""
     path = Path(path)
     if path.is_dir():
-        candidate = path / EXERCISE_FILE
-        if candidate.is_file():
-            return candidate
+        for name in (EXERCISE_FILE, EXERCISE_NOTEBOOK):
+            candidate = path / name
+            if candidate.is_file():
+                return candidate
         raise SubmissionNotFound(
-            f"no {EXERCISE_FILE} in {path}: submit the exercise file at the top of your repository"
+            f"no {EXERCISE_FILE} (or {EXERCISE_NOTEBOOK}) in {path}: submit the exercise file at "
+            "the top of your repository"
         )
     if path.is_file():
-        if path.suffix != ".py":
-            raise SubmissionNotFound(f"{path} is not a Python file ({EXERCISE_FILE} expected)")
+        if path.suffix not in (".py", NOTEBOOK_SUFFIX):
+            raise SubmissionNotFound(
+                f"{path} is neither a Python file nor a notebook ({EXERCISE_FILE} or "
+                f"{EXERCISE_NOTEBOOK} expected)"
+            )
         return path
     raise SubmissionNotFound(f"{path} does not exist")
+
+
+@dataclass(frozen=True)
+class PreparedSubmission:
+    """What to grade: ``path`` is always a Python module named ``batchnorm_gradclip_exercise.py``.
+
+    ``original`` is the file the student handed in (the same as ``path`` for a ``.py``), and
+    ``notes`` are sentences for the student about what was changed to grade it.
+    """
+
+    path: Path
+    original: Path
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def is_notebook(self) -> bool:
+        return self.original.suffix == NOTEBOOK_SUFFIX
+
+
+@contextmanager
+def prepared_submission(
+    path: str | Path, *, workdir: str | Path | None = None
+) -> Iterator[PreparedSubmission]:
+    """Yield the ``PreparedSubmission`` for ``path``; clean up what was written on exit.
+
+    For a notebook, the extracted module is written to ``workdir`` (which must exist and is left
+    in place) or to a temporary directory removed on exit. Raises ``SubmissionNotFound`` when
+    there is nothing to grade at ``path``, including a notebook that cannot be read (the message
+    says why, in words for the student).
+    """
+    original = find_submission(path)
+    if original.suffix != NOTEBOOK_SUFFIX:
+        notes: tuple[str, ...] = ()
+        if Path(path).is_dir() and original.with_name(EXERCISE_NOTEBOOK).is_file():
+            notes = (f"Both {EXERCISE_FILE} and {EXERCISE_NOTEBOOK} are present: graded the .py.",)
+        yield PreparedSubmission(path=original, original=original, notes=notes)
+        return
+
+    from autograder.notebook import NotebookError, notebook_to_script, read_notebook
+
+    try:
+        script = notebook_to_script(read_notebook(original), name=original.name)
+    except NotebookError as exc:
+        raise SubmissionNotFound(str(exc)) from None
+    cell_notes = [f"Graded the code cells of {original.name} ({script.code_cells} cells)."]
+    cell_notes.extend(script.notes)
+    own_dir = workdir is None
+    target_dir = Path(tempfile.mkdtemp(prefix="bngc-notebook-")) if own_dir else Path(workdir)
+    try:
+        target = target_dir / EXERCISE_FILE
+        target.write_text(script.source, encoding="utf-8")
+        yield PreparedSubmission(path=target, original=original, notes=tuple(cell_notes))
+    finally:
+        if own_dir:
+            shutil.rmtree(target_dir, ignore_errors=True)

@@ -72,6 +72,13 @@ class StudentCodeError(SandboxError):
         super().__init__(describe_student_error(error, doing=f"running {probe}"))
 
 
+class ProbeFailed(RuntimeError):
+    """A probe failed without any of the student's code on the stack: a grader bug."""
+
+    def __init__(self, probe: str, error: dict[str, Any]) -> None:
+        super().__init__(f"probe {probe} failed: {error.get('type')}: {error.get('message')}")
+
+
 class StudentTimeout(SandboxError):
     def __init__(self, probe: str, seconds: float, repeated: bool = False) -> None:
         self.probe, self.seconds = probe, seconds
@@ -309,6 +316,7 @@ class Sandbox:
         if self.isolation == "auto":
             self.isolation = "bwrap" if bwrap_available() else "process"
         self._proc: _Process | None = None
+        self._hello_pending = False
         self._import_report: dict[str, Any] | None = None
         self._import_error: SubmissionDoesNotImport | None = None
         self._timed_out: dict[str, float] = {}
@@ -376,31 +384,38 @@ class Sandbox:
         self.starts += 1
         return _Process(popen, req_w, rep_r, drain, staging)
 
-    def _start(self) -> None:
-        proc = self._spawn()
-        self._proc = proc
-        scale = self.limits.timeout_scale
-        deadline = (
-            time.monotonic() + (self.limits.startup_timeout + self.limits.import_timeout) * scale
-        )
+    def begin(self) -> None:
+        """Start the student process now (it imports torch while the grader gets ready)."""
+        if self._proc is None and self._import_error is None:
+            self._proc = self._spawn()
+            self._hello_pending = True
+
+    def _await_hello(self) -> None:
+        proc = self._proc
+        assert proc is not None
+        self._hello_pending = False
+        limits = self.limits
+        seconds = (limits.startup_timeout + limits.import_timeout) * limits.timeout_scale
         try:
-            hello = protocol.recv(proc.rep_r, deadline=deadline)
+            hello = protocol.recv(proc.rep_r, deadline=time.monotonic() + seconds)
         except protocol.ReplyTimeout:
             self._kill()
             raise SubmissionDoesNotImport(
                 {
                     "type": "TimeoutError",
-                    "message": "importing your file did not finish in time: does it train a "
-                    "model or wait for input at import? Put such code under "
+                    "message": f"importing your file did not finish within {seconds:.0f} s: does "
+                    "it train a model or wait for input at import time? Put such code under "
                     "`if __name__ == '__main__':`",
                 }
             ) from None
         except protocol.ProtocolError as exc:
-            tail, code = proc.drain.tail_text(), self._kill()
+            tail = proc.drain.tail_text()
+            code = self._wait_or_kill(proc)
             raise SubmissionDoesNotImport(
                 {
                     "type": "ProcessEnded",
-                    "message": f"the process ended while importing your file (status {code})."
+                    "message": f"the process ended while importing your file (status {code}); "
+                    "does your file call sys.exit/os._exit or exit() at import time?"
                     + (f" Output: {tail[-600:]}" if tail.strip() else ""),
                 }
             ) from exc
@@ -416,13 +431,19 @@ class Sandbox:
                 "isolation": self.isolation,
             }
 
+    @property
+    def import_error(self) -> SubmissionDoesNotImport | None:
+        """Why the submission could not be imported the first time, if it could not."""
+        return self._import_error
+
     def import_report(self) -> dict[str, Any]:
         """Start the process if needed; raise ``SubmissionDoesNotImport`` when it cannot import."""
         if self._import_error is not None:
             raise self._import_error
-        if self._proc is None:
+        if self._proc is None or self._hello_pending:
             try:
-                self._start()
+                self.begin()
+                self._await_hello()
             except SubmissionDoesNotImport as exc:
                 if self._import_report is None:  # the first import failed: remember it
                     self._import_error = exc
@@ -505,7 +526,10 @@ class Sandbox:
         self.tampered.update(str(t) for t in reply.get("tampered", []) or [])
         if not reply["ok"]:
             error = reply.get("error")
-            raise StudentCodeError(probe, error if isinstance(error, dict) else {})
+            error = error if isinstance(error, dict) else {}
+            if error.get("student") is False:
+                raise ProbeFailed(probe, error)
+            raise StudentCodeError(probe, error)
         return reply.get("result")
 
     def _wait_or_kill(self, proc: _Process) -> int | None:

@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
 from . import modelspec
 
 # --------------------------------------------------------------------------------------------
@@ -58,6 +60,18 @@ def changed_since(fingerprint: dict[str, int]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------------------------
+
+
+class MissingName(AttributeError):
+    """The submission does not define a name the grader needs (a student error)."""
+
+
+def student(module: Any, name: str) -> Any:
+    """``module.<name>``, or a MissingName error that the grader reports to the student."""
+    value = getattr(module, name, None)
+    if value is None:
+        raise MissingName(f"your file does not define {name} (did you rename or delete it?)")
+    return value
 
 
 def _as_float(value: Any) -> tuple[float | None, str]:
@@ -116,7 +130,7 @@ def probe_add_batchnorm(
     torch.manual_seed(seed)
     model = modelspec.build_model(layers)
     input_params = {id(p) for p in model.parameters()} | {p.data_ptr() for p in model.parameters()}
-    result = module.add_batchnorm(model)
+    result = student(module, "add_batchnorm")(model)
     out: dict[str, Any] = {
         "input_after": modelspec.describe_model(model),
         "result": modelspec.describe_model(result),
@@ -160,9 +174,9 @@ def probe_grad_norm(
 ) -> dict[str, Any]:
     holder = ParamHolder(grads, shapes)
     if norm_type is None:
-        value = module.compute_grad_norm(holder)
+        value = student(module, "compute_grad_norm")(holder)
     else:
-        value = module.compute_grad_norm(holder, norm_type=norm_type)
+        value = student(module, "compute_grad_norm")(holder, norm_type=norm_type)
     as_float, type_name = _as_float(value)
     return {"value": as_float, "type": type_name, "grads_after": holder.grads()}
 
@@ -178,9 +192,9 @@ def probe_clip(
     holder = ParamHolder(grads, shapes)
     params_before = [p.detach().clone() for p in holder.params]
     if norm_type is None:
-        value = module.clip_gradients(holder, max_norm)
+        value = student(module, "clip_gradients")(holder, max_norm)
     else:
-        value = module.clip_gradients(holder, max_norm, norm_type=norm_type)
+        value = student(module, "clip_gradients")(holder, max_norm, norm_type=norm_type)
     as_float, type_name = _as_float(value)
     params_changed = any(
         not torch.equal(a, p.detach()) for a, p in zip(params_before, holder.params, strict=True)
@@ -234,11 +248,17 @@ class ShuffledBatches:
             rec.phase = None
 
 
+def _grad64(p: torch.Tensor) -> torch.Tensor:
+    if p.grad is None:
+        return torch.zeros_like(p, dtype=torch.float64)
+    return p.grad.detach().double()
+
+
 class Recorder:
     """Observes a compare_runs call from outside through global module and optimizer hooks."""
 
-    def __init__(self, layers: list[dict]) -> None:
-        self.layers = layers
+    def __init__(self, layers: list[dict], module: Any, max_norm: float) -> None:
+        self.layers, self.module, self.max_norm = layers, module, max_norm
         self.created: list[dict[str, torch.Tensor]] = []
         self.passes: list[dict] = []
         self.forwards: list[dict] = []
@@ -250,6 +270,9 @@ class Recorder:
         self.last_target: torch.Tensor | None = None
         self._depth = 0
         self._suspended = False
+        self.bn_calls: list[dict] = []
+        self.bn_result: Any = None
+        self._created_models: list[nn.Module] = []
 
     @property
     def run(self) -> int:
@@ -258,7 +281,25 @@ class Recorder:
     def make_model(self) -> nn.Sequential:
         model = modelspec.build_model(self.layers)
         self.created.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        self._created_models.append(model)
         return model
+
+    def wrap_add_batchnorm(self, add_batchnorm: Callable) -> Callable:
+        """Record calls of the student's add_batchnorm made by compare_runs."""
+
+        def recording(model: Any) -> Any:
+            result = add_batchnorm(model)
+            self.bn_calls.append(
+                {
+                    "run": self.run,
+                    "arg_is_latest_model": bool(self._created_models)
+                    and model is self._created_models[-1],
+                }
+            )
+            self.bn_result = result
+            return result
+
+        return recording
 
     def pre_forward(self, module: nn.Module, args: tuple) -> None:
         if self._suspended or type(module) is not nn.Sequential:
@@ -273,6 +314,8 @@ class Recorder:
                 "training": module.training,
                 "grad_enabled": torch.is_grad_enabled(),
                 "n": int(args[0].shape[0]),
+                "pass": len(self.passes) - 1,
+                "is_bn_model": module is self.bn_result,
             }
         )
         if self.phase == "train":
@@ -339,6 +382,19 @@ class Recorder:
         info["step_norm"] = g_step.norm().item()
         info["fresh_norm"] = g_fresh.norm().item()
         info["dot"] = torch.dot(g_step, g_fresh).item()
+        # what the student's own helpers make of this batch's gradient, so that a bug in them is
+        # not counted against compare_runs
+        self._suspended = True
+        try:
+            info["student_norm"] = _as_float(self.module.compute_grad_norm(twin))[0]
+            self.module.clip_gradients(twin, self.max_norm)
+            clipped = torch.cat([_grad64(p).flatten() for p in twin.parameters()])
+            info["student_clip_diff"] = (g_step - clipped).norm().item()
+        except Exception:
+            info.setdefault("student_norm", None)
+            info["student_clip_diff"] = None
+        finally:
+            self._suspended = False
 
 
 def probe_compare_runs_protocol(
@@ -356,27 +412,33 @@ def probe_compare_runs_protocol(
     seed: int,
 ) -> dict[str, Any]:
     """Run compare_runs with instrumented data and model factory; report what happened."""
-    rec = Recorder(layers)
+    rec = Recorder(layers, module, max_norm)
     train = ShuffledBatches(train_x, train_y, batch_size, shuffle=True, name="train", recorder=rec)
     val = ShuffledBatches(val_x, val_y, 2 * batch_size, shuffle=False, name="val", recorder=rec)
     hooks = [
         nn.modules.module.register_module_forward_pre_hook(rec.pre_forward),
         nn.modules.module.register_module_forward_hook(rec.post_forward),
-        torch.optim.optimizer.register_optimizer_step_pre_hook(rec.pre_step),
+        register_optimizer_step_pre_hook(rec.pre_step),
     ]
+    student_add_batchnorm = getattr(module, "add_batchnorm", None)
+    if callable(student_add_batchnorm):
+        module.add_batchnorm = rec.wrap_add_batchnorm(student_add_batchnorm)
     try:
-        result = module.compare_runs(
+        result = student(module, "compare_runs")(
             rec.make_model, train, val, epochs=epochs, lr=lr, max_norm=max_norm, seed=seed
         )
     finally:
         for h in hooks:
             h.remove()
+        if callable(student_add_batchnorm):
+            module.add_batchnorm = student_add_batchnorm
     return {
         "result": _plain_histories(result),
         "created": rec.created,
         "passes": rec.passes,
         "forwards": rec.forwards,
         "steps": rec.steps,
+        "bn_calls": rec.bn_calls,
     }
 
 
@@ -415,19 +477,16 @@ def probe_compare_runs_train(
     max_norm: float,
     seed: int,
 ) -> dict[str, Any]:
-    """Run compare_runs on real data (uint8 images are standardised here); report the result."""
+    """Run compare_runs on real data (already standardised by the grader); report the result."""
     from torch.utils.data import DataLoader, TensorDataset
 
-    def standardise(images: torch.Tensor) -> torch.Tensor:
-        return ((images.float() / 255.0 - 0.2860) / 0.3530).unsqueeze(1)  # (N, 1, 28, 28)
-
-    train = DataLoader(TensorDataset(standardise(train_x), train_y), batch_size, shuffle=True)
-    val = DataLoader(TensorDataset(standardise(val_x), val_y), 512, shuffle=False)
+    train = DataLoader(TensorDataset(train_x, train_y), batch_size, shuffle=True)
+    val = DataLoader(TensorDataset(val_x, val_y), 512, shuffle=False)
 
     def make_model() -> nn.Sequential:
         return modelspec.build_model(layers)
 
-    result = module.compare_runs(
+    result = student(module, "compare_runs")(
         make_model, train, val, epochs=epochs, lr=lr, max_norm=max_norm, seed=seed
     )
     return _plain_histories(result)
@@ -465,7 +524,7 @@ def probe_manual_batchnorm(
     torch.batch_norm = tripwire("torch.batch_norm", originals["torch.batch_norm"])
     F.batch_norm = tripwire("torch.nn.functional.batch_norm", originals["F.batch_norm"])
     try:
-        bn = module.ManualBatchNorm1d(num_features, **kwargs)
+        bn = student(module, "ManualBatchNorm1d")(num_features, **kwargs)
         out: dict[str, Any] = {
             "is_module": isinstance(bn, nn.Module),
             "builtin_submodules": sorted(

@@ -30,6 +30,8 @@ def describe_exception(exc: BaseException, submission: Path) -> dict[str, Any]:
         "type": type(exc).__name__,
         "message": str(exc)[:2000],
         "frames": frames[-6:],
+        # raised in (or because of) the student's code, rather than by a probe's own bug
+        "student": bool(frames) or type(exc).__name__ in ("MissingName", "SyntaxError"),
     }
     if isinstance(exc, SyntaxError):
         info["line"] = exc.lineno

@@ -1,0 +1,59 @@
+"""Fixtures shared by the hidden checks. Everything here runs in the trusted grader process."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from autograder.paths import SOLUTION_PATH
+from autograder.plugin import GradingPlugin
+from autograder.settings import TIMEOUTS
+
+
+def _plugin(config: pytest.Config) -> GradingPlugin:
+    for plugin in config.pluginmanager.get_plugins():
+        if isinstance(plugin, GradingPlugin):
+            return plugin
+    raise RuntimeError("the hidden checks run only through `python -m autograder grade`")
+
+
+@pytest.fixture(scope="session")
+def grading(request: pytest.FixtureRequest) -> GradingPlugin:
+    return _plugin(request.config)
+
+
+class Probe:
+    """``probe("add_batchnorm", layers=..., ...)`` runs a probe in the student process with
+    its time limit; results of identical calls are shared between checks."""
+
+    def __init__(self, grading: GradingPlugin) -> None:
+        self.grading = grading
+
+    def __call__(self, name: str, *, key: str | None = None, **kwargs: Any) -> Any:
+        def run() -> Any:
+            return self.grading.sandbox.call(name, timeout=TIMEOUTS[name], **kwargs)
+
+        if key is None:
+            return run()
+        return self.grading.cached(f"{name}:{key}", run)
+
+
+@pytest.fixture(scope="session")
+def probe(grading: GradingPlugin) -> Probe:
+    return Probe(grading)
+
+
+def _load_reference() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bngc_reference_solution", SOLUTION_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def reference(grading: GradingPlugin) -> ModuleType:
+    """The reference solution, imported here in the trusted process."""
+    return grading.cached("reference", _load_reference)

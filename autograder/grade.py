@@ -1,0 +1,180 @@
+"""``python -m autograder grade SUBMISSION --out RESULTS.json``: grade one submission.
+
+The hidden checks (``autograder/checks``) run under pytest in this process, which never imports
+the submission: they ask a sandboxed student process (``autograder.sandbox``) to call the
+student's functions and compute every verdict here, against the reference solution loaded here.
+
+Exit status: 0 whenever grading completed, whatever the score (also when the submission does
+not import, crashes or hangs); 1 when the grader itself failed (a results file is still written:
+score 0, a visible "could not grade" entry, the traceback for the instructor); 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+
+from autograder import __version__
+from autograder.formats import render_table, to_gradescope, write_json_atomic
+from autograder.paths import CHECKS_DIR
+from autograder.plugin import GradingPlugin
+from autograder.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, GradingResult, TestResult
+from autograder.sandbox.client import Limits, Sandbox, become_subreaper, kill_descendants
+from autograder.submission import SubmissionNotFound, resolve_submission
+
+
+def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) -> None:
+    args = [
+        "-c",
+        str(checks_dir / "pytest.ini"),
+        "--rootdir",
+        str(checks_dir),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        "-W",
+        "ignore::DeprecationWarning",
+        str(checks_dir),
+    ]
+    if select:
+        args += ["-k", select]
+    # pytest's own report is not for anyone's eyes (it could quote hidden check source)
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = pytest.main(args, plugins=[plugin])
+    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        raise RuntimeError(f"pytest could not run the hidden checks (exit code {code})")
+
+
+def check_catalogue(*, checks_dir: Path = CHECKS_DIR) -> list[TestResult]:
+    """Every hidden check as a failed, not-run entry (names, numbers, tags and points)."""
+    plugin = GradingPlugin(sandbox=None, collect_only=True)  # type: ignore[arg-type]
+    _run_checks(plugin, select=None, checks_dir=checks_dir)
+    return [
+        TestResult(name=m.name, number=m.number, tag=m.tag, max_score=m.points)
+        for m in plugin.catalogue()
+    ]
+
+
+def grade_submission(
+    *,
+    submission: str | Path,
+    limits: Limits | None = None,
+    isolation: str = "auto",
+    data_root: str | None = None,
+    select: str | None = None,
+    checks_dir: Path = CHECKS_DIR,
+) -> GradingResult:
+    """Grade ``submission`` (the exercise file or a directory holding it)."""
+    started = time.monotonic()
+    result = GradingResult(grader_version=__version__, submission=str(submission))
+    try:
+        path = resolve_submission(submission)
+    except SubmissionNotFound as exc:
+        result.status, result.reason = COULD_NOT_GRADE, str(exc)
+        result.tests = check_catalogue(checks_dir=checks_dir)
+        for t in result.tests:
+            t.output = f"Not run: {exc}"
+        result.execution_time = time.monotonic() - started
+        return result
+
+    sandbox = Sandbox(path, limits=limits or Limits(), isolation=isolation)
+    plugin = GradingPlugin(sandbox=sandbox, context={"data_root": data_root})
+    try:
+        sandbox.begin()  # the student process imports torch while pytest collects
+        _run_checks(plugin, select=select, checks_dir=checks_dir)
+    finally:
+        sandbox.close()
+    result.tests = plugin.test_results()
+    result.isolation = sandbox.isolation
+    result.student_output = sandbox.student_output()
+    result.extra["tampered_torch"] = sorted(sandbox.tampered)
+    result.extra["process_starts"] = sandbox.starts
+    import_error = sandbox.import_error
+    if import_error is not None:
+        result.status, result.reason = COULD_NOT_GRADE, str(import_error)
+    elif plugin.internal_errors:
+        result.status = GRADER_ERROR
+        result.reason = f"{len(plugin.internal_errors)} check(s) hit an error in the grader."
+        result.traceback = "\n\n".join(plugin.internal_errors)
+    else:
+        result.status = GRADED
+    result.execution_time = time.monotonic() - started
+    return result
+
+
+def grader_failure(submission: str, exc: BaseException, elapsed: float) -> GradingResult:
+    """The result written when grading itself crashed: 0 points, visibly not the student's fault."""
+    trace = "".join(traceback.format_exception(exc))
+    return GradingResult(
+        tests=[
+            TestResult(
+                name="Grading: could not grade this submission (grader error)",
+                number="0.0",
+                tag="integrity",
+                max_score=0.0,
+                output="The grader failed before it could finish; this is not a verdict on your "
+                "code. Your instructor has the details and will regrade.",
+                instructor_note=trace,
+            )
+        ],
+        status=GRADER_ERROR,
+        reason=f"{type(exc).__name__}: {exc}",
+        execution_time=elapsed,
+        grader_version=__version__,
+        submission=submission,
+        traceback=trace,
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("submission", help="the exercise file, or a directory holding it")
+    parser.add_argument("--out", type=Path, help="where to write the results JSON")
+    parser.add_argument("--quiet", action="store_true", help="do not print the table")
+    parser.add_argument(
+        "--isolation",
+        choices=("auto", "bwrap", "process"),
+        default="auto",
+        help="bwrap: bubblewrap sandbox (no network, repository hidden); process: resource "
+        "limits only; auto: bwrap when it works on this machine (default)",
+    )
+    parser.add_argument("--timeout-scale", type=float, default=1.0, help="multiply time limits")
+    parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+    parser.add_argument("--data-root", help="torchvision root holding FashionMNIST/raw")
+    parser.add_argument("--select", help="only run checks matching this pytest -k expression")
+
+
+def run(args: argparse.Namespace) -> int:
+    limits = Limits(timeout_scale=args.timeout_scale, memory_mb=args.memory_mb)
+    started = time.monotonic()
+    become_subreaper()  # orphans of the student process become ours, and are killed below
+    try:
+        result = grade_submission(
+            submission=args.submission,
+            limits=limits,
+            isolation=args.isolation,
+            data_root=args.data_root,
+            select=args.select,
+        )
+    except Exception as exc:
+        result = grader_failure(str(args.submission), exc, time.monotonic() - started)
+    finally:
+        kill_descendants()
+    # written last, after every student process is gone: nothing can overwrite it
+    if args.out:
+        write_json_atomic(to_gradescope(result), args.out)
+    if not args.quiet:
+        print(render_table(result))
+        if args.out:
+            print(f"results written to {args.out}")
+    if result.status == GRADER_ERROR:
+        print(f"grader error: {result.reason}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,151 @@
+"""The pytest plugin that turns hidden checks into ``TestResult``s.
+
+It runs in the trusted grader process. It reads each check's metadata from its markers
+(``@points``, ``tag``), orders checks by section, numbers them, and converts outcomes into
+feedback: a ``CheckFailed`` carries its own text; a ``SandboxError`` says why the student's code
+could not answer; anything else is a grader bug, reported to the student as such with the
+traceback kept for the instructor. Pytest's own failure output (which would show hidden check
+source) is never used.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from autograder.feedback import CheckFailed
+from autograder.results import TAGS, TestResult
+from autograder.sandbox.client import Sandbox, SandboxError, SubmissionDoesNotImport
+
+INTERNAL_ERROR = (
+    "The grader could not evaluate this check because of an error in the grader itself, not in "
+    "your code. Your instructor has been notified; the check is counted as failed for now."
+)
+
+
+@dataclass
+class CheckMeta:
+    name: str
+    number: str
+    tag: str
+    points: float
+
+
+@dataclass(eq=False)  # pluggy keeps plugins in sets: identity hashing
+class GradingPlugin:
+    """Carries the sandbox and shared state into the checks; collects their results."""
+
+    sandbox: Sandbox
+    context: dict[str, Any] = field(default_factory=dict)  # reference module, data, settings
+    results: dict[str, TestResult] = field(default_factory=dict)
+    internal_errors: list[str] = field(default_factory=list)
+    collect_only: bool = False
+
+    def __post_init__(self) -> None:
+        self._meta: dict[str, CheckMeta] = {}
+        self._order: list[str] = []
+        self._memo: dict[str, tuple[bool, Any]] = {}
+
+    # -- shared, memoised work (one probe call serves several checks) ---------------------------
+
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per grading; a raised error is re-raised for every later caller."""
+        if key not in self._memo:
+            try:
+                self._memo[key] = (True, compute())
+            except Exception as exc:
+                self._memo[key] = (False, exc)
+        ok, value = self._memo[key]
+        if not ok:
+            raise value
+        return value
+
+    # -- collection ----------------------------------------------------------------------------
+
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        problems = []
+        metas: list[tuple[int, int, pytest.Item, str, str, float]] = []
+        for index, item in enumerate(items):
+            tags = [m.args[0] for m in item.iter_markers("tag")]
+            pts = [m.args[0] for m in item.iter_markers("points")]
+            doc = (getattr(item.function, "__doc__", None) or "").strip().splitlines()
+            if len(tags) != 1 or len(pts) != 1 or not doc:
+                problems.append(f"{item.nodeid}: needs one tag, one @points and a docstring")
+                continue
+            metas.append((TAGS.index(tags[0]), index, item, doc[0].strip(), tags[0], pts[0]))
+        if problems:
+            raise pytest.UsageError("malformed hidden checks:\n" + "\n".join(problems))
+        metas.sort(key=lambda m: (m[0], m[1]))
+        counters: dict[int, int] = {}
+        items[:] = [m[2] for m in metas]
+        for section, _, item, name, tag, pts in metas:
+            counters[section] = counters.get(section, 0) + 1
+            number = f"{section}.{counters[section]}"
+            self._meta[item.nodeid] = CheckMeta(name, number, tag, float(pts))
+            self._order.append(item.nodeid)
+        if self.collect_only:
+            items[:] = []
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        meta = self._meta.get(item.nodeid)
+        if meta is None or item.nodeid in self.results:
+            return
+        if report.when == "call" and report.passed:
+            self.results[item.nodeid] = self._result(meta, meta.points, "Passed.")
+        elif report.failed or report.skipped:
+            self.results[item.nodeid] = self._failure(meta, call.excinfo)
+
+    def _result(self, meta: CheckMeta, score: float, output: str, note: str = "") -> TestResult:
+        return TestResult(
+            name=meta.name,
+            number=meta.number,
+            tag=meta.tag,
+            max_score=meta.points,
+            score=score,
+            output=output,
+            instructor_note=note,
+        )
+
+    def _failure(self, meta: CheckMeta, excinfo: pytest.ExceptionInfo | None) -> TestResult:
+        exc = excinfo.value if excinfo is not None else None
+        if isinstance(exc, CheckFailed):
+            return self._result(meta, 0.0, exc.feedback())
+        if isinstance(exc, SubmissionDoesNotImport):
+            return self._result(meta, 0.0, f"Not run: your file could not be imported. {exc}")
+        if isinstance(exc, SandboxError):
+            return self._result(meta, 0.0, f"Could not run this check. {exc}")
+        if isinstance(exc, pytest.skip.Exception):
+            return self._result(meta, 0.0, f"Not run: {exc.msg}")
+        trace = (
+            "".join(traceback.format_exception(exc))[-6000:]
+            if exc is not None
+            else "no exception info"
+        )
+        self.internal_errors.append(f"{meta.number} {meta.name}:\n{trace}")
+        return self._result(meta, 0.0, INTERNAL_ERROR, note=trace)
+
+    def test_results(self) -> list[TestResult]:
+        """Every collected check, in report order; a check that never reported is failed."""
+        out = []
+        for nodeid in self._order:
+            meta = self._meta[nodeid]
+            out.append(
+                self.results.get(nodeid)
+                or self._result(meta, 0.0, "Not run: grading stopped before this check.")
+            )
+        return out
+
+    def catalogue(self) -> list[CheckMeta]:
+        """The collected checks' metadata (for listings and could-not-grade reports)."""
+        return [self._meta[n] for n in self._order]
