@@ -523,24 +523,27 @@ def write_summary(out_dir: Path) -> Path:
 
 
 def status_of(data: dict[str, Any]) -> tuple[str, str]:
-    """(state, description) of the commit status for one results file."""
+    """(state, description) of the commit status for one results file (at most 140 chars).
+
+    ``success`` when grading completed (whatever the score), ``failure`` when the repository
+    could not be graded, ``error`` when the grader failed. The short flags come before the
+    reason, which is cut first.
+    """
     extra = data.get("extra_data") or {}
-    score = f"{float(data.get('score') or 0):g}/{float(data.get('max_score') or 0):g}"
+    parts = [f"Score {float(data.get('score') or 0):g}/{float(data.get('max_score') or 0):g}"]
+    bonus = float(extra.get("bonus_score") or 0)
+    if bonus:
+        parts[0] += f" (incl. {bonus:g} bonus)"
+    if data.get("late"):
+        parts.append("commits after the deadline not graded")
+    if data.get("tampered"):
+        parts.append("protected files changed")
     grading = str(extra.get("grading_status", "graded"))
+    state = "success"
     if data.get("error") or grading != "graded":
         state = "error" if grading == "grader_error" else "failure"
-        text = f"Score {score}: could not grade: {data.get('error') or extra.get('reason', '')}"
-    else:
-        state = "success"
-        text = f"Score {score}"
-        bonus = float(extra.get("bonus_score") or 0)
-        if bonus:
-            text += f" (incl. {bonus:g} bonus)"
-    if data.get("tampered"):
-        text += "; protected files changed (restored for grading)"
-    if data.get("late"):
-        text += "; commits after the deadline are not graded"
-    return state, text[:140]
+        parts.append(f"could not grade: {data.get('error') or extra.get('reason', '')}")
+    return state, "; ".join(parts)[:140]
 
 
 def post_statuses(
