@@ -1,3 +1,30 @@
+# %% [markdown]
+# # Batch Normalization and Gradient Clipping
+#
+# Deep networks train faster and more reliably when two things stay under control: the scale of
+# the activations flowing forward and the size of the gradients flowing backward. This exercise
+# gives you one tool for each and an experiment that shows what they change.
+#
+# * **Batch normalisation** (Ioffe & Szegedy, 2015) re-centres and re-scales the outputs of a
+#   layer with the statistics of the current mini-batch, then lets the network learn the scale and
+#   shift it actually wants. Every layer then sees inputs of a stable scale, whatever the layers
+#   before it are doing, which tolerates larger learning rates and makes training less sensitive to
+#   the initialisation.
+# * **Gradient clipping** bounds the length of the whole gradient vector before each optimizer
+#   step. One unlucky batch can produce a huge gradient; with momentum, a single huge step can throw
+#   the weights far away. Clipping keeps the direction of the gradient and only shortens it.
+#
+# You will implement four functions (and, for extra credit, one class), then train a baseline MLP
+# and a BatchNorm + clipping MLP on Fashion-MNIST under identical conditions and compare them.
+#
+# **How to work in this notebook.** Run the cells from top to bottom. Edit only the regions marked
+# `# YOUR CODE HERE` (delete the `raise NotImplementedError(...)` line when you write your code);
+# do not rename anything, the grader imports these names. Keep `exercise_utils.py` in the same
+# folder as this notebook: the last cells use it to load the data and draw the figure. The grader
+# runs the code cells of this notebook (IPython magics such as `%time` and shell escapes such as
+# `!pip` are removed before grading, so do not rely on them).
+
+# %%
 """Batch Normalization and Gradient Clipping: exercise on Fashion-MNIST.
 
 You will implement four functions (and, for extra credit, one class):
@@ -40,6 +67,27 @@ __all__ = [
 ]
 
 
+# %% [markdown]
+# ## 1. Where batch normalisation goes
+#
+# For a mini-batch of activations $x$ of shape $(N, C)$, batch normalisation computes per feature
+# $c$
+#
+# $$\mu_c = \frac{1}{N}\sum_n x_{nc}, \qquad \sigma_c^2 = \frac{1}{N}\sum_n (x_{nc}-\mu_c)^2,
+# \qquad y_{nc} = \gamma_c \, \frac{x_{nc}-\mu_c}{\sqrt{\sigma_c^2+\epsilon}} + \beta_c ,$$
+#
+# with learnable $\gamma$ (`weight`) and $\beta$ (`bias`). In training mode it uses the batch
+# statistics and keeps running averages of them; in evaluation mode (`model.eval()`) it uses the
+# running averages, so a prediction does not depend on the other samples of the batch. For images
+# of shape $(N, C, H, W)$, `nn.BatchNorm2d` does the same per channel, over $N \cdot H \cdot W$
+# values.
+#
+# The usual place is right after a hidden `Linear`/`Conv2d` and before its activation. The output
+# layer gets none: its logits should be free to take any scale. `add_batchnorm` rewrites a plain
+# `nn.Sequential` that way, without touching the model it is given.
+
+
+# %%
 def add_batchnorm(model: nn.Sequential) -> nn.Sequential:
     """Return a copy of ``model`` with batch normalisation after every hidden layer.
 
@@ -94,6 +142,20 @@ def add_batchnorm(model: nn.Sequential) -> nn.Sequential:
     ### END SOLUTION
 
 
+# %% [markdown]
+# ## 2. The total gradient norm
+#
+# Clipping "by norm" looks at all gradients of the model as ONE long vector $g$, the concatenation
+# of every parameter's `.grad`. Its $p$-norm is
+#
+# $$\|g\|_p = \Big(\sum_i |g_i|^p\Big)^{1/p}, \qquad \|g\|_\infty = \max_i |g_i| .$$
+#
+# You do not need to build the long vector: the $p$-norm of the per-tensor $p$-norms is the same
+# number. It is **not** the sum of the per-tensor norms. This number, logged at every step, is
+# also the best diagnostic of exploding gradients.
+
+
+# %%
 def compute_grad_norm(model: nn.Module, norm_type: float = 2.0) -> float:
     """Total ``norm_type``-norm of all parameter gradients, as if concatenated into one vector.
 
@@ -126,6 +188,19 @@ def compute_grad_norm(model: nn.Module, norm_type: float = 2.0) -> float:
     ### END SOLUTION
 
 
+# %% [markdown]
+# ## 3. Gradient clipping by total norm
+#
+# With a threshold $c$ and the total norm $n = \|g\|$, clipping replaces every gradient by
+#
+# $$g \leftarrow g \cdot \min\Big(1, \frac{c}{n + 10^{-6}}\Big),$$
+#
+# one common factor for all parameters. The update keeps its direction and only gets shorter, and
+# only when it was too long. This is what `torch.nn.utils.clip_grad_norm_` does; clipping each
+# tensor separately, or clamping values one by one, changes the direction of the step.
+
+
+# %%
 def clip_gradients(model: nn.Module, max_norm: float, norm_type: float = 2.0) -> float:
     """Clip the total gradient norm of ``model`` to ``max_norm``, in place.
 
@@ -162,6 +237,17 @@ def clip_gradients(model: nn.Module, max_norm: float, norm_type: float = 2.0) ->
     ### END SOLUTION
 
 
+# %% [markdown]
+# ## 4. A controlled experiment
+#
+# To see what batch norm and clipping change, train two models that differ ONLY in them: same
+# initial weights (seed right before building each model), same data order, same optimizer and
+# learning rate. The baseline is a plain MLP; the regularized run adds batch norm to it and clips
+# its gradients. Record the training loss, the validation loss and accuracy after every epoch, and
+# the total gradient norm (before clipping) at every step.
+
+
+# %%
 def compare_runs(
     make_model: Callable[[], nn.Sequential],
     train_loader: Iterable,
@@ -259,6 +345,15 @@ def compare_runs(
     ### END SOLUTION
 
 
+# %% [markdown]
+# ## 5. Bonus: batch normalisation by hand
+#
+# Write batch norm for $(N, C)$ inputs from tensor operations and check it against
+# `nn.BatchNorm1d`. Mind the two variances: the batch is normalised with the biased variance
+# (divide by $N$), while the running estimate is updated with the unbiased one (divide by $N-1$).
+
+
+# %%
 class ManualBatchNorm1d(nn.Module):
     """(Bonus) Batch normalisation for (N, C) inputs from tensor operations only.
 
@@ -316,6 +411,13 @@ class ManualBatchNorm1d(nn.Module):
         ### END SOLUTION
 
 
+# %% [markdown]
+# ## Given code: the model and the experiment
+#
+# Nothing to change here. `make_mlp` builds the baseline; `main` loads Fashion-MNIST with
+# `exercise_utils.py`, calls your `compare_runs`, prints a summary and saves a figure.
+
+# %%
 # ==================================================================================================
 # Given code: the model and the experiment. Nothing to change below this line.
 # ==================================================================================================
@@ -379,5 +481,30 @@ def main(argv: list[str] | None = None) -> None:
         print("the baseline diverged (loss is not finite): look at its gradient norms")
 
 
+# %% tags=["active-py"]
 if __name__ == "__main__":
     main()
+
+# %% [markdown]
+# ## Run the experiment
+#
+# The next cell trains both models for a couple of epochs on a subset of Fashion-MNIST (a minute or
+# less on a laptop CPU) and shows the figure. Run it once all four functions pass the checks; raise
+# `--n-train` and `--epochs` for a closer look. Then answer for yourself:
+#
+# * How large do the baseline's gradient norms get, compared with the clipping threshold? How often
+#   was clipping active in the regularized run?
+# * Which run reaches a lower training loss after the first epoch, and why would batch norm help
+#   there?
+# * Does the regularized run also generalise better (validation loss and accuracy), or only train
+#   faster?
+
+# %% tags=["active-ipynb"]
+# # main() looks for exercise_utils.py beside the file it runs from: here, this notebook's folder.
+# __file__ = "batchnorm_gradclip_exercise.ipynb"
+# main(["--epochs", "2", "--n-train", "4000", "--n-val", "1000", "--out", "runs.png"])
+
+# %% tags=["active-ipynb"]
+# from IPython.display import Image
+#
+# Image(filename="runs.png")

@@ -1,0 +1,355 @@
+"""The notebook edition of the exercise, and the way back from a notebook to a gradable script.
+
+One source for everything: ``solutions/batchnorm_gradclip_exercise.py`` is written in jupytext's
+percent format (``# %%`` code cells, ``# %% [markdown]`` narrative cells, ``tags=["active-ipynb"]``
+cells that exist only in the notebook, ``tags=["active-py"]`` cells only in the script). From it:
+
+* ``reference_notebook()``: the solution without the HINT/BEGIN/END markers
+  (``solutions/batchnorm_gradclip_exercise.ipynb``);
+* ``student_notebook()``: the student template, each solution block replaced by its stub
+  (``assignment/batchnorm_gradclip_exercise.ipynb``).
+
+Both are written without outputs and with stable cell ids, so that a committed notebook is
+byte-for-byte what ``write_notebooks()`` produces (``stale_notebooks()`` checks it).
+
+``notebook_to_script()`` goes the other way for grading: it keeps the code cells a student wrote,
+removes IPython-only syntax (magics, shell escapes, ``get_ipython()`` calls) and says so in notes
+for the feedback, and returns a plain Python module that the grader treats like a ``.py``
+submission.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder.paths import ASSIGNMENT_DIR, SOLUTION_PATH, SOLUTIONS_DIR
+from autograder.template import build_template, strip_markers
+
+NOTEBOOK_FILE = "batchnorm_gradclip_exercise.ipynb"
+STUDENT_NOTEBOOK_PATH = ASSIGNMENT_DIR / NOTEBOOK_FILE
+REFERENCE_NOTEBOOK_PATH = SOLUTIONS_DIR / NOTEBOOK_FILE
+
+# Code cells with one of these tags run in Jupyter only, never during grading: jupytext's
+# notebook-only cells (the experiment at the end) and otter-grader's ignored cells.
+NOTEBOOK_ONLY_TAGS: tuple[str, ...] = ("active-ipynb", "otter_ignore")
+# Tag that marks the cells which run the experiment (train on Fashion-MNIST, show the figure).
+EXPERIMENT_TAG = "active-ipynb"
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
+
+# Cell magics whose body is ordinary Python that runs once: the body is kept for grading.
+_PYTHON_BODY_CELL_MAGICS = ("time", "capture")
+
+
+class NotebookError(ValueError):
+    """The notebook cannot be read or holds no code; the message says what is wrong."""
+
+
+# --------------------------------------------------------------------------------------------
+# From the percent-format source to notebooks
+# --------------------------------------------------------------------------------------------
+
+
+def notebook_from_source(source: str) -> Any:
+    """An ``nbformat`` v4 notebook from a jupytext percent-format Python text."""
+    import jupytext
+
+    nb = jupytext.reads(source, fmt="py:percent")
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
+    # script-only cells (the `if __name__ == "__main__":` guard) have no place in a notebook
+    nb.cells = [c for c in nb.cells if "active-py" not in (c.metadata.get("tags") or [])]
+    counters: dict[str, int] = {}
+    for cell in nb.cells:
+        tags = list(cell.metadata.get("tags") or [])
+        cell.metadata = {"tags": tags} if tags else {}  # drop jupytext's layout hints
+        counters[cell.cell_type] = counters.get(cell.cell_type, 0) + 1
+        cell["id"] = f"{cell.cell_type}-{counters[cell.cell_type]:02d}"
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    return nb
+
+
+def reference_notebook(solution_source: str | None = None) -> Any:
+    """The reference notebook: the solution without its HINT/BEGIN/END marker lines."""
+    text = solution_source if solution_source is not None else _read(SOLUTION_PATH)
+    return notebook_from_source(strip_markers(text))
+
+
+def student_notebook(solution_source: str | None = None) -> Any:
+    """The student notebook: the template, built from the solution as the ``.py`` template is."""
+    text = solution_source if solution_source is not None else _read(SOLUTION_PATH)
+    return notebook_from_source(build_template(text))
+
+
+def notebook_text(nb: Any) -> str:
+    """The exact file content written for ``nb`` (nbformat's JSON plus a final newline)."""
+    import nbformat
+
+    nbformat.validate(nb)
+    text = nbformat.writes(nb)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def expected_notebooks(*, solution: Path = SOLUTION_PATH) -> dict[Path, str]:
+    """Committed notebook path -> the content it must have, given the solution file."""
+    source = _read(solution)
+    return {
+        STUDENT_NOTEBOOK_PATH: notebook_text(student_notebook(source)),
+        REFERENCE_NOTEBOOK_PATH: notebook_text(reference_notebook(source)),
+    }
+
+
+def write_notebooks(*, solution: Path = SOLUTION_PATH) -> list[Path]:
+    """(Re)write the student and reference notebooks; return their paths."""
+    written = []
+    for path, text in expected_notebooks(solution=solution).items():
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def stale_notebooks(*, solution: Path = SOLUTION_PATH) -> list[Path]:
+    """The committed notebooks that differ from what ``write_notebooks`` would write."""
+    stale = []
+    for path, text in expected_notebooks(solution=solution).items():
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if current != text:
+            stale.append(path)
+    return stale
+
+
+def _read(path: Path) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# From a submitted notebook back to a script
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NotebookScript:
+    """The gradable module extracted from a notebook, and what was changed on the way."""
+
+    source: str
+    notes: list[str] = field(default_factory=list)
+    code_cells: int = 0
+    skipped_cells: int = 0
+
+
+def read_notebook(path: str | Path) -> Any:
+    """Read and validate an ``.ipynb`` (any v4 minor version); raise ``NotebookError``."""
+    import nbformat
+
+    path = Path(path)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except FileNotFoundError:
+        raise NotebookError(f"{path} does not exist") from None
+    except Exception as exc:  # JSON errors, unknown nbformat versions, ...
+        raise NotebookError(
+            f"{path.name} is not a readable Jupyter notebook ({type(exc).__name__}: {exc}); "
+            "save it again from Jupyter, or submit the .py file instead"
+        ) from None
+    if not isinstance(nb.get("cells"), list):
+        raise NotebookError(f"{path.name} has no list of cells: it is not a Jupyter notebook")
+    return nb
+
+
+def is_graded_code_cell(cell: Any) -> bool:
+    """Whether a cell's code belongs to the graded module.
+
+    Not graded: markdown and raw cells, notebook-only cells (``NOTEBOOK_ONLY_TAGS``), and
+    nbgrader's read-only test cells (they call the grader; grading them would recurse).
+    """
+    if cell.get("cell_type") != "code":
+        return False
+    metadata = cell.get("metadata") or {}
+    if set(metadata.get("tags") or ()) & set(NOTEBOOK_ONLY_TAGS):
+        return False
+    nbg = metadata.get("nbgrader") or {}
+    return not (nbg.get("grade") and not nbg.get("solution"))
+
+
+def notebook_to_script(nb: Any, *, name: str = NOTEBOOK_FILE) -> NotebookScript:
+    """The Python module to grade for notebook ``nb`` (an nbformat v4 notebook node).
+
+    Code cells are concatenated in order, each under a ``# %% cell N`` comment (N counts every
+    cell of the notebook from 1, as Jupyter shows them). IPython-only syntax is replaced by
+    ``pass`` statements and each removal is reported in ``notes``; ``from __future__`` imports
+    move to the top, where Python requires them.
+    """
+    script = NotebookScript(source="")
+    future: list[str] = []
+    parts: list[str] = []
+    uses_display = False
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        if not is_graded_code_cell(cell):
+            script.skipped_cells += 1
+            continue
+        script.code_cells += 1
+        source = _cell_source(cell)
+        code, notes = strip_ipython(source, where=f"cell {number}")
+        script.notes.extend(notes)
+        code, cell_future = _pop_future_imports(code)
+        future.extend(f for f in cell_future if f not in future)
+        uses_display = uses_display or _calls_display(code)
+        parts.append(f"# %% cell {number}\n{code.rstrip()}\n")
+    if script.code_cells == 0:
+        raise NotebookError(f"{name} has no code cells to grade")
+    header = [f'"""Code cells of {name}, extracted for grading."""\n']
+    header.extend(f"{line}\n" for line in future)
+    if uses_display:
+        header.append(
+            "from IPython.display import display  # Jupyter provides display() without import\n"
+        )
+    script.source = "".join(header) + "\n" + "\n\n".join(parts)
+    return script
+
+
+def _cell_source(cell: Any) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def strip_ipython(
+    source: str, *, where: str = "this cell", first_line: int = 1
+) -> tuple[str, list[str]]:
+    """Remove IPython-only syntax from one cell; return the plain code and notes about it.
+
+    * a cell magic (``%%bash``, ``%%writefile``, ...) drops the whole cell, except ``%%time``
+      and ``%%capture`` whose Python body is kept;
+    * line magics (``%time``, ``%matplotlib``), shell escapes (``!pip``, ``x = !ls``), help
+      (``obj?``) and explicit ``get_ipython()`` calls become ``pass`` statements.
+    """
+    notes: list[str] = []
+    first = source.lstrip("\n").split("\n", 1)[0].strip()
+    if first.startswith("%%"):
+        magic = first[2:].split(maxsplit=1)[0] if len(first) > 2 else ""
+        body = source.lstrip("\n").split("\n", 1)[1] if "\n" in source.strip("\n") else ""
+        if magic in _PYTHON_BODY_CELL_MAGICS:
+            notes.append(f"{where}: the cell magic `%%{magic}` was removed; its code was kept.")
+            code, more = strip_ipython(body, where=where, first_line=first_line + 1)
+            return code, notes + more
+        notes.append(
+            f"{where}: the cell starts with the cell magic `{_short(first)}`, so the whole cell"
+            " was left out of grading (only plain Python is graded)."
+        )
+        return "", notes
+    if not _may_hold_ipython(source):
+        return source, notes
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transformed = TransformerManager().transform_cell(source)
+    original_lines = source.rstrip("\n").split("\n")
+    lines = transformed.rstrip("\n").split("\n")
+    same_shape = len(lines) == len(original_lines)
+    try:
+        spans = _statement_spans_calling_get_ipython(ast.parse(transformed))
+    except SyntaxError:
+        # The student's own syntax error: keep it for the grader to report, but still take out
+        # the lines that are IPython syntax, so that the error shown is the student's own.
+        spans = [
+            (i, i)
+            for i, line in enumerate(lines, start=1)
+            if "get_ipython()" in line or re.match(r"\s*[!%]", line)
+        ]
+    for start, end in sorted(spans, reverse=True):
+        shown = original_lines[start - 1] if same_shape else lines[start - 1]
+        indent = re.match(r"\s*", lines[start - 1]).group(0)
+        lines[start - 1 : end] = [f"{indent}pass  # removed for grading: {_short(shown.strip())}"]
+        notes.append(
+            f"{where}, line {start + first_line - 1}: `{_short(shown.strip())}` is IPython"
+            " syntax (magic, shell command or get_ipython()) and was removed for grading."
+        )
+    notes.reverse()
+    return "\n".join(lines) + "\n", notes
+
+
+_IPYTHON_HINT = re.compile(r"^\s*[%!]|get_ipython|\?\s*$|=\s*[!%]", re.MULTILINE)
+
+
+def _may_hold_ipython(source: str) -> bool:
+    return bool(_IPYTHON_HINT.search(source))
+
+
+def _statement_spans_calling_get_ipython(tree: ast.AST) -> list[tuple[int, int]]:
+    """(first, last) line of each innermost statement that mentions ``get_ipython``."""
+    spans: set[tuple[int, int]] = set()
+
+    def visit(node: ast.AST, statement: ast.stmt | None) -> None:
+        if isinstance(node, ast.stmt):
+            statement = node
+        if isinstance(node, ast.Name) and node.id == "get_ipython" and statement is not None:
+            spans.add((statement.lineno, statement.end_lineno or statement.lineno))
+        for child in ast.iter_child_nodes(node):
+            visit(child, statement)
+
+    visit(tree, None)
+    # keep the innermost statements only (a removed `if` body must not also remove the `if`)
+    return [
+        span
+        for span in spans
+        if not any(o != span and span[0] <= o[0] and o[1] <= span[1] for o in spans)
+    ]
+
+
+def _pop_future_imports(code: str) -> tuple[str, list[str]]:
+    """Take the ``from __future__ import ...`` lines out of a cell (they must come first)."""
+    if "__future__" not in code:
+        return code, []
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code, []
+    lines = code.split("\n")
+    found = []
+    for node in reversed(tree.body):
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            found.append(ast.get_source_segment(code, node) or "")
+            del lines[node.lineno - 1 : node.end_lineno or node.lineno]
+    return "\n".join(lines), [f for f in reversed(found) if f]
+
+
+def _calls_display(code: str) -> bool:
+    """Whether the code calls ``display(...)`` without defining or importing it."""
+    if "display" not in code:
+        return False
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    called = defined = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            called = called or node.func.id == "display"
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name == "display":
+            defined = True
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            defined = defined or any((a.asname or a.name) == "display" for a in node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            defined = defined or node.id == "display"
+    return called and not defined
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def with_tags(cell: Any, tags: Iterable[str]) -> Any:
+    """A copy of ``cell`` with ``tags`` added to its metadata (order kept, no duplicates)."""
+    cell = copy.deepcopy(cell)
+    current = list(cell.metadata.get("tags") or [])
+    cell.metadata["tags"] = current + [t for t in tags if t not in current]
+    return cell
