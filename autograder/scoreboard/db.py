@@ -1,0 +1,404 @@
+"""The gradebook: an SQLite database of every graded submission (standard library ``sqlite3``).
+
+Schema and migrations
+---------------------
+``schema_version`` holds one row, the version of the schema. ``MIGRATIONS[i]`` takes a database
+from version ``i`` to ``i + 1``; opening a gradebook applies the missing ones in order, each in
+its own transaction together with the version bump, so a failed migration leaves the database
+at the previous version. A database newer than this code is refused rather than misread.
+
+To change the schema: append a function to ``MIGRATIONS`` (never edit a released one) and add
+a test that opens a database at the previous version.
+
+History
+-------
+Every distinct results file is one row of ``submissions`` (deduplicated on the hash of its
+content), so ingesting the same results twice changes nothing, and a new commit or a regrade
+adds a row. A student's current submission is their latest graded one (``StudentRow.current``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from autograder.results import GradingResult, TestResult
+from autograder.scoreboard.model import Problem, StudentRow, Submission, utc
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run SQL statements one by one (``executescript`` would commit the open transaction)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {statement!r}")
+
+
+def _v1_initial(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE students (
+            id    INTEGER PRIMARY KEY,
+            login TEXT NOT NULL UNIQUE,
+            repo  TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE submissions (
+            id             INTEGER PRIMARY KEY,
+            student_id     INTEGER NOT NULL REFERENCES students(id),
+            repo           TEXT NOT NULL DEFAULT '',
+            commit_sha     TEXT NOT NULL DEFAULT '',
+            committed_at   TEXT,             -- ISO-8601, UTC
+            graded_at      TEXT NOT NULL,    -- ISO-8601, UTC
+            grader_version TEXT NOT NULL DEFAULT '',
+            grading_status TEXT NOT NULL,    -- graded | could_not_grade | grader_error
+            reason         TEXT NOT NULL DEFAULT '',
+            error          TEXT,             -- set when the repository could not be graded
+            score          REAL NOT NULL,    -- bonus included
+            max_score      REAL NOT NULL,    -- non-bonus tests only
+            bonus_score    REAL NOT NULL DEFAULT 0,
+            execution_time REAL NOT NULL DEFAULT 0,
+            late           INTEGER NOT NULL DEFAULT 0,
+            isolation      TEXT NOT NULL DEFAULT '',
+            student_output TEXT NOT NULL DEFAULT '',
+            traceback      TEXT NOT NULL DEFAULT '',
+            extra          TEXT NOT NULL DEFAULT '{}',  -- unknown extra_data keys, JSON
+            fingerprint    TEXT NOT NULL,    -- sha256 of the results file's content
+            source_file    TEXT NOT NULL DEFAULT '',
+            ingested_at    TEXT NOT NULL,
+            UNIQUE (student_id, fingerprint)
+        );
+        CREATE TABLE tampered_files (
+            submission_id INTEGER NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+            path          TEXT NOT NULL,
+            PRIMARY KEY (submission_id, path)
+        );
+        CREATE TABLE test_results (
+            submission_id   INTEGER NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+            position        INTEGER NOT NULL,
+            number          TEXT NOT NULL,
+            name            TEXT NOT NULL,
+            tag             TEXT NOT NULL,
+            score           REAL NOT NULL,
+            max_score       REAL NOT NULL,
+            status          TEXT NOT NULL,   -- passed | failed
+            output          TEXT NOT NULL,   -- the feedback the student sees
+            visibility      TEXT NOT NULL,
+            instructor_note TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (submission_id, position)
+        );
+        """,
+    )
+
+
+def _v2_problems_and_index(db: sqlite3.Connection) -> None:
+    """Keep a record of skipped results files; index the current-submission lookup."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE ingest_problems (
+            id       INTEGER PRIMARY KEY,
+            source   TEXT NOT NULL,
+            message  TEXT NOT NULL,
+            skipped  INTEGER NOT NULL,
+            seen_at  TEXT NOT NULL,
+            UNIQUE (source, message)
+        );
+        CREATE INDEX submissions_by_student_time ON submissions (student_id, graded_at);
+        CREATE INDEX test_results_by_name ON test_results (name);
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial, _v2_problems_and_index]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(RuntimeError):
+    """The database was written by a newer version of this code, or is not a gradebook."""
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    row = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if row is None:
+        return 0
+    (version,) = db.execute("SELECT version FROM schema_version").fetchone() or (0,)
+    return int(version)
+
+
+def migrate(db: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> list[int]:
+    """Apply the missing migrations up to ``target``; returns the versions reached."""
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise SchemaError(
+            f"gradebook schema version {current} is newer than this code knows "
+            f"({SCHEMA_VERSION}); upgrade the autograder"
+        )
+    applied = []
+    for version in range(current, target):
+        with db:  # one transaction: the migration and the version bump, or neither
+            db.execute("BEGIN")
+            if version == 0:
+                db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                db.execute("INSERT INTO schema_version VALUES (0)")
+            MIGRATIONS[version](db)
+            db.execute("UPDATE schema_version SET version = ?", (version + 1,))
+        applied.append(version + 1)
+    return applied
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), isolation_level=None)  # explicit transactions
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    added: int
+    unchanged: int
+
+
+class Gradebook:
+    """The gradebook database; opening it migrates it to the current schema."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = connect(self.path)
+        try:
+            self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            migrate(self.db)
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise SchemaError(f"{self.path} is not a usable gradebook: {exc}") from exc
+        except BaseException:
+            self.db.close()
+            raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Gradebook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.db:
+            self.db.execute("BEGIN")
+            yield self.db
+
+    # -- writing -----------------------------------------------------------------------------
+    def add(self, submissions: Iterable[Submission]) -> IngestReport:
+        """Store submissions not seen before (by student and content hash), in one transaction."""
+        added = unchanged = 0
+        now = _iso(datetime.now(timezone.utc))
+        with self._transaction() as db:
+            for sub in submissions:
+                student_id = self._student_id(db, sub.student, sub.repo)
+                exists = db.execute(
+                    "SELECT id FROM submissions WHERE student_id = ? AND fingerprint = ?",
+                    (student_id, sub.fingerprint),
+                ).fetchone()
+                if exists:
+                    sub.id = exists[0]
+                    unchanged += 1
+                    continue
+                r = sub.result
+                cur = db.execute(
+                    """INSERT INTO submissions (student_id, repo, commit_sha, committed_at,
+                        graded_at, grader_version, grading_status, reason, error, score,
+                        max_score, bonus_score, execution_time, late, isolation, student_output,
+                        traceback, extra, fingerprint, source_file, ingested_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        student_id, sub.repo, sub.commit, _iso(sub.committed_at),
+                        _iso(sub.graded_at), sub.grader_version, r.status, r.reason, sub.error,
+                        r.score, r.max_score, r.bonus_score, r.execution_time, int(sub.late),
+                        r.isolation, r.student_output, r.traceback,
+                        json.dumps(r.extra, sort_keys=True, default=str), sub.fingerprint,
+                        sub.source_file, now,
+                    ),
+                )  # fmt: skip
+                sub.id = cur.lastrowid
+                db.executemany(
+                    "INSERT OR IGNORE INTO tampered_files VALUES (?, ?)",
+                    [(sub.id, p) for p in sub.tampered],
+                )
+                db.executemany(
+                    "INSERT INTO test_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            sub.id,
+                            i,
+                            t.number,
+                            t.name,
+                            t.tag,
+                            t.score,
+                            t.max_score,
+                            t.status,
+                            t.output,
+                            t.visibility,
+                            t.instructor_note,
+                        )
+                        for i, t in enumerate(r.tests)
+                    ],
+                )
+                added += 1
+        return IngestReport(added, unchanged)
+
+    def add_problems(self, problems: Iterable[Problem]) -> None:
+        now = _iso(datetime.now(timezone.utc))
+        with self._transaction() as db:
+            db.executemany(
+                """INSERT INTO ingest_problems (source, message, skipped, seen_at)
+                   VALUES (?, ?, ?, ?)
+                   ON CONFLICT (source, message) DO UPDATE SET seen_at = excluded.seen_at""",
+                [(p.source, p.message, int(p.skipped), now) for p in problems],
+            )
+
+    def _student_id(self, db: sqlite3.Connection, login: str, repo: str) -> int:
+        row = db.execute("SELECT id FROM students WHERE login = ?", (login,)).fetchone()
+        if row:
+            if repo:
+                db.execute("UPDATE students SET repo = ? WHERE id = ?", (repo, row[0]))
+            return int(row[0])
+        return int(
+            db.execute("INSERT INTO students (login, repo) VALUES (?, ?)", (login, repo)).lastrowid
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+    def submissions(self, student: str | None = None) -> list[Submission]:
+        """Every stored submission (of one student), oldest grading first."""
+        where, params = ("WHERE st.login = ?", (student,)) if student is not None else ("", ())
+        rows = self.db.execute(
+            f"""SELECT s.id, st.login, s.repo, s.commit_sha, s.committed_at, s.graded_at,
+                    s.grader_version, s.grading_status, s.reason, s.error, s.execution_time,
+                    s.late, s.isolation, s.student_output, s.traceback, s.extra, s.fingerprint,
+                    s.source_file
+                FROM submissions s JOIN students st ON st.id = s.student_id {where}
+                ORDER BY s.graded_at, s.id""",
+            params,
+        ).fetchall()
+        ids = [r[0] for r in rows]
+        tests = self._tests(ids, by_student=student)
+        tampered = self._tampered(by_student=student)
+        out = []
+        for (
+            sid, login, repo, commit, committed_at, graded_at, grader_version, status, reason,
+            error, execution_time, late, isolation, student_output, traceback, extra,
+            fp, source,
+        ) in rows:  # fmt: skip
+            result = GradingResult(
+                tests=tests.get(sid, []),
+                status=status,
+                reason=reason,
+                execution_time=execution_time,
+                grader_version=grader_version,
+                isolation=isolation,
+                student_output=student_output,
+                traceback=traceback,
+                extra=json.loads(extra),
+            )
+            out.append(
+                Submission(
+                    student=login,
+                    result=result,
+                    graded_at=_from_iso(graded_at) or datetime.min.replace(tzinfo=timezone.utc),
+                    repo=repo,
+                    commit=commit,
+                    committed_at=_from_iso(committed_at),
+                    late=bool(late),
+                    tampered=tuple(tampered.get(sid, ())),
+                    error=error,
+                    grader_version=grader_version,
+                    source_file=source,
+                    fingerprint=fp,
+                    id=sid,
+                )
+            )
+        return out
+
+    def _tests(self, ids: list[int], *, by_student: str | None) -> dict[int, list[TestResult]]:
+        if not ids:
+            return {}
+        where, params = "", ()
+        if by_student is not None:
+            where = (
+                "WHERE submission_id IN (SELECT s.id FROM submissions s JOIN students st "
+                "ON st.id = s.student_id WHERE st.login = ?)"
+            )
+            params = (by_student,)
+        tests: dict[int, list[TestResult]] = {}
+        for sid, number, name, tag, score, max_score, output, visibility, note in self.db.execute(
+            f"""SELECT submission_id, number, name, tag, score, max_score, output, visibility,
+                    instructor_note FROM test_results {where}
+                ORDER BY submission_id, position""",
+            params,
+        ):
+            tests.setdefault(sid, []).append(
+                TestResult(name, number, tag, max_score, score, output, visibility, note)
+            )
+        return tests
+
+    def _tampered(self, *, by_student: str | None) -> dict[int, list[str]]:
+        where, params = "", ()
+        if by_student is not None:
+            where = (
+                "WHERE submission_id IN (SELECT s.id FROM submissions s JOIN students st "
+                "ON st.id = s.student_id WHERE st.login = ?)"
+            )
+            params = (by_student,)
+        out: dict[int, list[str]] = {}
+        for sid, path in self.db.execute(
+            f"SELECT submission_id, path FROM tampered_files {where} ORDER BY submission_id, path",
+            params,
+        ):
+            out.setdefault(sid, []).append(path)
+        return out
+
+    def students(self) -> list[StudentRow]:
+        """One row per student: their history, oldest first (the current one is computed)."""
+        history: dict[str, list[Submission]] = {}
+        for sub in self.submissions():
+            history.setdefault(sub.student, []).append(sub)
+        return [StudentRow(login, subs) for login, subs in history.items()]
+
+    def current(self) -> dict[str, Submission]:
+        """Each student's current submission (the latest graded one)."""
+        return {r.student: r.current for r in self.students() if r.current is not None}
+
+    def problems(self) -> list[Problem]:
+        return [
+            Problem(source, message, bool(skipped))
+            for source, message, skipped in self.db.execute(
+                "SELECT source, message, skipped FROM ingest_problems ORDER BY seen_at, id"
+            )
+        ]
+
+    def count(self, table: str) -> int:
+        if table not in {"students", "submissions", "test_results", "tampered_files"}:
+            raise ValueError(f"unknown table {table!r}")
+        return int(self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else utc(dt).isoformat(timespec="seconds")
+
+
+def _from_iso(text: str | None) -> datetime | None:
+    return None if not text else utc(datetime.fromisoformat(text))

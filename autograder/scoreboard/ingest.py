@@ -1,0 +1,192 @@
+"""Read a results directory written by ``grade-repos``: one ``<student>.json`` per student.
+
+Each file is the grader's results.json (CONTRACT.md section 3) plus the keys ``student``,
+``repo``, ``commit``, ``committed_at``, ``late``, ``tampered``, ``error``, ``grader_version`` and
+``graded_at``. A file that cannot be read is reported as a ``Problem`` and skipped; it never
+stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from autograder.formats import from_gradescope
+from autograder.results import GradingResult
+from autograder.scoreboard.model import Problem, Submission, utc
+
+# Largest results file we read: a real one is a few tens of KB (feedback and captured output).
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+def read_results_dir(results_dir: Path) -> tuple[list[Submission], list[Problem]]:
+    """Every ``*.json`` file directly in ``results_dir`` (sorted), parsed, plus the problems."""
+    submissions: list[Submission] = []
+    problems: list[Problem] = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        if path.name.startswith("."):
+            continue  # a temporary file of an atomic write in progress
+        sub, file_problems = read_results_file(path)
+        problems.extend(file_problems)
+        if sub is not None:
+            submissions.append(sub)
+    return submissions, problems
+
+
+def read_results_file(path: Path) -> tuple[Submission | None, list[Problem]]:
+    """One results file: the submission (or None when skipped) and any problems found."""
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(source, f"cannot read the file: {exc.strerror or exc}")]
+    if len(raw) > MAX_FILE_BYTES:
+        return None, [Problem(source, f"file too large ({len(raw)} bytes)")]
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return None, [Problem(source, f"not UTF-8 text: {exc.reason}")]
+    except json.JSONDecodeError as exc:
+        return None, [Problem(source, f"not valid JSON (truncated or partial?): {exc}")]
+    fallback_time = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    try:
+        return parse_submission(
+            data, source=source, fallback_student=path.stem, fallback_time=fallback_time
+        )
+    except ValueError as exc:
+        return None, [Problem(source, str(exc))]
+
+
+def parse_submission(
+    data: Any,
+    *,
+    source: str = "",
+    fallback_student: str = "",
+    fallback_time: datetime | None = None,
+) -> tuple[Submission, list[Problem]]:
+    """A ``Submission`` from one decoded results file; raises ValueError when unusable.
+
+    Missing optional keys are tolerated with a warning (a ``Problem`` with ``skipped=False``).
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+    warnings: list[str] = []
+    student = data.get("student", fallback_student)
+    if not isinstance(student, str) or not student.strip():
+        raise ValueError("no student name ('student' key missing or empty)")
+    student = student.strip()
+    if "student" not in data:
+        warnings.append(f"no 'student' key; named after the file: {student!r}")
+
+    error = data.get("error")
+    if error is not None and not isinstance(error, str):
+        error = json.dumps(error)
+    error = error or None
+
+    if error and not data.get("tests"):
+        result = GradingResult(tests=[], reason=error)
+        extra = data.get("extra_data")
+        if isinstance(extra, dict):
+            result.grader_version = str(extra.get("grader_version", ""))
+    else:
+        try:
+            result = from_gradescope(data)  # ValueError when the tests are malformed
+        except (TypeError, AttributeError, KeyError) as exc:  # e.g. extra_data not an object
+            raise ValueError(f"malformed results: {type(exc).__name__}: {exc}") from exc
+        _check_totals(data, result, warnings)
+
+    graded_at = _parse_time(data.get("graded_at"), "graded_at", warnings)
+    if graded_at is None:
+        if fallback_time is None:
+            raise ValueError("no usable 'graded_at' time")
+        graded_at = fallback_time
+        warnings.append("no usable 'graded_at'; used the file's modification time")
+    committed_at = _parse_time(data.get("committed_at"), "committed_at", warnings)
+
+    tampered = data.get("tampered") or []
+    if isinstance(tampered, str):
+        tampered = [tampered]
+    if not isinstance(tampered, list):
+        warnings.append("'tampered' is not a list of paths; shown as is")
+        tampered = [json.dumps(tampered)]
+
+    late = data.get("late", False)
+    if not isinstance(late, bool):
+        warnings.append(f"'late' is not true/false ({late!r}); read as {bool(late)}")
+        late = bool(late)
+
+    grader_version = str(data.get("grader_version") or result.grader_version or "")
+    sub = Submission(
+        student=student,
+        result=result,
+        graded_at=graded_at,
+        repo=_text(data.get("repo")),
+        commit=_text(data.get("commit")),
+        committed_at=committed_at,
+        late=late,
+        tampered=tuple(str(p) for p in tampered),
+        error=error,
+        grader_version=grader_version,
+        source_file=source,
+        fingerprint=fingerprint(data),
+    )
+    return sub, [Problem(source, w, skipped=False) for w in warnings]
+
+
+def fingerprint(data: Any) -> str:
+    """A hash of a results file's content, independent of key order and whitespace."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO-8601 timestamp (``Z`` accepted) as an aware UTC datetime; ValueError if not."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    return utc(datetime.fromisoformat(text))
+
+
+def _parse_time(value: Any, key: str, warnings: list[str]) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        warnings.append(f"'{key}' is not an ISO-8601 string: {value!r}")
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        warnings.append(f"'{key}' is not an ISO-8601 time: {value!r}")
+        return None
+
+
+def _check_totals(data: dict[str, Any], result: GradingResult, warnings: list[str]) -> None:
+    """Warn when the file's stated total disagrees with the sum of its tests (the sum wins)."""
+    stated = data.get("score")
+    try:
+        stated = float(stated)
+    except (TypeError, ValueError):
+        warnings.append(f"top-level 'score' is not a number ({stated!r}); used the tests' sum")
+        return
+    if abs(stated - result.score) > 1e-6:
+        warnings.append(
+            f"top-level score {stated:g} differs from the sum of its tests {result.score:g}; "
+            "the sum is used"
+        )
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def problems_text(problems: Iterable[Problem]) -> str:
+    """Problems as lines for the command's output."""
+    lines = []
+    for p in problems:
+        kind = "skipped" if p.skipped else "warning"
+        lines.append(f"  {kind}: {p.source}: {p.message}")
+    return "\n".join(lines)

@@ -1,0 +1,415 @@
+"""The scoreboard's data model: small dataclasses with computed totals and statistics.
+
+A ``Submission`` is one graded (or not gradable) submission of one student, wrapping the
+grader's own ``GradingResult``; a ``StudentRow`` is a student's current submission plus their
+history; a ``Board`` is the whole class. Output formats (HTML, CSV, figures) are functions over
+this model in ``site``, ``exports`` and ``figures``; nothing here knows about files or SQL.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from autograder.results import COULD_NOT_GRADE, GRADED, TAGS, GradingResult
+
+# A row whose repository could not even be graded (missing repo, clone failure, empty repo):
+# ``grade-repos`` sets ``error`` and the grader never ran.
+NOT_GRADED = "not_graded"
+
+# A graded student below this fraction of the points is listed as needing help.
+NEEDS_HELP_BELOW = 0.6
+
+# Grading events closer than this belong to the same grading round (scores over time).
+ROUND_GAP = timedelta(hours=1)
+
+
+def utc(dt: datetime) -> datetime:
+    """``dt`` as an aware UTC datetime (naive datetimes are taken to be UTC)."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+@dataclass
+class Submission:
+    """One row of a results directory: who, which commit, when, and the grader's result."""
+
+    student: str
+    result: GradingResult
+    graded_at: datetime
+    repo: str = ""
+    commit: str = ""
+    committed_at: datetime | None = None
+    late: bool = False
+    tampered: tuple[str, ...] = ()
+    error: str | None = None
+    grader_version: str = ""
+    source_file: str = ""
+    fingerprint: str = ""  # hash of the results file's content: the same file is ingested once
+    id: int | None = None  # database id once stored
+
+    @property
+    def status(self) -> str:
+        """``graded``, ``could_not_grade``, ``grader_error`` or ``not_graded`` (``error`` set)."""
+        return NOT_GRADED if self.error else self.result.status
+
+    @property
+    def has_grade(self) -> bool:
+        """Whether the grader ran on this submission (whatever the score)."""
+        return not self.error
+
+    @property
+    def score(self) -> float:
+        return self.result.score
+
+    @property
+    def max_score(self) -> float:
+        return self.result.max_score
+
+    @property
+    def bonus_score(self) -> float:
+        return self.result.bonus_score
+
+    def by_tag(self) -> dict[str, tuple[float, float]]:
+        return self.result.by_tag()
+
+    @property
+    def short_commit(self) -> str:
+        return self.commit[:7]
+
+
+@dataclass
+class StudentRow:
+    """A student's current submission (the latest graded one) and their whole history."""
+
+    student: str
+    history: list[Submission]  # oldest first
+    class_max: float = 0.0  # the class's max score (for students without any graded submission)
+
+    @property
+    def current(self) -> Submission | None:
+        """The latest submission the grader ran on; else the latest attempt of any kind."""
+        graded = [s for s in self.history if s.has_grade]
+        if graded:
+            return graded[-1]
+        return self.history[-1] if self.history else None
+
+    @property
+    def latest(self) -> Submission | None:
+        return self.history[-1] if self.history else None
+
+    @property
+    def latest_attempt_failed(self) -> bool:
+        """The newest attempt could not be graded although an older one was (e.g. repo deleted)."""
+        latest, current = self.latest, self.current
+        return latest is not None and current is not None and latest is not current
+
+    @property
+    def repo(self) -> str:
+        return self.latest.repo if self.latest else ""
+
+    @property
+    def status(self) -> str:
+        return self.current.status if self.current else NOT_GRADED
+
+    @property
+    def score(self) -> float | None:
+        """The current score (bonus included); ``None`` when nothing could be graded."""
+        cur = self.current
+        return cur.score if cur is not None and cur.has_grade else None
+
+    @property
+    def max_score(self) -> float:
+        cur = self.current
+        if cur is not None and cur.has_grade and cur.max_score > 0:
+            return cur.max_score
+        return self.class_max
+
+    @property
+    def fraction(self) -> float | None:
+        if self.score is None or not self.max_score:
+            return None
+        return self.score / self.max_score
+
+    @property
+    def full_marks(self) -> bool:
+        return self.status == GRADED and self.fraction is not None and self.fraction >= 1.0
+
+    @property
+    def late(self) -> bool:
+        return bool(self.current and self.current.late)
+
+    @property
+    def tampered(self) -> tuple[str, ...]:
+        return self.current.tampered if self.current else ()
+
+    @property
+    def error(self) -> str | None:
+        """The error of the newest attempt, if it could not be graded."""
+        latest = self.latest
+        return latest.error if latest is not None else None
+
+    @property
+    def needs_help(self) -> bool:
+        """Graded below the threshold, or the submission could not be graded (does not import)."""
+        if self.status == COULD_NOT_GRADE:
+            return True
+        return (
+            self.status == GRADED
+            and self.fraction is not None
+            and (self.fraction < NEEDS_HELP_BELOW)
+        )
+
+    @property
+    def flags(self) -> list[str]:
+        """Short machine-friendly flags, used for filtering and in the CSV exports."""
+        flags = []
+        if self.full_marks:
+            flags.append("full-marks")
+        if self.needs_help:
+            flags.append("needs-help")
+        if self.late:
+            flags.append("late")
+        if self.tampered:
+            flags.append("tampered")
+        if self.status == COULD_NOT_GRADE:
+            flags.append("could-not-grade")
+        if self.status == "grader_error":
+            flags.append("grader-error")
+        if self.error:
+            flags.append("error")
+        return flags
+
+
+@dataclass(frozen=True)
+class Check:
+    """One hidden check of the grader, as seen across the class."""
+
+    name: str
+    number: str
+    tag: str
+    max_score: float
+    visibility: str = "visible"
+
+    @property
+    def sort_key(self) -> tuple[int, list[int], str]:
+        section = TAGS.index(self.tag) if self.tag in TAGS else len(TAGS)
+        parts = [int(p) if p.isdigit() else 0 for p in self.number.split(".")]
+        return section, parts, self.name
+
+
+@dataclass(frozen=True)
+class CheckStat:
+    """How the class did on one check (over current submissions the grader ran fully)."""
+
+    check: Check
+    attempted: int
+    passed: int
+    common_feedback: tuple[tuple[str, int], ...] = ()  # most frequent failure outputs, counts
+
+    @property
+    def rate(self) -> float | None:
+        return self.passed / self.attempted if self.attempted else None
+
+
+@dataclass(frozen=True)
+class TagStat:
+    """How the class did on one function (tag): points earned over points available."""
+
+    tag: str
+    points: float
+    max_points: float
+    students_full: int  # students with every check of this tag passed
+    students: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.points / self.max_points if self.max_points else None
+
+
+@dataclass(frozen=True)
+class TimePoint:
+    """The class as it stood at the end of one grading round."""
+
+    at: datetime
+    graded: int  # students with a graded current submission at that time
+    mean: float
+    median: float
+    q1: float
+    q3: float
+    full_marks: int
+    submissions_in_round: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A results file that was skipped (or accepted with a warning), and why."""
+
+    source: str
+    message: str
+    skipped: bool = True
+
+
+@dataclass
+class Board:
+    """The whole class: one row per student, the checks, and what went wrong while reading."""
+
+    students: list[StudentRow]
+    problems: list[Problem] = field(default_factory=list)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    title: str = "Batch Normalization and Gradient Clipping"
+
+    def __post_init__(self) -> None:
+        self.students.sort(key=lambda r: r.student.lower())
+        class_max = self.max_score
+        for row in self.students:
+            row.class_max = class_max
+
+    # -- the class at a glance -----------------------------------------------------------
+    @property
+    def current(self) -> list[Submission]:
+        return [r.current for r in self.students if r.current is not None]
+
+    @property
+    def max_score(self) -> float:
+        """The most common max score of graded submissions (the assignment's total)."""
+        maxima = Counter(s.max_score for s in self.current if s.has_grade and s.max_score > 0)
+        return maxima.most_common(1)[0][0] if maxima else 0.0
+
+    @property
+    def graded_rows(self) -> list[StudentRow]:
+        return [r for r in self.students if r.status == GRADED]
+
+    @property
+    def scores(self) -> list[float]:
+        """Current scores of students whose submission the grader ran on (0 if it crashed)."""
+        return [r.score for r in self.students if r.score is not None]
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.scores) if self.scores else None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.scores) if self.scores else None
+
+    def count(self, flag: str) -> int:
+        return sum(flag in r.flags for r in self.students)
+
+    # -- checks ----------------------------------------------------------------------------
+    @property
+    def checks(self) -> list[Check]:
+        """Every check seen in a current submission; the newest submission names it."""
+        seen: dict[str, Check] = {}
+        for sub in sorted(self.current, key=lambda s: s.graded_at):
+            for t in sub.result.tests:
+                seen[t.name] = Check(t.name, t.number, t.tag, t.max_score, t.visibility)
+        return sorted(seen.values(), key=lambda c: c.sort_key)
+
+    def check_stats(self, *, top_feedback: int = 2) -> list[CheckStat]:
+        """Pass rate of each check over current submissions the grader ran fully (``graded``).
+
+        Submissions that could not be graded (they fail every check for one unrelated reason)
+        would drown the signal of what to re-teach, so they are left out.
+        """
+        graded = [r.current for r in self.graded_rows if r.current is not None]
+        stats = []
+        for check in self.checks:
+            attempted = passed = 0
+            feedback: Counter[str] = Counter()
+            for sub in graded:
+                for t in sub.result.tests:
+                    if t.name == check.name:
+                        attempted += 1
+                        if t.passed:
+                            passed += 1
+                        elif t.output.strip():
+                            feedback[_first_line(t.output)] += 1
+                        break
+            stats.append(
+                CheckStat(check, attempted, passed, tuple(feedback.most_common(top_feedback)))
+            )
+        return stats
+
+    def tag_stats(self) -> list[TagStat]:
+        """Points earned per function over current graded submissions, in report order."""
+        graded = [r.current for r in self.graded_rows if r.current is not None]
+        out = []
+        for tag in TAGS:
+            points = max_points = 0.0
+            full = students = 0
+            for sub in graded:
+                subtotal = sub.by_tag().get(tag)
+                if subtotal is None:
+                    continue
+                points += subtotal[0]
+                max_points += subtotal[1]
+                students += 1
+                full += all(t.passed for t in sub.result.tests if t.tag == tag)
+            if students:
+                out.append(TagStat(tag, points, max_points, full, students))
+        return out
+
+    @property
+    def tags(self) -> list[str]:
+        """The tags whose checks carry points (the subtotal columns), in report order."""
+        points: dict[str, float] = {}
+        for c in self.checks:
+            points[c.tag] = points.get(c.tag, 0.0) + c.max_score
+        return [t for t in TAGS if points.get(t, 0.0) > 0]
+
+    # -- over time ---------------------------------------------------------------------------
+    def timeline(self) -> list[TimePoint]:
+        """The class at the end of each grading round: each student's latest graded score then.
+
+        Grading events less than ``ROUND_GAP`` apart form one round.
+        """
+        events = sorted(
+            (s for r in self.students for s in r.history if s.has_grade),
+            key=lambda s: s.graded_at,
+        )
+        rounds: list[list[Submission]] = []
+        for sub in events:
+            if rounds and sub.graded_at - rounds[-1][-1].graded_at < ROUND_GAP:
+                rounds[-1].append(sub)
+            else:
+                rounds.append([sub])
+        points = []
+        standing: dict[str, Submission] = {}
+        for batch in rounds:
+            for sub in batch:
+                standing[sub.student] = sub
+            scores = sorted(s.score for s in standing.values())
+            q1, q3 = _quartiles(scores)
+            points.append(
+                TimePoint(
+                    at=batch[-1].graded_at,
+                    graded=len(scores),
+                    mean=statistics.fmean(scores),
+                    median=statistics.median(scores),
+                    q1=q1,
+                    q3=q3,
+                    full_marks=sum(
+                        s.status == GRADED and s.max_score > 0 and s.score >= s.max_score
+                        for s in standing.values()
+                    ),
+                    submissions_in_round=len(batch),
+                )
+            )
+        return points
+
+
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        v = values[0] if values else 0.0
+        return v, v
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = text.strip().splitlines()[0].strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"
