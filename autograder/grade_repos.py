@@ -558,6 +558,7 @@ def post_statuses(
     from autograder import github_api
 
     failures = []
+    gh = github_api.client(token, base_url=base_url)
     for data in results:
         full_name = github_api.repo_full_name(str(data.get("repo", "")), hosts=hosts)
         commit = data.get("commit")
@@ -574,6 +575,7 @@ def post_statuses(
                 token=token,
                 base_url=base_url,
                 target_url=url,
+                gh=gh,
             )
         except (github_api.GitHubAPIError, ValueError) as exc:
             failures.append(f"{data['student']}: {exc}")
