@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -189,10 +190,26 @@ def find_leaks(
         for marker in _SOLUTION_MARKERS:
             if marker in text:
                 problems.append(f"{rel}: contains the marker {marker!r}")
-        found = sorted(line for line in secret_lines if line in text)
+        found = secret_lines & file_lines(rel, data)
         if found:
             problems.append(f"{rel}: contains {len(found)} line(s) of the hidden checks")
     return problems
+
+
+def file_lines(name: str, data: bytes) -> set[str]:
+    """The stripped lines of a file; of a notebook, the lines of its cells' sources."""
+    text = data.decode("utf-8", errors="replace")
+    if name.endswith(".ipynb"):
+        try:
+            cells = json.loads(text).get("cells", [])
+            text = "\n".join(
+                "".join(c["source"]) if isinstance(c.get("source"), list) else str(c["source"])
+                for c in cells
+                if isinstance(c, dict) and "source" in c
+            )
+        except (ValueError, AttributeError, KeyError, TypeError):
+            pass  # not JSON after all: compare its raw lines
+    return {line.strip() for line in text.splitlines() if line.strip()}
 
 
 def _is_solved(solution: str, qualified_name: str) -> bool:
