@@ -520,3 +520,45 @@ def test_the_synthetic_class_is_varied_and_uses_the_real_checks(tmp_path):
     assert len(board.timeline()) == 4
     catalogue = {c.name for c in load_catalogue().checks}
     assert {c.name for c in board.checks} == catalogue
+
+
+def test_rows_shaped_as_grade_repos_writes_them(tmp_path):
+    from autograder.grade_repos import RepoResult, could_not_grade_results
+
+    def write(rd: Path, when: datetime, results: dict[str, Any], **kw: Any) -> None:
+        row = RepoResult(student="ada", repo="dlwp/hw-ada", results=results,
+                         graded_at=when.isoformat(), **kw)  # fmt: skip
+        write_json_atomic(row.to_json(), rd / "ada.json")
+
+    rds = [tmp_path / f"round-{i}" for i in range(4)]
+    committed = {"commit": "c" * 40, "committed_at": T0.isoformat()}
+    missing = "repository not found: dlwp/hw-ada"
+    write(rds[0], T0, could_not_grade_results(missing), error=missing)
+    no_import = GradingResult(checks(set()), status=COULD_NOT_GRADE, reason="SyntaxError: line 3")
+    write(rds[1], T0 + timedelta(days=1), to_gradescope(no_import),
+          error="could_not_grade: SyntaxError: line 3", **committed)  # fmt: skip
+    write(rds[2], T0 + timedelta(days=2), to_gradescope(GradingResult(checks(HALF))), **committed)
+    timeout = "the grader did not finish in 900 s"
+    write(rds[3], T0 + timedelta(days=3), could_not_grade_results(timeout, status="grader_error"),
+          error=f"grader_error: {timeout}", **committed)  # fmt: skip
+
+    def board_after(n: int) -> Board:
+        with Gradebook(tmp_path / f"gb{n}") as gb:
+            for rd in rds[:n]:
+                gb.add(read_results_dir(rd)[0])
+            return Board(gb.students())
+
+    (row,) = board_after(1).students
+    assert (row.status, row.score, row.flags) == (NOT_GRADED, None, ["error"])
+    assert row.error == missing
+    (row,) = board_after(2).students
+    assert (row.status, row.score, row.max_score) == (COULD_NOT_GRADE, 0.0, 20.0)
+    assert row.flags == ["needs-help", "could-not-grade"] and row.error is None
+    board = board_after(4)
+    (row,) = board.students
+    assert [s.status for s in row.history] == [NOT_GRADED, COULD_NOT_GRADE, GRADED, "grader_error"]
+    assert row.current is row.history[2] and (row.score, row.max_score) == (10.0, 20.0)
+    assert row.flags == ["needs-help", "grader-error"] and row.error == f"grader_error: {timeout}"
+    # the placeholder "Could not grade the repository" entry is not one of the checks
+    assert [c.number for c in board.checks] == ["1.1", "1.2", "3.1", "7.1"]
+    assert board.max_score == 20.0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from autograder.results import GRADER_ERROR
 from autograder.scoreboard.model import Board, StudentRow
 
 LMS_COLUMNS = (
@@ -29,7 +28,7 @@ def lms_rows(board: Board) -> list[dict[str, str]]:
     rows = []
     for row in board.students:
         cur = row.current
-        gradable = row.score is not None and row.status != GRADER_ERROR
+        gradable = row.score is not None  # None: repository problem or grader error
         rows.append(
             {
                 "student": _cell(row.student),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.formats import from_gradescope
-from autograder.results import GradingResult
+from autograder.results import COULD_NOT_GRADE, GradingResult
 from autograder.scoreboard.model import Problem, Submission, utc
 
 # Largest results file we read: a real one is a few tens of KB (feedback and captured output).
@@ -88,10 +88,15 @@ def parse_submission(
     error = error or None
 
     if error and not data.get("tests"):
-        result = GradingResult(tests=[], reason=error)
+        # a row that could not be graded may carry no tests at all
         extra = data.get("extra_data")
-        if isinstance(extra, dict):
-            result.grader_version = str(extra.get("grader_version", ""))
+        extra = extra if isinstance(extra, dict) else {}
+        result = GradingResult(
+            tests=[],
+            status=str(extra.get("grading_status") or COULD_NOT_GRADE),
+            reason=str(extra.get("reason") or error),
+            grader_version=str(extra.get("grader_version", "")),
+        )
     else:
         try:
             result = from_gradescope(data)  # ValueError when the tests are malformed

@@ -12,11 +12,15 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 
-from autograder.results import COULD_NOT_GRADE, GRADED, TAGS, GradingResult
+from autograder.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, TAGS, GradingResult
 
-# A row whose repository could not even be graded (missing repo, clone failure, empty repo):
-# ``grade-repos`` sets ``error`` and the grader never ran.
+# A row whose repository could not be graded at all (missing repository, clone failure, empty
+# repository, no commit before the deadline): ``grade-repos`` sets ``error`` and there is no
+# commit. (It also sets ``error`` when the grader ran but could not grade the submission, e.g.
+# "could_not_grade: ..." for a file that does not import; such a row has a commit and is a
+# grade of 0, the student's doing.)
 NOT_GRADED = "not_graded"
 
 # A graded student below this fraction of the points is listed as needing help.
@@ -53,13 +57,19 @@ class Submission:
 
     @property
     def status(self) -> str:
-        """``graded``, ``could_not_grade``, ``grader_error`` or ``not_graded`` (``error`` set)."""
-        return NOT_GRADED if self.error else self.result.status
+        """``graded``, ``could_not_grade``, ``grader_error``, or ``not_graded`` (repo problem)."""
+        if self.error and not self.commit:
+            return NOT_GRADED
+        return self.result.status
 
     @property
     def has_grade(self) -> bool:
-        """Whether the grader ran on this submission (whatever the score)."""
-        return not self.error
+        """Whether this is a verdict on the student's code: graded, or found but not gradable.
+
+        A grader error is not (not the student's fault), nor is a repository problem; neither
+        replaces an earlier grade as the student's current submission.
+        """
+        return self.status in (GRADED, COULD_NOT_GRADE)
 
     @property
     def score(self) -> float:
@@ -89,7 +99,8 @@ class StudentRow:
     history: list[Submission]  # oldest first
     class_max: float = 0.0  # the class's max score (for students without any graded submission)
 
-    @property
+    # The history does not change once a row is built: derived values are computed once.
+    @cached_property
     def current(self) -> Submission | None:
         """The latest submission the grader ran on; else the latest attempt of any kind."""
         graded = [s for s in self.history if s.has_grade]
@@ -123,10 +134,14 @@ class StudentRow:
 
     @property
     def max_score(self) -> float:
+        """The current submission's max score; the class's when it was not fully graded.
+
+        (A row that could not be graded carries a placeholder maximum, not the grader's.)
+        """
         cur = self.current
-        if cur is not None and cur.has_grade and cur.max_score > 0:
+        if cur is not None and cur.status == GRADED and cur.max_score > 0:
             return cur.max_score
-        return self.class_max
+        return self.class_max or (cur.max_score if cur is not None else 0.0)
 
     @property
     def fraction(self) -> float | None:
@@ -148,9 +163,11 @@ class StudentRow:
 
     @property
     def error(self) -> str | None:
-        """The error of the newest attempt, if it could not be graded."""
+        """Why the newest attempt gave no grade (repository problem or grader error), if so."""
         latest = self.latest
-        return latest.error if latest is not None else None
+        if latest is None or latest.has_grade:
+            return None
+        return latest.error or latest.result.reason or latest.status
 
     @property
     def needs_help(self) -> bool:
@@ -163,7 +180,7 @@ class StudentRow:
             and (self.fraction < NEEDS_HELP_BELOW)
         )
 
-    @property
+    @cached_property
     def flags(self) -> list[str]:
         """Short machine-friendly flags, used for filtering and in the CSV exports."""
         flags = []
@@ -177,9 +194,10 @@ class StudentRow:
             flags.append("tampered")
         if self.status == COULD_NOT_GRADE:
             flags.append("could-not-grade")
-        if self.status == "grader_error":
+        latest = self.latest.status if self.latest is not None else NOT_GRADED
+        if latest == GRADER_ERROR:
             flags.append("grader-error")
-        if self.error:
+        if latest == NOT_GRADED:
             flags.append("error")
         return flags
 
@@ -255,7 +273,11 @@ class Problem:
 
 @dataclass
 class Board:
-    """The whole class: one row per student, the checks, and what went wrong while reading."""
+    """The whole class: one row per student, the checks, and what went wrong while reading.
+
+    A board is a snapshot: its rows are not changed after it is built, so derived values
+    (checks, tags, the class's max score) are computed once.
+    """
 
     students: list[StudentRow]
     problems: list[Problem] = field(default_factory=list)
@@ -269,21 +291,23 @@ class Board:
             row.class_max = class_max
 
     # -- the class at a glance -----------------------------------------------------------
-    @property
+    @cached_property
     def current(self) -> list[Submission]:
         return [r.current for r in self.students if r.current is not None]
 
-    @property
+    @cached_property
     def max_score(self) -> float:
         """The most common max score of graded submissions (the assignment's total)."""
-        maxima = Counter(s.max_score for s in self.current if s.has_grade and s.max_score > 0)
+        maxima = Counter(
+            s.max_score for s in self.current if s.status == GRADED and s.max_score > 0
+        )
         return maxima.most_common(1)[0][0] if maxima else 0.0
 
     @property
     def graded_rows(self) -> list[StudentRow]:
         return [r for r in self.students if r.status == GRADED]
 
-    @property
+    @cached_property
     def scores(self) -> list[float]:
         """Current scores of students whose submission the grader ran on (0 if it crashed)."""
         return [r.score for r in self.students if r.score is not None]
@@ -300,11 +324,12 @@ class Board:
         return sum(flag in r.flags for r in self.students)
 
     # -- checks ----------------------------------------------------------------------------
-    @property
+    @cached_property
     def checks(self) -> list[Check]:
-        """Every check seen in a current submission; the newest submission names it."""
+        """Every check seen in a current, fully graded submission; the newest one names it."""
         seen: dict[str, Check] = {}
-        for sub in sorted(self.current, key=lambda s: s.graded_at):
+        graded = [s for s in self.current if s.status == GRADED]
+        for sub in sorted(graded, key=lambda s: s.graded_at):
             for t in sub.result.tests:
                 seen[t.name] = Check(t.name, t.number, t.tag, t.max_score, t.visibility)
         return sorted(seen.values(), key=lambda c: c.sort_key)
@@ -353,7 +378,7 @@ class Board:
                 out.append(TagStat(tag, points, max_points, full, students))
         return out
 
-    @property
+    @cached_property
     def tags(self) -> list[str]:
         """The tags whose checks carry points (the subtotal columns), in report order."""
         points: dict[str, float] = {}

@@ -15,7 +15,6 @@ some submissions do not import.
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from collections.abc import Iterable
@@ -25,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from autograder.formats import from_gradescope, to_gradescope, write_json_atomic
-from autograder.results import BONUS_TAG, COULD_NOT_GRADE, GRADED, GradingResult, TestResult
+from autograder.grade_repos import RepoResult, could_not_grade_results, write_summary
+from autograder.results import (
+    BONUS_TAG,
+    COULD_NOT_GRADE,
+    GRADED,
+    GRADER_ERROR,
+    GradingResult,
+    TestResult,
+)
 
 CATALOGUE_PATH = Path(__file__).resolve().parent / "data" / "check_catalogue.json"
 
@@ -43,6 +50,8 @@ LAST_NAMES = (
 ORG = "dlwp-2026"
 ASSIGNMENT = "batchnorm-gradclip"
 PROTECTED = (".github/workflows/classroom.yml", "tests/test_public.py", "exercise_utils.py")
+HOSTILE_NAME = "<script>alert(1)</script>"
+HOSTILE_FEEDBACK = '<img src=x onerror="alert(2)"><b>bold</b> & </pre><script>alert(3)</script>'
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,7 @@ class CheckSpec:
     max_score: float
     visibility: str = "visible"
     failure_outputs: tuple[str, ...] = ()
+    pass_output: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class Catalogue:
                     "max_score": c.max_score,
                     "visibility": c.visibility,
                     "failure_outputs": list(c.failure_outputs),
+                    "pass_output": c.pass_output,
                 }
                 for c in self.checks
             ],
@@ -95,6 +106,7 @@ class Catalogue:
                     max_score=float(c["max_score"]),
                     visibility=c.get("visibility", "visible"),
                     failure_outputs=tuple(c.get("failure_outputs", ())),
+                    pass_output=c.get("pass_output", ""),
                 )
                 for c in data["checks"]
             ),
@@ -117,6 +129,7 @@ def catalogue_from_results(results: Iterable[GradingResult], *, max_outputs: int
     """
     checks: dict[str, CheckSpec] = {}
     outputs: dict[str, list[str]] = {}
+    passes: dict[str, str] = {}
     version = isolation = ""
     cng_reason, cng_output = Catalogue.could_not_grade_reason, Catalogue.could_not_grade_output
     for result in results:
@@ -127,12 +140,24 @@ def catalogue_from_results(results: Iterable[GradingResult], *, max_outputs: int
             cng_output = next((t.output for t in result.tests if t.output), cng_output)
         for t in result.tests:
             checks.setdefault(t.name, CheckSpec(t.name, t.number, t.tag, t.max_score, t.visibility))
-            if result.status == GRADED and not t.passed and t.output:
+            if result.status != GRADED:
+                continue
+            if t.passed:
+                passes.setdefault(t.name, t.output)
+            elif t.output:
                 seen = outputs.setdefault(t.name, [])
                 if t.output not in seen and len(seen) < max_outputs:
                     seen.append(t.output)
     specs = tuple(
-        CheckSpec(c.name, c.number, c.tag, c.max_score, c.visibility, tuple(outputs.get(n, ())))
+        CheckSpec(
+            c.name,
+            c.number,
+            c.tag,
+            c.max_score,
+            c.visibility,
+            tuple(outputs.get(n, ())),
+            passes.get(n, ""),
+        )
         for n, c in checks.items()
     )
     return Catalogue(specs, version, cng_reason, cng_output, isolation)
@@ -171,9 +196,10 @@ class SyntheticClass:
 KINDS = (
     # (kind, share of the class)
     ("star", 0.2),
-    ("steady", 0.35),
-    ("struggling", 0.15),
-    ("no_import", 0.06),
+    ("steady", 0.33),
+    ("struggling", 0.14),
+    ("no_import", 0.05),
+    ("broken", 0.03),
     ("joins_late", 0.08),
     ("missing", 0.04),
     ("empty", 0.03),
@@ -202,7 +228,8 @@ def make_synthetic_class(
     rng = random.Random(seed)
     cat = catalogue or load_catalogue()
     roster = _roster(rng, students)
-    deadline = start + timedelta(days=3 * (rounds - 1), hours=1)
+    # rounds every 3 days; the deadline falls between the last two rounds
+    deadline = start + timedelta(days=3 * (rounds - 1) - 1)
     round_dirs = []
     for r in range(rounds):
         round_dir = Path(out_dir) / f"round-{r + 1}"
@@ -212,21 +239,18 @@ def make_synthetic_class(
         for i, st in enumerate(roster):
             graded_at = graded_base + timedelta(seconds=20 * i + rng.randint(0, 15))
             data = _grade_round(rng, cat, st, r, rounds, graded_at, deadline)
-            if data is None:
-                continue
             write_json_atomic(data, round_dir / f"{st.login}.json")
             rows.append(data)
         if hostile:
-            data = _hostile(cat, graded_base + timedelta(minutes=30), deadline)
+            data = _hostile(cat, graded_base + timedelta(minutes=30))
             write_json_atomic(data, round_dir / "hostile-student.json")
-            rows.append(data)
+        _write_summary(round_dir)  # before the broken files, which grade-repos never writes
         if malformed and r == rounds - 1:
             good = json.dumps(rows[0], indent=2) if rows else "{}"
             (round_dir / "truncated.json").write_text(good[: len(good) // 2], encoding="utf-8")
             bad = dict(rows[0]) if rows else {}
             bad.update(student="bad-schema", tests=[{"name": "x", "tags": ["nope"]}])
             write_json_atomic(bad, round_dir / "bad-schema.json")
-        _write_summary(round_dir, rows)
         round_dirs.append(round_dir)
     return SyntheticClass(round_dirs, [s.login for s in roster], deadline)
 
@@ -248,11 +272,11 @@ def _roster(rng: random.Random, n: int) -> list[Student]:
     roster = []
     for login, kind in zip(logins, kinds, strict=True):
         ability, growth = {
-            "star": (rng.uniform(0.8, 1.0), 0.15),
-            "steady": (rng.uniform(0.35, 0.65), rng.uniform(0.08, 0.18)),
-            "struggling": (rng.uniform(0.05, 0.3), rng.uniform(0.0, 0.08)),
+            "star": (rng.uniform(0.75, 0.95), 0.15),
+            "steady": (rng.uniform(0.3, 0.6), rng.uniform(0.04, 0.12)),
+            "struggling": (rng.uniform(0.0, 0.25), rng.uniform(0.0, 0.07)),
             "tamperer": (rng.uniform(0.2, 0.5), 0.05),
-        }.get(kind, (rng.uniform(0.3, 0.7), rng.uniform(0.05, 0.15)))
+        }.get(kind, (rng.uniform(0.3, 0.6), rng.uniform(0.03, 0.1)))
         st = Student(login, kind, ability, growth, bonus=kind == "star" and rng.random() < 0.6)
         if kind in ("steady", "struggling") and rng.random() < 0.3:
             st.late_from_round = rng.randint(1, 3)
@@ -283,77 +307,80 @@ def _grade_round(
     rounds: int,
     graded_at: datetime,
     deadline: datetime,
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
+    """One student's results file in round ``r``, shaped exactly as ``grade-repos`` writes it."""
     repo = f"{ORG}/{ASSIGNMENT}-{st.login}"
-    error = None
-    if st.kind == "missing":
-        error = f"repository not found: {repo} (assignment not accepted?)"
+    after_deadline = graded_at > deadline
+    problem = None
+    if st.kind == "missing" or (st.kind == "joins_late" and r == 0):
+        problem = f"repository not found: {repo}"
     elif st.kind == "empty" and r < rounds - 1:
-        error = "repository is empty: no commit to grade"
-    elif st.kind == "joins_late" and r == 0:
-        error = f"repository not found: {repo} (assignment not accepted?)"
+        problem = "empty repository: nothing was ever pushed"
     elif st.kind == "flaky_clone" and r == rounds - 1:
-        error = "git clone failed: Could not resolve host: github.com (after 3 attempts)"
-    if error:
-        return _row(st.login, repo, "", None, graded_at, False, [], error, cat, None)
+        problem = (
+            f"could not clone {repo}: fatal: unable to access 'https://github.com/{repo}.git/': "
+            "Could not resolve host: github.com"
+        )
+    if problem:
+        return _row(st, repo, graded_at, could_not_grade_results(problem), error=problem)
 
-    # the student works on it between rounds: a new commit when something changed
-    ability = min(1.0, st.ability + st.growth * r + rng.uniform(-0.05, 0.05))
-    checks = list(cat.checks)
-    passed = set()
-    for i, spec in enumerate(checks):
-        if spec.tag == BONUS_TAG and not st.bonus:
-            continue
-        if ability >= _difficulty(spec, i, len(checks)) + rng.uniform(-0.15, 0.1):
-            passed.add(spec.name)
-    if st.kind == "star" and r >= 1:
-        passed |= {c.name for c in checks if c.tag != BONUS_TAG or st.bonus}
-    changed = passed != st.passed or not st.commit or rng.random() < 0.3
-    if changed:
-        st.commit = f"{rng.getrandbits(160):040x}"
-        late = st.late_from_round is not None and r >= st.late_from_round and r == rounds - 1
-        offset = timedelta(hours=rng.uniform(0.5, 20))
-        st.committed_at = (deadline + offset) if late else graded_at - offset
-    st.passed = passed
-    late = st.committed_at is not None and st.committed_at > deadline
+    # the student works between rounds; after the deadline grade-repos grades the last
+    # commit before it, and pushes after it only make the row "late"
+    late = after_deadline and st.late_from_round is not None and r >= st.late_from_round
+    if not late or not st.commit:
+        ability = min(1.0, st.ability + st.growth * r + rng.uniform(-0.05, 0.05))
+        passed = set()
+        for i, spec in enumerate(cat.checks):
+            if spec.tag == BONUS_TAG and not st.bonus:
+                continue
+            if ability >= _difficulty(spec, i, len(cat.checks)) + rng.uniform(-0.15, 0.1):
+                passed.add(spec.name)
+        if st.kind == "star" and r >= 1:
+            passed |= {c.name for c in cat.checks if c.tag != BONUS_TAG or st.bonus}
+        if passed != st.passed or not st.commit or rng.random() < 0.3:
+            st.commit = f"{rng.getrandbits(160):040x}"
+            latest = min(graded_at, deadline)
+            st.committed_at = latest - timedelta(hours=rng.uniform(0.5, 40))
+        st.passed = passed
     tampered = (
         [rng.choice(PROTECTED)]
         if st.tampered_from_round is not None and r >= st.tampered_from_round
         else []
     )
 
-    if st.kind == "no_import" and r < rounds - 2:
-        result = _could_not_grade(cat)
-    elif st.kind == "grader_error" and r == rounds - 1:
-        result = GradingResult(
-            tests=[],
-            status="grader_error",
-            reason="the sandbox worker died (out of memory); regrade this submission",
-            traceback="Traceback (most recent call last):\n  ...\nMemoryError",
-        )
+    error = None
+    if st.kind == "grader_error" and r == rounds - 1:
+        error = "grader_error: the grader did not finish in 900 s"
+        data = could_not_grade_results(error.split(": ", 1)[1], status=GRADER_ERROR)
     else:
-        tests = []
-        for spec in checks:
-            ok = spec.name in passed
-            output = "" if ok else _failure_output(rng, spec)
-            tests.append(
-                TestResult(
-                    name=spec.name,
-                    number=spec.number,
-                    tag=spec.tag,
-                    max_score=spec.max_score,
-                    score=spec.max_score if ok else 0.0,
-                    output=output,
-                    visibility=spec.visibility,
-                )
+        if st.kind == "broken" or (st.kind == "no_import" and r < rounds - 2):
+            result = _could_not_grade(cat)
+            error = f"{COULD_NOT_GRADE}: {result.reason}"
+        else:
+            result = _graded(rng, cat, st.passed)
+        result.grader_version = cat.grader_version
+        result.isolation = cat.isolation
+        result.execution_time = rng.uniform(8, 40)
+        data = to_gradescope(result)
+    return _row(st, repo, graded_at, data, error=error, late=late, tampered=tampered)
+
+
+def _graded(rng: random.Random, cat: Catalogue, passed: set[str]) -> GradingResult:
+    tests = []
+    for spec in cat.checks:
+        ok = spec.name in passed
+        tests.append(
+            TestResult(
+                name=spec.name,
+                number=spec.number,
+                tag=spec.tag,
+                max_score=spec.max_score,
+                score=spec.max_score if ok else 0.0,
+                output=spec.pass_output if ok else _failure_output(rng, spec),
+                visibility=spec.visibility,
             )
-        result = GradingResult(tests=tests, status=GRADED)
-    result.grader_version = cat.grader_version
-    result.isolation = cat.isolation
-    result.execution_time = rng.uniform(8, 40)
-    return _row(
-        st.login, repo, st.commit, st.committed_at, graded_at, late, tampered, None, cat, result
-    )
+        )
+    return GradingResult(tests=tests, status=GRADED)
 
 
 def _failure_output(rng: random.Random, spec: CheckSpec) -> str:
@@ -371,42 +398,36 @@ def _could_not_grade(cat: Catalogue) -> GradingResult:
 
 
 def _row(
-    login: str,
+    st: Student,
     repo: str,
-    commit: str,
-    committed_at: datetime | None,
     graded_at: datetime,
-    late: bool,
-    tampered: list[str],
-    error: str | None,
-    cat: Catalogue,
-    result: GradingResult | None,
+    results: dict[str, Any],
+    *,
+    error: str | None = None,
+    late: bool = False,
+    tampered: list[str] | None = None,
 ) -> dict[str, Any]:
-    if result is None:
-        data: dict[str, Any] = {
-            "score": 0.0,
-            "max_score": 0.0,
-            "execution_time": 0.0,
-            "output": "",
-            "tests": [],
-        }
-    else:
-        data = to_gradescope(result)
-    data.update(
-        student=login,
+    found = error is None or not error.startswith(("repository", "empty", "could not clone"))
+    row = RepoResult(
+        student=st.login,
         repo=repo,
-        commit=commit,
-        committed_at=committed_at.isoformat(timespec="seconds") if committed_at else None,
+        results=results,
+        commit=st.commit if found else None,
+        committed_at=st.committed_at.isoformat(timespec="seconds")
+        if found and st.committed_at
+        else None,
         late=late,
-        tampered=tampered,
+        tampered=list(tampered or []),
         error=error,
-        grader_version=cat.grader_version,
+        grader_version=str(results.get("extra_data", {}).get("grader_version", "")),
         graded_at=graded_at.isoformat(timespec="seconds"),
+        details={"synthetic": True},
     )
-    return data
+    return row.to_json()
 
 
-def _hostile(cat: Catalogue, graded_at: datetime, deadline: datetime) -> dict[str, Any]:
+def _hostile(cat: Catalogue, graded_at: datetime) -> dict[str, Any]:
+    """A student whose name, repository, commit and feedback are HTML/JS (escaping tests)."""
     tests = [
         TestResult(
             c.name,
@@ -414,41 +435,18 @@ def _hostile(cat: Catalogue, graded_at: datetime, deadline: datetime) -> dict[st
             c.tag,
             c.max_score,
             0.0 if i % 2 else c.max_score,
-            '<img src=x onerror="alert(2)"><b>bold</b> & </pre><script>alert(3)</script>'
-            if i % 2
-            else "",
+            HOSTILE_FEEDBACK if i % 2 else "",
         )
         for i, c in enumerate(cat.checks)
     ]
     result = GradingResult(tests=tests, grader_version=cat.grader_version)
-    data = _row(
-        "<script>alert(1)</script>",
-        'evil/"><script>alert(4)</script>',
-        "javascript:alert(5)",
-        graded_at - timedelta(hours=2),
-        graded_at,
-        False,
-        ["<i>tests</i>/test_public.py"],
-        None,
-        cat,
-        result,
-    )
+    st = Student(HOSTILE_NAME, "hostile", 0.5, 0.0, commit="javascript:alert(5)")
+    st.committed_at = graded_at - timedelta(hours=2)
+    data = _row(st, 'evil/"><script>alert(4)</script>', graded_at, to_gradescope(result),
+                tampered=["<i>tests</i>/test_public.py"])  # fmt: skip
     return data
 
 
-def _write_summary(round_dir: Path, rows: list[dict[str, Any]]) -> None:
+def _write_summary(round_dir: Path) -> None:
     """``summary.csv`` as grade-repos writes it (the scoreboard reads the JSON files)."""
-    columns = (
-        "student", "repo", "commit", "committed_at", "score", "max_score", "late", "tampered",
-        "error",
-    )  # fmt: skip
-    with (round_dir / "summary.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        for d in rows:
-            writer.writerow(
-                [
-                    d["student"], d["repo"], d["commit"], d["committed_at"] or "", d["score"],
-                    d["max_score"], d["late"], ";".join(d["tampered"]), d["error"] or "",
-                ]
-            )  # fmt: skip
+    write_summary(round_dir)
