@@ -40,6 +40,7 @@ def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) 
         "no:cacheprovider",
         "-q",
         "--no-header",
+        "--tb=no",
         "-W",
         "ignore::DeprecationWarning",
         str(checks_dir),

@@ -257,8 +257,8 @@ def _grad64(p: torch.Tensor) -> torch.Tensor:
 class Recorder:
     """Observes a compare_runs call from outside through global module and optimizer hooks."""
 
-    def __init__(self, layers: list[dict], module: Any, max_norm: float) -> None:
-        self.layers, self.module, self.max_norm = layers, module, max_norm
+    def __init__(self, layers: list[dict]) -> None:
+        self.layers = layers
         self.created: list[dict[str, torch.Tensor]] = []
         self.passes: list[dict] = []
         self.forwards: list[dict] = []
@@ -271,6 +271,7 @@ class Recorder:
         self._depth = 0
         self._suspended = False
         self.bn_calls: list[dict] = []
+        self.helper_calls: list[dict] = []
         self.bn_result: Any = None
         self._created_models: list[nn.Module] = []
 
@@ -283,6 +284,34 @@ class Recorder:
         self.created.append({k: v.detach().clone() for k, v in model.state_dict().items()})
         self._created_models.append(model)
         return model
+
+    def _grads_of(self, model: Any) -> torch.Tensor | None:
+        if not isinstance(model, nn.Module):
+            return None
+        grads = [_grad64(p).flatten() for p in model.parameters()]
+        return torch.cat(grads) if grads else None
+
+    def wrap_helper(self, name: str, fn: Callable) -> Callable:
+        """Record what compare_runs' own calls of compute_grad_norm / clip_gradients saw and did
+        (the grader never calls them itself here: their bugs belong to their own checks)."""
+
+        def recording(model: Any, *args: Any, **kwargs: Any) -> Any:
+            before = self._grads_of(model)
+            value = fn(model, *args, **kwargs)
+            call: dict[str, Any] = {
+                "fn": name,
+                "step": len(self.steps),  # the step this call precedes
+                "value": _as_float(value)[0],
+                "before_norm": None if before is None else before.norm().item(),
+            }
+            if name == "clip_gradients":
+                max_norm = args[0] if args else kwargs.get("max_norm")
+                call["max_norm"] = _as_float(max_norm)[0]
+                call["after"] = self._grads_of(model)
+            self.helper_calls.append(call)
+            return value
+
+        return recording
 
     def wrap_add_batchnorm(self, add_batchnorm: Callable) -> Callable:
         """Record calls of the student's add_batchnorm made by compare_runs."""
@@ -382,19 +411,16 @@ class Recorder:
         info["step_norm"] = g_step.norm().item()
         info["fresh_norm"] = g_fresh.norm().item()
         info["dot"] = torch.dot(g_step, g_fresh).item()
-        # what the student's own helpers make of this batch's gradient, so that a bug in them is
-        # not counted against compare_runs
-        self._suspended = True
-        try:
-            info["student_norm"] = _as_float(self.module.compute_grad_norm(twin))[0]
-            self.module.clip_gradients(twin, self.max_norm)
-            clipped = torch.cat([_grad64(p).flatten() for p in twin.parameters()])
-            info["student_clip_diff"] = (g_step - clipped).norm().item()
-        except Exception:
-            info.setdefault("student_norm", None)
-            info["student_clip_diff"] = None
-        finally:
-            self._suspended = False
+        calls = [c for c in self.helper_calls if c["step"] == len(self.steps) - 1]
+        info["norm_calls"] = [c for c in calls if c["fn"] == "compute_grad_norm"]
+        clips = [c for c in calls if c["fn"] == "clip_gradients"]
+        if clips:
+            last = clips[-1]
+            info["clip_calls"] = len(clips)
+            info["clip_before_norm"] = last["before_norm"]
+            info["clip_max_norm"] = last["max_norm"]
+            info["clip_value"] = last["value"]
+            info["clip_after_diff"] = (g_step - last.pop("after")).norm().item()
 
 
 def probe_compare_runs_protocol(
@@ -412,7 +438,7 @@ def probe_compare_runs_protocol(
     seed: int,
 ) -> dict[str, Any]:
     """Run compare_runs with instrumented data and model factory; report what happened."""
-    rec = Recorder(layers, module, max_norm)
+    rec = Recorder(layers)
     train = ShuffledBatches(train_x, train_y, batch_size, shuffle=True, name="train", recorder=rec)
     val = ShuffledBatches(val_x, val_y, 2 * batch_size, shuffle=False, name="val", recorder=rec)
     hooks = [
@@ -420,9 +446,16 @@ def probe_compare_runs_protocol(
         nn.modules.module.register_module_forward_hook(rec.post_forward),
         register_optimizer_step_pre_hook(rec.pre_step),
     ]
-    student_add_batchnorm = getattr(module, "add_batchnorm", None)
-    if callable(student_add_batchnorm):
-        module.add_batchnorm = rec.wrap_add_batchnorm(student_add_batchnorm)
+    originals = {
+        name: getattr(module, name, None)
+        for name in ("add_batchnorm", "compute_grad_norm", "clip_gradients")
+    }
+    for name, fn in originals.items():
+        if callable(fn):
+            wrapped = (
+                rec.wrap_add_batchnorm(fn) if name == "add_batchnorm" else rec.wrap_helper(name, fn)
+            )
+            setattr(module, name, wrapped)
     try:
         result = student(module, "compare_runs")(
             rec.make_model, train, val, epochs=epochs, lr=lr, max_norm=max_norm, seed=seed
@@ -430,8 +463,9 @@ def probe_compare_runs_protocol(
     finally:
         for h in hooks:
             h.remove()
-        if callable(student_add_batchnorm):
-            module.add_batchnorm = student_add_batchnorm
+        for name, fn in originals.items():
+            if callable(fn):
+                setattr(module, name, fn)
     return {
         "result": _plain_histories(result),
         "created": rec.created,

@@ -1,0 +1,1 @@
+"""Submissions the project's tests grade: realistic mistakes and hostile code."""
