@@ -1,0 +1,181 @@
+"""``python -m autograder export otter OUT_DIR``: the assignment for otter-grader on Gradescope.
+
+Writes::
+
+    OUT_DIR/student/batchnorm_gradclip_exercise.ipynb   what students get (with exercise_utils.py)
+    OUT_DIR/autograder.zip                              the Gradescope autograder (otter generate)
+
+The zip holds one otter test file per hidden check (``tests/check_<section>_<nn>.py``, points equal
+to ours). Each test case calls ``autograder.export.runtime.assert_check_passed("<number>")``: the
+first one grades the submitted notebook once with our isolated grader, every test then reads its
+own verdict, so otter's score is our score. The grader itself (package with the hidden checks,
+the reference solution, ``exercise_utils.py``) travels in the zip's ``files/``, which otter copies
+next to the submission; ``requirements.txt`` lists what Gradescope must install.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from autograder.paths import ASSIGNMENT_DIR, REPO_ROOT, SOLUTION_PATH
+from autograder.results import TestResult
+
+PACKAGE_DIR = REPO_ROOT / "autograder"
+EXERCISE_UTILS = ASSIGNMENT_DIR / "exercise_utils.py"
+OTTER_IGNORE_TAG = "otter_ignore"
+# The grader's folder in the zip's files/ (otter copies it into the submission directory). A
+# folder of its own, without __init__.py: otter puts __init__.py files in the directories above,
+# which would give pytest wrong module names for the hidden checks.
+GRADER_DIR = "bngc_grader"
+
+# What the grader needs at grading time, beyond what otter installs itself.
+RUNTIME_REQUIREMENTS = ("torch", "torchvision", "numpy", "matplotlib", "pytest", "tqdm")
+NOTEBOOK_REQUIREMENTS = ("nbformat", "ipython")
+
+OTTER_CONFIG = {
+    "lang": "python",
+    "show_stdout": False,  # the student's own prints are in our feedback where they matter
+    "show_hidden": True,
+    "pdf": False,
+    "zips": False,
+}
+
+TEST_FILE_TEMPLATE = '''\
+"""Check {number} ({points:g} points): run by the course's grader, not defined in this file."""
+
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = {name!r}
+points = {points!r}
+
+
+@test_case(points={points!r}, hidden=False)
+def check_{ident}():
+    import sys
+    from pathlib import Path
+
+    grader = str(Path({grader_dir!r}).resolve())  # otter copied it beside the submission
+    if grader not in sys.path:
+        sys.path.insert(0, grader)
+    from autograder.export.runtime import assert_check_passed
+
+    assert_check_passed({number!r})
+'''
+
+
+class ExportError(RuntimeError):
+    """The export cannot be written (existing output, missing tool); the message says why."""
+
+
+def otter_edition(nb: object) -> object:
+    """``nb`` with its experiment cells marked for otter to skip while grading (in place)."""
+    from autograder.notebook import EXPERIMENT_TAG, with_tags
+
+    nb.cells = [
+        with_tags(c, [OTTER_IGNORE_TAG]) if EXPERIMENT_TAG in c.metadata.get("tags", []) else c
+        for c in nb.cells
+    ]
+    return nb
+
+
+def test_file_name(check: TestResult) -> str:
+    section, _, index = check.number.partition(".")
+    return f"check_{int(section)}_{int(index or 0):02d}.py"
+
+
+def test_file_source(check: TestResult) -> str:
+    """An otter exception-based test file for one of our checks (names and points only)."""
+    return TEST_FILE_TEMPLATE.format(
+        number=check.number,
+        name=f"{check.number} {check.name}",
+        points=float(check.max_score),
+        ident=check.number.replace(".", "_"),
+        grader_dir=GRADER_DIR,
+    )
+
+
+def requirements_text() -> str:
+    """Pinned to the versions this export was made and tested with."""
+    lines = ["# installed by otter's setup.sh on Gradescope"]
+    for name in (*RUNTIME_REQUIREMENTS, *NOTEBOOK_REQUIREMENTS):
+        try:
+            lines.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            lines.append(name)
+    return "\n".join(lines) + "\n"
+
+
+def _prepare_out_dir(out_dir: Path, *, force: bool) -> None:
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not force:
+            raise ExportError(f"{out_dir} is not empty: choose another directory or pass --force")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _stage_grader(stage: Path) -> list[str]:
+    """Copy what the grader needs under ``stage``; return the paths for otter's ``files``."""
+    root = stage / GRADER_DIR
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "scoreboard")
+    shutil.copytree(PACKAGE_DIR, root / "autograder", ignore=ignore)
+    (root / "solutions").mkdir()
+    shutil.copy(SOLUTION_PATH, root / "solutions" / SOLUTION_PATH.name)
+    (root / "assignment").mkdir()
+    shutil.copy(EXERCISE_UTILS, root / "assignment" / EXERCISE_UTILS.name)
+    return [GRADER_DIR]
+
+
+def export_otter(*, out_dir: Path, force: bool = False) -> list[Path]:
+    """Write the student notebook and ``autograder.zip`` for otter-grader into ``out_dir``."""
+    try:
+        from otter.generate import main as otter_generate
+        from otter.utils import chdir
+    except ModuleNotFoundError as exc:
+        raise ExportError(
+            "otter-grader is not installed: pip install -e '.[otter,notebooks]'"
+        ) from exc
+    import nbformat
+
+    from autograder.grade import check_catalogue
+    from autograder.notebook import NOTEBOOK_FILE, notebook_text, student_notebook
+
+    out_dir = Path(out_dir).resolve()
+    _prepare_out_dir(out_dir, force=force)
+    checks = sorted(check_catalogue(), key=lambda c: [int(p) for p in c.number.split(".")])
+    if not checks:
+        raise ExportError("the grader has no checks to export")
+
+    student_dir = out_dir / "student"
+    student_dir.mkdir()
+    notebook = student_dir / NOTEBOOK_FILE
+    nb = otter_edition(student_notebook())
+    nbformat.validate(nb)
+    notebook.write_text(notebook_text(nb), encoding="utf-8")
+    shutil.copy(EXERCISE_UTILS, student_dir / EXERCISE_UTILS.name)
+
+    zip_path = out_dir / "autograder.zip"
+    with tempfile.TemporaryDirectory(prefix="bngc-otter-") as tmp:
+        stage = Path(tmp)
+        tests = stage / "tests"
+        tests.mkdir()
+        for check in checks:
+            (tests / test_file_name(check)).write_text(test_file_source(check), encoding="utf-8")
+        (stage / "otter_config.json").write_text(json.dumps(OTTER_CONFIG, indent=2) + "\n")
+        (stage / "requirements.txt").write_text(requirements_text(), encoding="utf-8")
+        files = _stage_grader(stage)
+        with chdir(stage):
+            otter_generate(
+                tests_dir="tests",
+                output_path=str(zip_path),
+                config="otter_config.json",
+                requirements="requirements.txt",
+                no_environment=True,
+                files=files,
+            )
+    return [notebook, student_dir / EXERCISE_UTILS.name, zip_path]
