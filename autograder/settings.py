@@ -19,8 +19,9 @@ class FashionMNISTRun:
     max_norm: float = 1.0
     seed: int = 0
     # Held-out accuracy on the 10,000 official test images. Calibrated with the reference over
-    # seeds 0..11 by scripts/calibrate_accuracy.py: min - margin, see docs/calibration.md.
-    min_regularized_accuracy: float = 0.80
+    # seeds 0..11 by scripts/calibrate_accuracy.py (docs/calibration.md): worst seed 0.8076
+    # (regularized) and 0.7830 (baseline), minus a 0.03 safety margin, floored.
+    min_regularized_accuracy: float = 0.77
     min_baseline_accuracy: float = 0.75
     layers: list[dict] = field(default_factory=list)
 
