@@ -81,6 +81,9 @@ def from_gradescope(data: dict[str, Any]) -> GradingResult:
                     output=str(t.get("output", "")),
                     visibility=str(t.get("visibility", "visible")),
                     instructor_note=str(notes.get(str(t.get("number", "")), "")),
+                    outcome=str(t.get("status", ""))
+                    if t.get("status") in ("passed", "failed")
+                    else "",
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:

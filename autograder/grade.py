@@ -59,7 +59,7 @@ def check_catalogue(*, checks_dir: Path = CHECKS_DIR) -> list[TestResult]:
     plugin = GradingPlugin(sandbox=None, collect_only=True)  # type: ignore[arg-type]
     _run_checks(plugin, select=None, checks_dir=checks_dir)
     return [
-        TestResult(name=m.name, number=m.number, tag=m.tag, max_score=m.points)
+        TestResult(name=m.name, number=m.number, tag=m.tag, max_score=m.points, outcome="failed")
         for m in plugin.catalogue()
     ]
 
@@ -124,6 +124,7 @@ def grader_failure(submission: str, exc: BaseException, elapsed: float) -> Gradi
                 output="The grader failed before it could finish; this is not a verdict on your "
                 "code. Your instructor has the details and will regrade.",
                 instructor_note=trace,
+                outcome="failed",
             )
         ],
         status=GRADER_ERROR,

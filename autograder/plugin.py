@@ -27,6 +27,9 @@ INTERNAL_ERROR = (
 )
 
 
+PASSED = "Passed."
+
+
 @dataclass
 class CheckMeta:
     name: str
@@ -102,7 +105,7 @@ class GradingPlugin:
         if meta is None or item.nodeid in self.results:
             return
         if report.when == "call" and report.passed:
-            self.results[item.nodeid] = self._result(meta, meta.points, "Passed.")
+            self.results[item.nodeid] = self._result(meta, meta.points, PASSED)
         elif report.failed or report.skipped:
             self.results[item.nodeid] = self._failure(meta, call.excinfo)
 
@@ -115,6 +118,7 @@ class GradingPlugin:
             score=score,
             output=output,
             instructor_note=note,
+            outcome="passed" if output == PASSED else "failed",
         )
 
     def _failure(self, meta: CheckMeta, excinfo: pytest.ExceptionInfo | None) -> TestResult:

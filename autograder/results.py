@@ -32,6 +32,8 @@ GRADER_ERROR = "grader_error"  # the grader itself failed: not the student's fau
 class TestResult:
     """One hidden check's outcome."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     name: str
     number: str
     tag: str
@@ -41,6 +43,9 @@ class TestResult:
     visibility: str = "visible"
     # for the instructor only (grader tracebacks); never shown to the student
     instructor_note: str = ""
+    # "passed"/"failed" as decided by the check; empty: full score means passed. Needed for
+    # 0-point checks (integrity), whose score cannot tell.
+    outcome: str = ""
 
     def __post_init__(self) -> None:
         if self.tag not in TAGS:
@@ -50,6 +55,8 @@ class TestResult:
 
     @property
     def passed(self) -> bool:
+        if self.outcome:
+            return self.outcome == "passed"
         return self.score >= self.max_score
 
     @property

@@ -1,0 +1,74 @@
+"""The result model, its totals, and its formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autograder.formats import from_gradescope, render_table, to_gradescope, write_json_atomic
+from autograder.grade import grader_failure
+from autograder.results import GradingResult, TestResult
+
+
+def sample() -> GradingResult:
+    return GradingResult(
+        tests=[
+            TestResult("a", "1.1", "add_batchnorm", 4, 4, "Passed."),
+            TestResult("b", "1.2", "add_batchnorm", 3, 0, "Expected: x\nGot: y\nHint: z"),
+            TestResult("c", "6.1", "bonus", 3, 3),
+            TestResult("d", "0.1", "integrity", 0, 0, "Passed."),
+            TestResult(
+                "e", "0.2", "integrity", 0, 0, "Expected: a\nGot: b\nHint: c", outcome="failed"
+            ),
+        ],
+        grader_version="1.0.0",
+    )
+
+
+def test_totals_exclude_bonus_from_the_maximum():
+    r = sample()
+    assert r.score == 7 and r.max_score == 7 and r.bonus_score == 3
+    assert r.by_tag()["add_batchnorm"] == (4, 7)
+    assert [t.status for t in r.tests] == ["passed", "failed", "passed", "passed", "failed"]
+
+
+def test_unknown_tags_are_refused():
+    with pytest.raises(ValueError, match="unknown tag"):
+        TestResult("x", "1.1", "style", 1)
+
+
+def test_gradescope_round_trip(tmp_path):
+    data = to_gradescope(sample())
+    path = write_json_atomic(data, tmp_path / "out" / "results.json")
+    loaded = json.loads(path.read_text())
+    again = from_gradescope(loaded)
+    assert [(t.name, t.score, t.tag) for t in again.tests] == [
+        (t.name, t.score, t.tag) for t in sample().tests
+    ]
+    assert loaded["tests"][0]["tags"] == ["add_batchnorm"]
+    assert not list(tmp_path.glob("out/.*tmp"))
+
+
+def test_malformed_results_are_reported():
+    with pytest.raises(ValueError, match="tests"):
+        from_gradescope({"score": 1})
+    with pytest.raises(ValueError, match="exactly one tag"):
+        from_gradescope({"tests": [{"name": "x", "score": 1, "max_score": 1, "tags": []}]})
+
+
+def test_table_shows_feedback_of_failed_checks_only():
+    table = render_table(sample())
+    assert "Hint: z" in table and "Passed." not in table and "TOTAL" in table
+
+
+def test_a_grader_failure_is_a_visible_zero_with_the_traceback():
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        r = grader_failure("sub", exc, 1.0)
+    data = to_gradescope(r)
+    assert data["score"] == 0 and data["tests"][0]["status"] == "failed"
+    assert "could not grade" in data["tests"][0]["name"]
+    assert "RuntimeError: boom" in data["extra_data"]["traceback"]
+    assert data["extra_data"]["grading_status"] == "grader_error"
