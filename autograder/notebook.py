@@ -36,8 +36,9 @@ STUDENT_NOTEBOOK_PATH = ASSIGNMENT_DIR / NOTEBOOK_FILE
 REFERENCE_NOTEBOOK_PATH = SOLUTIONS_DIR / NOTEBOOK_FILE
 
 # Code cells with one of these tags run in Jupyter only, never during grading: jupytext's
-# notebook-only cells (the experiment at the end) and otter-grader's ignored cells.
-NOTEBOOK_ONLY_TAGS: tuple[str, ...] = ("active-ipynb", "otter_ignore")
+# notebook-only cells (the experiment at the end), otter-grader's ignored cells, and the cell of
+# the nbgrader edition that imports the checker.
+NOTEBOOK_ONLY_TAGS: tuple[str, ...] = ("active-ipynb", "otter_ignore", "bngc-grader")
 # Tag that marks the cells which run the experiment (train on Fashion-MNIST, show the figure).
 EXPERIMENT_TAG = "active-ipynb"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -177,5 +178,6 @@ def export_otter(*, out_dir: Path, force: bool = False) -> list[Path]:
                 requirements="requirements.txt",
                 no_environment=True,
                 files=files,
+                python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
             )
     return [notebook, student_dir / EXERCISE_UTILS.name, zip_path]

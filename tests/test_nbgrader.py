@@ -1,0 +1,179 @@
+"""nbgrader: the exported course autogrades with exactly our scores, and leaks no check source."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install -e '.[nbgrader]')")
+nbformat = pytest.importorskip("nbformat", reason="notebook support needs the [notebooks] extra")
+
+from autograder.export.nbgrader import (  # noqa: E402
+    ASSIGNMENT_NAME,
+    GRADER_CELL_TAG,
+    export_nbgrader,
+    source_notebook,
+)
+from autograder.export.otter import ExportError  # noqa: E402
+from autograder.grade import check_catalogue  # noqa: E402
+from autograder.notebook import NOTEBOOK_FILE, notebook_to_script  # noqa: E402
+from autograder.paths import CHECKS_DIR  # noqa: E402
+from autograder.template import strip_markers  # noqa: E402
+from tests.test_notebook_grading import (  # noqa: E402
+    KINDS,
+    our_results,
+    scores_by_check,
+    solution_text,
+)
+
+
+def _check_function_names() -> list[str]:
+    names = []
+    for path in sorted(CHECKS_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        names += [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    return [n for n in names if n.startswith(("check_", "_"))]
+
+
+def _api(course: Path):
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    return NbGraderAPI(config=config)
+
+
+def submission_notebook(course: Path, kind: str):
+    """The released notebook with its answer cells filled in as a student of ``kind`` would."""
+    release = course / "release" / ASSIGNMENT_NAME / NOTEBOOK_FILE
+    nb = nbformat.read(release, as_version=4)
+    if kind == "template":
+        return nb
+    answers = {
+        c.metadata["nbgrader"]["grade_id"]: strip_markers(c.source)
+        for c in source_notebook(check_catalogue(), solution_source=solution_text(kind)).cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> dict:
+    """Export, generate the assignment, autograde the three submissions; gradebook scores."""
+    root = tmp_path_factory.mktemp("nbgrader") / "course"
+    export_nbgrader(course_dir=root)
+    out: dict = {"root": root, "seconds": {}}
+    with pytest.MonkeyPatch.context() as mp:
+        # nbgrader creates its gradebook with the `alembic` command of this environment
+        mp.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+        api = _api(root)
+        generated = api.generate_assignment(ASSIGNMENT_NAME)
+        assert generated["success"], generated["log"] + str(generated["error"])
+        for kind in KINDS:
+            folder = root / "submitted" / kind / ASSIGNMENT_NAME
+            folder.mkdir(parents=True)
+            nbformat.write(submission_notebook(root, kind), folder / NOTEBOOK_FILE)
+            started = time.monotonic()
+            graded = api.autograde(ASSIGNMENT_NAME, kind)
+            out["seconds"][kind] = time.monotonic() - started
+            assert graded["success"], graded["log"] + str(graded["error"])
+        feedback = api.generate_feedback(ASSIGNMENT_NAME, "wrong")
+        assert feedback["success"], feedback["log"]
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root}/gradebook.db") as gb:
+        for kind in KINDS:
+            submission = gb.find_submission(ASSIGNMENT_NAME, kind)
+            cells = {}
+            for grade in gb.find_submission_notebook(
+                NOTEBOOK_FILE[:-6], ASSIGNMENT_NAME, kind
+            ).grades:
+                if grade.name.startswith("check-"):
+                    cells[grade.name[len("check-") :].replace("-", ".")] = grade.score
+            out[kind] = {"score": submission.score, "max": submission.max_score, "cells": cells}
+    return out
+
+
+def test_source_notebook_layout(tmp_path: Path):
+    export_nbgrader(course_dir=tmp_path)
+    config = (tmp_path / "nbgrader_config.py").read_text()
+    assert "c.Execute.timeout = 900" in config
+    nb = nbformat.read(tmp_path / "source" / ASSIGNMENT_NAME / NOTEBOOK_FILE, as_version=4)
+    meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
+    answers = [m["grade_id"] for m in meta if m.get("solution")]
+    assert answers == [
+        "add_batchnorm",
+        "compute_grad_norm",
+        "clip_gradients",
+        "compare_runs",
+        "ManualBatchNorm1d",
+    ]
+    tests = [m for m in meta if m.get("grade") and not m.get("solution")]
+    catalogue = check_catalogue()
+    assert len(tests) == len(catalogue) and all(m["locked"] for m in tests)
+    assert sum(m["points"] for m in tests) == sum(c.max_score for c in catalogue)
+    # the graded module of this notebook skips the checker and the test cells
+    script = notebook_to_script(nb).source
+    assert "_check(" not in script and "nbgrader_check" not in script
+    assert any(GRADER_CELL_TAG in c.metadata.get("tags", []) for c in nb.cells)
+    # a second export of the same assignment does not silently replace the instructor's work
+    with pytest.raises(ExportError, match="--force"):
+        export_nbgrader(course_dir=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("kind", KINDS)
+def test_autograde_scores_equal_ours(kind: str, course: dict):
+    ours = our_results(kind)
+    assert course[kind]["cells"] == scores_by_check(ours)
+    assert course[kind]["score"] == pytest.approx(ours["score"])
+    bonus = sum(t["max_score"] for t in ours["tests"] if t["tags"] == ["bonus"])
+    assert course[kind]["max"] == pytest.approx(ours["max_score"] + bonus)
+    if kind == "template":
+        assert course[kind]["score"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_student_files_and_feedback_hold_no_check_source(course: dict):
+    root: Path = course["root"]
+    released = (root / "release" / ASSIGNMENT_NAME / NOTEBOOK_FILE).read_text()
+    assert "BEGIN SOLUTION" not in released and "per_tensor, ord=norm_type" not in released
+    feedback = sorted((root / "feedback" / "wrong" / ASSIGNMENT_NAME).glob("*.html"))
+    assert feedback
+    autograded = (root / "autograded" / "wrong" / ASSIGNMENT_NAME / NOTEBOOK_FILE).read_text()
+    texts = [released, autograded] + [p.read_text() for p in feedback]
+    for name in _check_function_names():
+        assert not any(f"def {name}(" in t for t in texts), name
+    # the student reads our feedback for the checks the mistake fails
+    failed = [t for t in our_results("wrong")["tests"] if t["status"] == "failed"]
+    assert failed
+    outputs = json.dumps(nbformat.reads(autograded, as_version=4).cells)
+    for test in failed:
+        assert test["output"].splitlines()[0] in outputs
+    assert "Traceback" not in outputs
+
+
+def test_existing_course_keeps_its_config(tmp_path: Path):
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.course_id = 'x'\n"
+    )
+    export_nbgrader(course_dir=tmp_path, assignment="hw3")
+    config = (tmp_path / "nbgrader_config.py").read_text()
+    assert config.startswith("c = get_config()\nc.CourseDirectory.course_id = 'x'\n")
+    assert "c.Execute.timeout = 900" in config
+    assert (tmp_path / "source" / "hw3" / NOTEBOOK_FILE).is_file()
+    shutil.rmtree(tmp_path / "source")

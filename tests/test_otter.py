@@ -1,0 +1,139 @@
+"""otter-grader: the exported autograder zip gives, under `otter run`, exactly our scores."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("otter", reason="otter-grader is not installed (pip install -e '.[otter]')")
+pytest.importorskip("nbformat", reason="notebook support needs the [notebooks] extra")
+
+from autograder.export.otter import (
+    GRADER_DIR,
+    OTTER_IGNORE_TAG,
+    ExportError,
+    export_otter,
+    otter_edition,
+)
+from autograder.grade import check_catalogue
+from autograder.paths import CHECKS_DIR
+from tests.test_notebook_grading import (
+    KINDS,
+    notebook,
+    our_results,
+    scores_by_check,
+    write_notebook,
+)
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("otter") / "export"
+    export_otter(out_dir=out)
+    return out
+
+
+def test_export_layout(export: Path):
+    student = export / "student"
+    assert sorted(p.name for p in student.iterdir()) == [
+        "batchnorm_gradclip_exercise.ipynb",
+        "exercise_utils.py",
+    ]
+    nb = json.loads((student / "batchnorm_gradclip_exercise.ipynb").read_text())
+    text = json.dumps(nb)
+    assert "BEGIN SOLUTION" not in text and "per_tensor, ord=norm_type" not in text
+    experiment = [c for c in nb["cells"] if "active-ipynb" in c["metadata"].get("tags", [])]
+    assert experiment and all(OTTER_IGNORE_TAG in c["metadata"]["tags"] for c in experiment)
+
+    with zipfile.ZipFile(export / "autograder.zip") as zf:
+        names = set(zf.namelist())
+        config = json.loads(zf.read("otter_config.json"))
+        tests = sorted(n for n in names if n.startswith("tests/"))
+        sources = [zf.read(n).decode() for n in tests]
+        environment = zf.read("environment.yml").decode()
+    assert {"run_autograder", "setup.sh", "run_otter.py", "otter_config.json"} <= names
+    assert config["lang"] == "python"
+    assert f"files/{GRADER_DIR}/autograder/checks/conftest.py" in names
+    assert f"files/{GRADER_DIR}/solutions/batchnorm_gradclip_exercise.py" in names
+    assert "torch==" in environment and "nbformat==" in environment
+    catalogue = check_catalogue()
+    assert len(tests) == len(catalogue)
+    for check in catalogue:
+        assert any(f"assert_check_passed({check.number!r})" in s for s in sources), check.number
+        assert any(f"points = {float(check.max_score)!r}" in s for s in sources)
+    # the test files name the checks; their source stays in the grader
+    for check_file in sorted(CHECKS_DIR.glob("check_*.py")):
+        assert not any(f"def {name}" in s for s in sources for name in _functions(check_file))
+
+
+def _functions(path: Path) -> list[str]:
+    import ast
+
+    return [n.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)]
+
+
+def test_export_refuses_a_non_empty_directory(tmp_path: Path):
+    (tmp_path / "keep.txt").write_text("instructor's file")
+    with pytest.raises(ExportError, match="not empty"):
+        export_otter(out_dir=tmp_path)
+    assert (tmp_path / "keep.txt").read_text() == "instructor's file"
+
+
+def otter_run(zip_path: Path, submission: Path, out_dir: Path) -> tuple[dict, float]:
+    """``otter run -a autograder.zip SUBMISSION``: its results.json and the seconds it took."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "otter", "run", "-a", str(zip_path), "-o", str(out_dir)]
+    started = time.monotonic()
+    proc = subprocess.run(
+        [*cmd, "--no-logo", str(submission)],
+        cwd=submission.parent,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    results = out_dir / "results.json"
+    assert proc.returncode == 0 and results.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(results.read_text()), seconds
+
+
+@pytest.fixture(scope="module")
+def otter_results(export: Path, tmp_path_factory) -> dict[str, dict]:
+    out = {}
+    for kind in KINDS:
+        folder = tmp_path_factory.mktemp(f"otter-{kind}")
+        path = write_notebook(otter_edition(notebook(kind)), folder / "submission")
+        out[kind], _ = otter_run(export / "autograder.zip", path, folder / "results")
+    return out
+
+
+def _otter_scores(results: dict) -> dict[str, float]:
+    """Check number -> score, from otter's test entries named "<number> <name>"."""
+    scores = {}
+    for test in results["tests"]:
+        if "score" in test and test.get("max_score") is not None:
+            scores[test["name"].split(" ", 1)[0]] = test["score"]
+    return scores
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("kind", KINDS)
+def test_otter_run_scores_equal_ours(kind: str, otter_results: dict[str, dict]):
+    theirs, ours = otter_results[kind], our_results(kind)
+    assert _otter_scores(theirs) == scores_by_check(ours)
+    total = sum(t.get("score", 0) or 0 for t in theirs["tests"])
+    assert total == pytest.approx(ours["score"])
+    if kind == "template":
+        assert total == 0
+    failed = [t for t in ours["tests"] if t["status"] == "failed"]
+    text = json.dumps(theirs)
+    for test in failed:  # our feedback reaches the student through otter
+        assert test["output"].splitlines()[0] in text
