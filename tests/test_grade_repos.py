@@ -493,3 +493,48 @@ def test_real_grading_of_a_class(real_class: dict) -> None:
     for name in ("empty", "missing"):
         assert rows[name]["score"] == 0 and rows[name]["error"]
     assert (real_class["out"] / "summary.csv").is_file()
+
+
+def test_symbolic_links_are_checked_out_as_plain_files(fake_class: dict, tmp_path: Path) -> None:
+    """A link to the instructor's files (here: the reference solution) is never followed."""
+    root = tmp_path / "class"
+    work = root / "work" / "linker"
+    work.mkdir(parents=True)
+    git(work, "init", "--quiet", "-b", "main")
+    (work / EXERCISE_FILE).symlink_to(SOLUTION_PATH)
+    (work / "tests").symlink_to("/etc")
+    git(work, "add", "--all", ".")
+    git(work, "commit", "--quiet", "-m", "links", date=BEFORE)
+    bare = root / "linker.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(work), str(bare)], check=True)
+    keep = tmp_path / "clones"
+    batch = gr.grade_repos(
+        roster=gr.parse_roster(f"student,repo\nlinker,{bare}\n"),
+        out_dir=tmp_path / "out",
+        grader_command=[sys.executable, str(fake_class["script"])],
+        workdir=keep,
+        progress=lambda msg: None,
+    )
+    (row,) = batch.rows
+    exercise = keep / "linker" / "repo" / EXERCISE_FILE
+    assert not exercise.is_symlink() and exercise.read_text() == str(SOLUTION_PATH)
+    assert "tests" in row.tampered
+    assert (keep / "linker" / "repo" / "tests").is_dir()  # the released tests, restored
+    assert row.score == 0.0
+
+
+def test_a_hanging_grader_is_stopped(fake_class: dict, tmp_path: Path) -> None:
+    script = tmp_path / "slow_grader.py"
+    script.write_text("import time\ntime.sleep(60)\n")
+    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student == "full"]
+    batch = gr.grade_repos(
+        roster=rows,
+        out_dir=tmp_path / "out",
+        grader_command=[sys.executable, str(script)],
+        grade_timeout=2,
+        progress=lambda msg: None,
+    )
+    (row,) = batch.rows
+    assert row.error == "grader_error: the grader did not finish in 2 s"
+    assert row.grading_status == "grader_error" and row.score == 0.0
+    assert json.loads((tmp_path / "out" / "full.json").read_text())["error"] == row.error
