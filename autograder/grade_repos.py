@@ -62,6 +62,10 @@ SUMMARY_COLUMNS = (
     "graded_at",
 )
 STUDENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# names Windows refuses for files (results are often downloaded there)
+_RESERVED_NAMES = {"con", "prn", "aux", "nul"} | {
+    f"{d}{i}" for d in ("com", "lpt") for i in range(10)
+}
 _SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|^GH_|^GITHUB_")
 DEFAULT_TOKEN_ENV = "CLASSROOM_TOKEN"
 
@@ -124,7 +128,8 @@ def parse_roster(text: str, *, base_dir: Path = Path(), name: str = "roster") ->
         if not student:
             problems.append(f"line {line}: empty student name")
             continue
-        if not STUDENT_NAME.fullmatch(student) or student.endswith("."):
+        reserved = student.split(".")[0].lower() in _RESERVED_NAMES
+        if not STUDENT_NAME.fullmatch(student) or student.endswith(".") or reserved:
             problems.append(
                 f"line {line}: unsafe student name {student!r}: use letters, digits, '.', '_' "
                 "and '-' only (at most 100, starting with a letter or digit); it names the "

@@ -135,6 +135,8 @@ def test_roster_reads_extra_columns_bom_and_relative_paths(tmp_path: Path) -> No
         ("student,repo\n../etc/passwd,a\n", "unsafe student name '../etc/passwd'"),
         ("student,repo\nal ice,a\n", "unsafe student name 'al ice'"),
         ("student,repo\n.hidden,a\n", "unsafe student name '.hidden'"),
+        ("student,repo\nCON,a\n", "unsafe student name 'CON'"),
+        ("student,repo\nx" + "y" * 100 + ",a\n", "unsafe student name 'xyyy"),
         ("student,repo\n,a\n", "line 2: empty student name"),
     ],
 )
