@@ -90,8 +90,8 @@ def list_org_repos(
 ) -> list[OrgRepo]:
     """Repositories of ``org`` whose name starts with ``prefix``, sorted by name.
 
-    The student is the name without the prefix (``bngc-alice`` -> ``alice``); the template
-    repository itself (the name equal to the prefix without its trailing separator) is skipped.
+    The student is the name without the prefix (``bngc-alice`` -> ``alice``); template
+    repositories (and a repository named like the prefix without its separator) are skipped.
     """
     gh = client(token, base_url=base_url)
     try:
@@ -104,6 +104,8 @@ def list_org_repos(
     for repo in repos:
         if not repo.name.startswith(prefix) or repo.name == prefix.rstrip("-_"):
             continue
+        if repo.is_template:
+            continue  # the template students start from
         student = repo.name[len(prefix) :]
         if not student or (repo.archived and not include_archived):
             continue
