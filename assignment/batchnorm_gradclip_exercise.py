@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     histories = compare_runs(
         make_mlp,
-        ProgressLoader(train_loader, "training"),
+        ProgressLoader(train_loader, epochs=args.epochs),
         val_loader,
         epochs=args.epochs,
         lr=args.lr,

@@ -194,12 +194,21 @@ def fashion_mnist_loaders(
 
 
 class ProgressLoader:
-    """Wraps a DataLoader and shows a progress bar while it is iterated; ``len()`` is unchanged."""
+    """Wraps a DataLoader and shows a progress bar while it is iterated; ``len()`` is unchanged.
 
-    def __init__(self, loader: DataLoader, desc: str) -> None:
-        self.loader = loader
-        self.desc = desc
-        self._epoch = 0
+    ``compare_runs`` iterates the training loader ``epochs`` times per run, runs in the order
+    given, so each pass can be labelled "baseline epoch 1/3" and so on.
+    """
+
+    def __init__(
+        self,
+        loader: DataLoader,
+        *,
+        epochs: int,
+        runs: Sequence[str] = ("baseline", "regularized"),
+    ) -> None:
+        self.loader, self.epochs, self.runs = loader, epochs, tuple(runs)
+        self._passes = 0
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -207,8 +216,12 @@ class ProgressLoader:
     def __iter__(self) -> Iterator:
         from tqdm.auto import tqdm
 
-        self._epoch += 1
-        yield from tqdm(self.loader, desc=f"{self.desc} epoch {self._epoch}", leave=False)
+        run, epoch = divmod(self._passes, self.epochs)
+        self._passes += 1
+        name = self.runs[run] if run < len(self.runs) else f"run {run + 1}"
+        desc = f"{name:>11} epoch {epoch + 1}/{self.epochs}"
+        # disable=None: no bar when the output is not a terminal (CI logs, notebooks' stderr)
+        yield from tqdm(self.loader, desc=desc, leave=False, disable=None, mininterval=0.5)
 
 
 def format_summary(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> str:

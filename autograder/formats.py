@@ -89,9 +89,17 @@ def from_gradescope(data: dict[str, Any]) -> GradingResult:
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"test #{i} is malformed: {exc}") from exc
     known = {
-        "grading_status", "reason", "grader_version", "submission", "isolation", "bonus_score",
-        "by_tag", "instructor_notes", "student_output", "traceback",
-    }  # fmt: skip
+        "grading_status",
+        "reason",
+        "grader_version",
+        "submission",
+        "isolation",
+        "bonus_score",
+        "by_tag",
+        "instructor_notes",
+        "student_output",
+        "traceback",
+    }
     return GradingResult(
         tests=tests,
         status=str(extra.get("grading_status", GRADED)),

@@ -4,7 +4,7 @@
 
     @points(4)
     def check_bound_holds(sandbox): ...
-        \"\"\"clip_gradients: the total norm is at most max_norm afterwards\"\"\"   # the test's name
+        \"\"\"clip_gradients: the bound holds afterwards\"\"\"   # the name students see
 
 The first line of the docstring is the name students see; numbers ("3.1") come from the tag's
 section and the order of definition.

@@ -37,10 +37,10 @@ def main() -> None:
     out = Path(tempfile.mkdtemp()) / "results.json"
     grade = [sys.executable, "-m", "autograder", "grade", "--quiet", "--out", str(out)]
     grade += ["--isolation", args.isolation]
-    timed(grade + ["solutions"])  # warm the file cache and the data cache once
+    timed([*grade, "solutions"])  # warm the file cache and the data cache once
     torch_import = median_time([sys.executable, "-c", "import torch"], args.repeat)
-    reference = median_time(grade + ["solutions"], args.repeat)
-    template = median_time(grade + ["assignment"], args.repeat)
+    reference = median_time([*grade, "solutions"], args.repeat)
+    template = median_time([*grade, "assignment"], args.repeat)
     rows = [
         ("python -c 'import torch'", torch_import, "", ""),
         ("grade the reference", reference, f"{reference / torch_import:.1f}x", "<= 10x, < 45 s"),

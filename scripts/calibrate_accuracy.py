@@ -52,7 +52,7 @@ def calibrate(*, seeds: int, margin: float) -> dict:
         cfg = replace(run, seed=seed)
         started = time.perf_counter()
         out = reference.compare_runs(
-            lambda: modelspec.build_model(cfg.layers),
+            lambda layers=cfg.layers: modelspec.build_model(layers),
             DataLoader(train, batch_size=cfg.batch_size, shuffle=True),
             val,
             epochs=cfg.epochs,
@@ -69,8 +69,10 @@ def calibrate(*, seeds: int, margin: float) -> dict:
             }
         )
         r = rows[-1]
-        print(f"seed {seed:2d}: regularized {r['regularized']:.4f}  baseline {r['baseline']:.4f}"
-              f"  ({r['seconds']:.1f} s)")  # fmt: skip
+        print(
+            f"seed {seed:2d}: regularized {r['regularized']:.4f}  baseline {r['baseline']:.4f}"
+            f"  ({r['seconds']:.1f} s)"
+        )
     summary = {}
     for name in ("regularized", "baseline"):
         accs = [r[name] for r in rows]
@@ -99,8 +101,11 @@ def to_markdown(result: dict) -> str:
     ]
     for r in result["rows"]:
         lines.append(f"| {r['seed']} | {r['regularized']:.4f} | {r['baseline']:.4f} |")
-    lines += ["", "| model | min | mean | max | threshold (min - margin, floored) |",
-              "|---|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "",
+        "| model | min | mean | max | threshold (min - margin, floored) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, s in result["summary"].items():
         lines.append(
             f"| {name} | {s['min']:.4f} | {s['mean']:.4f} | {s['max']:.4f} | {s['threshold']:.2f} |"
@@ -123,7 +128,10 @@ def main() -> None:
     torch.set_num_threads(1)
     result = calibrate(seeds=args.seeds, margin=args.margin)
     print(to_markdown(result))
-    for name, key in (("regularized", "min_regularized_accuracy"), ("baseline", "min_baseline_accuracy")):
+    for name, key in (
+        ("regularized", "min_regularized_accuracy"),
+        ("baseline", "min_baseline_accuracy"),
+    ):
         current = getattr(FMNIST_RUN, key)
         suggested = result["summary"][name]["threshold"]
         verdict = "ok" if current <= suggested else "TOO HIGH"

@@ -6,10 +6,12 @@ import io
 import os
 import pickle
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
+from autograder.paths import SOLUTION_PATH
 from autograder.sandbox import modelspec, protocol
 from autograder.sandbox.client import (
     Limits,
@@ -18,7 +20,6 @@ from autograder.sandbox.client import (
     StudentTimeout,
     SubmissionDoesNotImport,
 )
-from autograder.paths import SOLUTION_PATH
 
 
 class Exploit:
@@ -34,7 +35,7 @@ def test_decoding_refuses_code_carrying_pickles():
     torch.save({"ok": True, "x": Exploit()}, buf)
     with pytest.raises(protocol.ProtocolError):
         protocol.decode(buf.getvalue())
-    assert not os.path.exists("/tmp/bngc-pwned")
+    assert not Path("/tmp/bngc-pwned").exists()
 
 
 def test_messages_round_trip_through_a_pipe():
@@ -60,7 +61,8 @@ def test_model_descriptions_round_trip_and_refuse_unknown_layers():
     torch.manual_seed(0)
     model = modelspec.build_model(layers)
     desc = modelspec.describe_model(model)
-    assert desc["layers"] == [{"type": "Flatten", "start_dim": 1, "end_dim": -1}] + [
+    assert desc["layers"] == [
+        {"type": "Flatten", "start_dim": 1, "end_dim": -1},
         {"type": "Linear", "in_features": 6, "out_features": 5, "bias": True},
         {"type": "ReLU"},
         {"type": "Linear", "in_features": 5, "out_features": 3, "bias": True},

@@ -19,8 +19,12 @@ def test_there_are_enough_distinct_mistakes():
     assert len(WRONG) >= 20
     assert len({c.name for c in WRONG}) == len(WRONG)
     assert {tag for c in WRONG for tag in c.breaks} >= {
-        "add_batchnorm", "compute_grad_norm", "clip_gradients", "compare_runs", "bonus",
-    }  # fmt: skip
+        "add_batchnorm",
+        "compute_grad_norm",
+        "clip_gradients",
+        "compare_runs",
+        "bonus",
+    }
 
 
 @pytest.mark.parametrize("case", WRONG, ids=lambda c: c.name)

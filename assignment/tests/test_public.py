@@ -55,7 +55,7 @@ def test_add_batchnorm_returns_a_copy(ex):
     with torch.no_grad():
         for p in new.parameters():
             p.add_(1.0)  # changing the new model...
-    for p, b in zip(model.parameters(), before):
+    for p, b in zip(model.parameters(), before, strict=True):
         assert torch.equal(p, b), "...must not change the original: copy the layers"
 
 
@@ -95,7 +95,7 @@ def test_clip_gradients_leaves_small_gradients_alone(ex):
     model = model_with_grads(scale=0.01)
     before = [p.grad.clone() for p in model.parameters()]
     ex.clip_gradients(model, max_norm=1.0)
-    for p, b in zip(model.parameters(), before):
+    for p, b in zip(model.parameters(), before, strict=True):
         assert torch.equal(p.grad, b)
 
 

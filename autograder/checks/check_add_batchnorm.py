@@ -67,7 +67,7 @@ def observed(probe, name: str) -> dict:
 def expected(reference, name: str) -> dict:
     """The reference's answer, computed here (trusted process) on the same seeded model."""
     layers, shape = MODELS[name]
-    x, x_other = _inputs(shape)
+    x, _ = _inputs(shape)
     torch.manual_seed(SEED)
     original = modelspec.build_model(layers)
     model = reference.add_batchnorm(original)
@@ -89,8 +89,10 @@ def _buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _types(desc: dict) -> list[str]:
-    return [layer.get("type") if layer.get("type") != "unknown" else layer["class"]
-            for layer in desc["layers"]]  # fmt: skip
+    return [
+        layer.get("type") if layer.get("type") != "unknown" else layer["class"]
+        for layer in desc["layers"]
+    ]
 
 
 def _structure_ok(got: dict, want: dict) -> bool:
@@ -125,8 +127,11 @@ def check_input_model_untouched(probe, reference):
             hint="do not insert into (or append to) the model you were given; copy its layers "
             "into a new list.",
         )
-        changed = [k for k, v in before["state"].items()
-                   if not torch.equal(after["state"].get(k, torch.empty(0)), v)]  # fmt: skip
+        changed = [
+            k
+            for k, v in before["state"].items()
+            if not torch.equal(after["state"].get(k, torch.empty(0)), v)
+        ]
         expect(
             not changed,
             expected="the weights of the model passed in to stay the same",
@@ -185,8 +190,11 @@ def check_layers_and_weights_kept(probe, reference):
     bn = ("BatchNorm1d", "BatchNorm2d")
     for name in MODELS:
         got, want = observed(probe, name), expected(reference, name)
-        kept = [(i, layer) for i, layer in enumerate(got["result"]["layers"])
-                if layer.get("type") not in bn]  # fmt: skip
+        kept = [
+            (i, layer)
+            for i, layer in enumerate(got["result"]["layers"])
+            if layer.get("type") not in bn
+        ]
         original = want["original"]["layers"]
         expect(
             [layer for _, layer in kept] == original,
@@ -239,7 +247,7 @@ def check_default_batchnorm_settings(probe):
                     "momentum": 0.1,
                     "affine": True,
                     "track_running_stats": True,
-                },  # fmt: skip
+                },
                 expected="eps=1e-05, momentum=0.1, affine=True, track_running_stats=True",
                 got=f"layer {i}: {settings}",
                 hint="create nn.BatchNorm1d(n) / nn.BatchNorm2d(n) without extra arguments.",
@@ -296,8 +304,9 @@ def check_eval_mode_uses_running_statistics(probe, reference):
         )
         expect(
             tensors_close(got["y_eval"][0], got["y_eval_other"][0], rtol=1e-5, atol=1e-6),
-            expected="in eval mode, the output for a sample does not depend on the rest of the batch",
-            got=f"it changed with the batch ({max_abs_diff(got['y_eval'][0], got['y_eval_other'][0])})",
+            expected="in eval mode, each sample's output independent of the rest of the batch",
+            got="it changed with the batch "
+            f"({max_abs_diff(got['y_eval'][0], got['y_eval_other'][0])})",
             hint="eval-mode output changed with the batch: BatchNorm is still using batch "
             "statistics. Use the standard nn.BatchNorm1d/2d layers, which switch with .eval().",
         )

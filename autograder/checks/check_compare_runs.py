@@ -63,8 +63,12 @@ def _steps(obs: dict, run_index: int) -> list[dict]:
 def check_history_structure(probe):
     """compare_runs: both histories have the right keys, lengths and value ranges"""
     obs = run(probe)
-    lengths = {"train_loss": EPOCHS, "val_loss": EPOCHS, "val_acc": EPOCHS,
-               "grad_norm": EPOCHS * N_TRAIN_BATCHES}  # fmt: skip
+    lengths = {
+        "train_loss": EPOCHS,
+        "val_loss": EPOCHS,
+        "val_acc": EPOCHS,
+        "grad_norm": EPOCHS * N_TRAIN_BATCHES,
+    }
     for name in RUNS:
         h = _history(obs, name)
         missing = [k for k in ("model", *KEYS) if k not in h["keys"]]
@@ -127,12 +131,15 @@ def check_same_start_and_data_order(probe):
             hint="call torch.manual_seed(seed) (the seed argument, not a constant) immediately "
             "before make_model() in each run.",
         )
-    orders = {i: [p["order"] for p in obs["passes"] if p["loader"] == "train" and p["run"] == i]
-              for i in (0, 1)}  # fmt: skip
+    orders = {
+        i: [p["order"] for p in obs["passes"] if p["loader"] == "train" and p["run"] == i]
+        for i in (0, 1)
+    }
     expect(
         len(orders[0]) == EPOCHS and len(orders[1]) == EPOCHS,
         expected=f"train_loader iterated once per epoch in each run ({EPOCHS} times)",
-        got=f"{len(orders[0])} time(s) in the baseline run, {len(orders[1])} in the regularized run",
+        got=f"{len(orders[0])} time(s) in the baseline run, {len(orders[1])} in the "
+        "regularized run",
         hint="iterate train_loader exactly once per epoch.",
     )
     expect(
@@ -163,7 +170,7 @@ def check_same_start_and_data_order(probe):
 
 @points(4)
 def check_gradients_zeroed_each_step(probe):
-    """compare_runs: SGD(lr, momentum=0.9); gradients are zeroed so step() sees one batch's gradient"""
+    """compare_runs: SGD(lr, momentum=0.9); zeroed gradients, so step() sees one batch's gradient"""
     obs = run(probe)
     for i, name in enumerate(RUNS):
         steps = _steps(obs, i)
@@ -175,17 +182,18 @@ def check_gradients_zeroed_each_step(probe):
         )
         for s in steps[:1]:
             expect(
-                s["optimizer"] == "SGD" and is_close(s["lr"], LR, rtol=1e-9)
+                s["optimizer"] == "SGD"
+                and is_close(s["lr"], LR, rtol=1e-9)
                 and is_close(s["momentum"], 0.9, rtol=1e-9),
                 expected=f"torch.optim.SGD with lr={LR} and momentum=0.9",
                 got=f"{s['optimizer']} with lr={s['lr']}, momentum={s['momentum']}",
                 hint="torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9).",
-            )  # fmt: skip
+            )
             expect(
                 s.get("optimizer_has_model_params", False),
                 expected="the optimizer to hold the parameters of the model being trained",
                 got="it holds other parameters",
-                hint="create the optimizer after building the run's model, from model.parameters().",
+                hint="create the optimizer from model.parameters() after building the run's model.",
             )
     for s in _steps(obs, 0):
         fresh, step = s.get("fresh_norm"), s.get("step_norm")
@@ -260,7 +268,7 @@ def check_clipping_and_recorded_norms(probe):
             if i == 0:
                 expect(
                     abs(s["step_norm"] - fresh) <= 1e-4 * fresh,
-                    expected=f"no clipping in the baseline run (gradient norm {fresh:.4g} at step())",
+                    expected=f"no clipping in the baseline run (norm {fresh:.4g} at step())",
                     got=f"norm {s['step_norm']:.4g} at step()",
                     hint="clip only in the regularized run.",
                 )
@@ -363,8 +371,16 @@ def check_train_loss_is_mean_over_samples(probe):
                 for f in obs["forwards"]
                 if f["run"] == i and f["phase"] == "train" and "loss" in f
             ]
-            per_epoch = [f for f in fw if f["pass"] == [k for k, p in enumerate(obs["passes"])
-                         if p["loader"] == "train" and p["run"] == i][e]]  # fmt: skip
+            per_epoch = [
+                f
+                for f in fw
+                if f["pass"]
+                == [
+                    k
+                    for k, p in enumerate(obs["passes"])
+                    if p["loader"] == "train" and p["run"] == i
+                ][e]
+            ]
             batch_means = sum(f["loss"] / f["n"] for f in per_epoch) / max(len(per_epoch), 1)
             got = h["train_loss"][e]
             expect(

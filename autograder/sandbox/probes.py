@@ -15,7 +15,6 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from . import modelspec

@@ -103,12 +103,14 @@ HOSTILE: list[HostileCase] = [
                 def add_batchnorm(model):
                     print("x" * 10_000_000)
                     layers = list(model)
-                    weighted = [i for i, m in enumerate(layers) if isinstance(m, nn.Linear | nn.Conv2d)]
+                    weighted = [i for i, m in enumerate(layers)
+                                if isinstance(m, nn.Linear | nn.Conv2d)]
                     new = []
                     for i, layer in enumerate(layers):
                         new.append(copy.deepcopy(layer))
                         if i in weighted[:-1]:
-                            new.append(nn.BatchNorm1d(layer.out_features) if isinstance(layer, nn.Linear)
+                            new.append(nn.BatchNorm1d(layer.out_features)
+                                       if isinstance(layer, nn.Linear)
                                        else nn.BatchNorm2d(layer.out_channels))
                     return nn.Sequential(*new)
                 """

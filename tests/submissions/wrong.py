@@ -360,7 +360,9 @@ WRONG: list[Case] = [
         "compare_runs",
         compare_runs=compare_runs_with(
             RECORD_AND_CLIP='history["grad_norm"].append(compute_grad_norm(model))',
-            AFTER_STEP='if name == "regularized":\n                    clip_gradients(model, max_norm)',
+            AFTER_STEP=(
+                'if name == "regularized":\n                    clip_gradients(model, max_norm)'
+            ),
         ),
     ),
     _case(
