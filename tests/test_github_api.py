@@ -170,9 +170,13 @@ def test_post_commit_status_validates_and_reports(fake_github: FakeGitHub) -> No
     assert fake_github.requests == []
     with pytest.raises(github_api.GitHubAPIError, match=r"bngc-x@4f2c3a9 failed: HTTP 404"):
         github_api.post_commit_status(
-            f"{ORG}/bngc-x", SHA, state="success", description="", token=TOKEN,
+            f"{ORG}/bngc-x",
+            SHA,
+            state="success",
+            description="",
+            token=TOKEN,
             base_url=fake_github.url,
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.parametrize(

@@ -278,17 +278,35 @@ def fake_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_every_student_has_a_row(fake_class: dict) -> None:
     students = {
-        "full", "late", "tamper", "empty", "missing", "noexercise", "unreachable", "norepo",
+        "full",
+        "late",
+        "tamper",
+        "empty",
+        "missing",
+        "noexercise",
+        "unreachable",
+        "norepo",
         "crash",
-    }  # fmt: skip
+    }
     assert set(fake_class["rows"]) == students
     assert set(fake_class["summary"]) == students
     assert len(fake_class["batch"].rows) == len(students)
     for name, data in fake_class["rows"].items():
         for key in (
-            "student", "repo", "commit", "committed_at", "late", "tampered", "error",
-            "grader_version", "graded_at", "score", "max_score", "tests", "output",
-        ):  # fmt: skip
+            "student",
+            "repo",
+            "commit",
+            "committed_at",
+            "late",
+            "tampered",
+            "error",
+            "grader_version",
+            "graded_at",
+            "score",
+            "max_score",
+            "tests",
+            "output",
+        ):
             assert key in data, (name, key)
         assert data["student"] == name
         assert data["max_score"] == 100.0
