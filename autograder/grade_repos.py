@@ -749,6 +749,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autograder.release import ReleaseError
+
     token = os.environ.get(args.token_env) or None
     out = Path(args.out)
     hosts = (args.git_host,)
@@ -792,7 +794,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{len(batch.errors)} with errors; summary: {batch.summary}"
             )
             rows_data = [r.to_json() for r in batch.rows]
-    except (RosterError, ValueError) as exc:
+    except (RosterError, ValueError, ReleaseError) as exc:
         print(f"grade-repos: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
