@@ -145,6 +145,12 @@ class NotebookScript:
     notes: list[str] = field(default_factory=list)
     code_cells: int = 0
     skipped_cells: int = 0
+    # line of ``source`` (from 1) -> (cell number, line in that cell), for the student's code
+    line_map: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, line: int) -> tuple[int, int] | None:
+        """Where line ``line`` of the extracted module comes from: (cell, line in the cell)."""
+        return self.line_map.get(line)
 
 
 def read_notebook(path: str | Path) -> Any:
@@ -191,7 +197,7 @@ def notebook_to_script(nb: Any, *, name: str = NOTEBOOK_FILE) -> NotebookScript:
     """
     script = NotebookScript(source="")
     future: list[str] = []
-    parts: list[str] = []
+    parts: list[tuple[int, str]] = []  # (cell number, code with as many lines as the cell)
     uses_display = False
     for number, cell in enumerate(nb.cells, start=1):
         if cell.get("cell_type") != "code":
@@ -206,16 +212,21 @@ def notebook_to_script(nb: Any, *, name: str = NOTEBOOK_FILE) -> NotebookScript:
         code, cell_future = _pop_future_imports(code)
         future.extend(f for f in cell_future if f not in future)
         uses_display = uses_display or _calls_display(code)
-        parts.append(f"# %% cell {number}\n{code.rstrip()}\n")
+        parts.append((number, code.rstrip()))
     if script.code_cells == 0:
         raise NotebookError(f"{name} has no code cells to grade")
-    header = [f'"""Code cells of {name}, extracted for grading."""\n']
-    header.extend(f"{line}\n" for line in future)
+    out = [f'"""Code cells of {name}, extracted for grading."""']
+    out.extend(future)
     if uses_display:
-        header.append(
-            "from IPython.display import display  # Jupyter provides display() without import\n"
+        out.append(
+            "from IPython.display import display  # Jupyter provides display() without import"
         )
-    script.source = "".join(header) + "\n" + "\n\n".join(parts)
+    for number, code in parts:
+        out += ["", "", f"# %% cell {number}"]
+        for i, line in enumerate(code.split("\n"), start=1):
+            out.append(line)
+            script.line_map[len(out)] = (number, i)
+    script.source = "\n".join(out) + "\n"
     return script
 
 
@@ -242,12 +253,12 @@ def strip_ipython(
         if magic in _PYTHON_BODY_CELL_MAGICS:
             notes.append(f"{where}: the cell magic `%%{magic}` was removed; its code was kept.")
             code, more = strip_ipython(body, where=where, first_line=first_line + 1)
-            return code, notes + more
+            return f"# {first}  (removed for grading)\n" + code, notes + more
         notes.append(
             f"{where}: the cell starts with the cell magic `{_short(first)}`, so the whole cell"
             " was left out of grading (only plain Python is graded)."
         )
-        return "", notes
+        return "".join(f"# {line}" for line in source.splitlines(keepends=True)), notes
     if not _may_hold_ipython(source):
         return source, notes
     from IPython.core.inputtransformer2 import TransformerManager
@@ -269,7 +280,8 @@ def strip_ipython(
     for start, end in sorted(spans, reverse=True):
         shown = original_lines[start - 1] if same_shape else lines[start - 1]
         indent = re.match(r"\s*", lines[start - 1]).group(0)
-        lines[start - 1 : end] = [f"{indent}pass  # removed for grading: {_short(shown.strip())}"]
+        removed = [f"{indent}pass  # removed for grading: {_short(shown.strip())}"]
+        lines[start - 1 : end] = removed + ["#"] * (end - start)  # keep the line numbers
         notes.append(
             f"{where}, line {start + first_line - 1}: `{_short(shown.strip())}` is IPython"
             " syntax (magic, shell command or get_ipython()) and was removed for grading."
@@ -319,7 +331,8 @@ def _pop_future_imports(code: str) -> tuple[str, list[str]]:
     for node in reversed(tree.body):
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
             found.append(ast.get_source_segment(code, node) or "")
-            del lines[node.lineno - 1 : node.end_lineno or node.lineno]
+            for i in range(node.lineno - 1, node.end_lineno or node.lineno):
+                lines[i] = "# (moved to the top of the module) " + lines[i]
     return "\n".join(lines), [f for f in reversed(found) if f]
 
 

@@ -14,6 +14,7 @@ student's feedback::
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from autograder.paths import EXERCISE_FILE
 
 NOTEBOOK_SUFFIX = ".ipynb"
 EXERCISE_NOTEBOOK = Path(EXERCISE_FILE).with_suffix(NOTEBOOK_SUFFIX).name
+_LINE_REFERENCE = re.compile(rf"line (\d+) of {re.escape(EXERCISE_FILE)}")
 
 
 class SubmissionNotFound(Exception):
@@ -79,10 +81,26 @@ class PreparedSubmission:
     path: Path
     original: Path
     notes: tuple[str, ...] = field(default=())
+    # for a notebook: line of ``path`` -> (cell number, line in the cell)
+    line_map: dict[int, tuple[int, int]] = field(default_factory=dict, compare=False)
 
     @property
     def is_notebook(self) -> bool:
         return self.original.suffix == NOTEBOOK_SUFFIX
+
+    def translate(self, text: str) -> str:
+        """Feedback ``text`` with "line L of batchnorm_gradclip_exercise.py" pointing into the
+        notebook ("cell C, line M of the notebook"); unchanged for a ``.py`` submission."""
+        if not self.line_map:
+            return text
+
+        def where(match: re.Match[str]) -> str:
+            found = self.line_map.get(int(match.group(1)))
+            if found is None:
+                return match.group(0)
+            return f"cell {found[0]}, line {found[1]} of {self.original.name}"
+
+        return _LINE_REFERENCE.sub(where, text)
 
 
 @contextmanager
@@ -117,7 +135,9 @@ def prepared_submission(
     try:
         target = target_dir / EXERCISE_FILE
         target.write_text(script.source, encoding="utf-8")
-        yield PreparedSubmission(path=target, original=original, notes=tuple(cell_notes))
+        yield PreparedSubmission(
+            path=target, original=original, notes=tuple(cell_notes), line_map=script.line_map
+        )
     finally:
         if own_dir:
             shutil.rmtree(target_dir, ignore_errors=True)

@@ -110,7 +110,7 @@ def test_magics_and_shell_escapes_are_stripped_with_notes():
     compile(code, "cell", "exec")
 
     code, notes = strip_ipython("%%bash\nrm -rf /\n", where="cell 7")
-    assert code == "" and "cell 7" in notes[0] and "%%bash" in notes[0]
+    assert code == "# %%bash\n# rm -rf /\n" and "cell 7" in notes[0] and "%%bash" in notes[0]
 
     code, notes = strip_ipython("%%time\nz = 3\nw = z + 1\n")
     assert "z = 3" in code and "w = z + 1" in code and "%%time" in notes[0]
@@ -207,3 +207,25 @@ def test_reference_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pyte
     ]
     assert images, "the figure is not shown inline"
     assert (tmp_path / "runs.png").stat().st_size > 10_000
+
+
+def test_feedback_line_numbers_point_into_the_notebook(tmp_path: Path):
+    nb = read_notebook(REFERENCE_NOTEBOOK_PATH)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("from __future__ import annotations\n%time x = 1"))
+    path = tmp_path / "batchnorm_gradclip_exercise.ipynb"
+    nbformat.write(nb, path)
+    with prepared_submission(path) as prepared:
+        lines = prepared.path.read_text().splitlines()
+    # the cell numbers Jupyter shows: markdown-01 is cell 1, the new cell 2, the imports cell 3
+    target = next(i for i, line in enumerate(lines, 1) if line.startswith("def add_batchnorm"))
+    cell_lines = nb.cells[4].source.splitlines()
+    assert cell_lines[0].startswith("def add_batchnorm")
+    message = f"at line {target} of batchnorm_gradclip_exercise.py: def add_batchnorm"
+    assert prepared.translate(message) == (
+        "at cell 5, line 1 of batchnorm_gradclip_exercise.ipynb: def add_batchnorm"
+    )
+    assert prepared.translate("line 1 of other.py") == "line 1 of other.py"
+    # line numbers inside a cell survive removed magics and moved __future__ imports
+    cell2 = [i for i, line in enumerate(lines, 1) if prepared.line_map.get(i, (0, 0))[0] == 2]
+    assert [prepared.line_map[i][1] for i in cell2] == [1, 2]
+    assert lines[0].startswith('"""') and lines[1] == "from __future__ import annotations"

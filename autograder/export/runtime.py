@@ -134,6 +134,9 @@ def grade_to_json(*, submission: str | Path, out: str | Path) -> dict[str, Any]:
                 notes = prepared.notes
                 result = grade_submission(submission=prepared.path)
             result.submission = str(prepared.original)
+            for test in result.tests:  # point into the notebook, not the extracted module
+                test.output = prepared.translate(test.output)
+            result.reason = prepared.translate(result.reason)
         except SubmissionNotFound:
             result = grade_submission(submission=submission)  # reports what is missing
     except Exception as exc:
