@@ -260,6 +260,7 @@ def plot_runs(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     panels = [
@@ -273,6 +274,7 @@ def plot_runs(
             epochs = range(1, len(h[key]) + 1)
             ax.plot(epochs, h[key], marker="o", label=name, color=colors.get(name))
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(label)
         ax.grid(alpha=0.3)
         ax.legend()
