@@ -84,6 +84,18 @@ def expected(reference, name: str) -> dict:
     return out
 
 
+def forward_observed(probe, name: str) -> dict:
+    """``observed``, after checking that the new model could run forward at all."""
+    got = observed(probe, name)
+    expect(
+        "forward_error" not in got,
+        expected=f"forward passes through the new {name}",
+        got=got.get("forward_error", ""),
+        hint="check the num_features of each batch norm (BatchNorm2d after Conv2d).",
+    )
+    return got
+
+
 def _buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items() if "running_" in k}
 
@@ -275,13 +287,7 @@ def check_default_batchnorm_settings(probe):
 def check_train_mode_uses_batch_statistics(probe, reference):
     """In train mode the new model normalises with batch statistics (matches the reference)"""
     for name in ("MLP with 4 Linear (tanh)", "CNN"):
-        got, want = observed(probe, name), expected(reference, name)
-        expect(
-            "forward_error" not in got,
-            expected=f"a forward pass through the new {name}",
-            got=got.get("forward_error", ""),
-            hint="check the num_features of each batch norm.",
-        )
+        got, want = forward_observed(probe, name), expected(reference, name)
         expect(
             tensors_close(got["y_train"], want["y_train"], rtol=1e-4, atol=1e-5),
             expected=f"train-mode outputs of the {name} equal to the reference's",
@@ -295,13 +301,7 @@ def check_train_mode_uses_batch_statistics(probe, reference):
 def check_eval_mode_uses_running_statistics(probe, reference):
     """In eval mode outputs use running statistics, which move only in train mode"""
     for name in ("MLP with 2 Linear", "CNN"):
-        got, want = observed(probe, name), expected(reference, name)
-        expect(
-            "forward_error" not in got,
-            expected=f"forward passes through the new {name}",
-            got=got.get("forward_error", ""),
-            hint="check the num_features of each batch norm.",
-        )
+        got, want = forward_observed(probe, name), expected(reference, name)
         expect(
             tensors_close(got["y_eval"][0], got["y_eval_other"][0], rtol=1e-5, atol=1e-6),
             expected="in eval mode, each sample's output independent of the rest of the batch",
