@@ -229,3 +229,10 @@ def test_feedback_line_numbers_point_into_the_notebook(tmp_path: Path):
     cell2 = [i for i, line in enumerate(lines, 1) if prepared.line_map.get(i, (0, 0))[0] == 2]
     assert [prepared.line_map[i][1] for i in cell2] == [1, 2]
     assert lines[0].startswith('"""') and lines[1] == "from __future__ import annotations"
+
+
+def test_export_notebooks_command(capsys: pytest.CaptureFixture[str]):
+    from autograder.cli import main
+
+    assert main(["export", "notebooks", "--check"]) == 0
+    assert "up to date" in capsys.readouterr().out

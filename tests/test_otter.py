@@ -137,3 +137,21 @@ def test_otter_run_scores_equal_ours(kind: str, otter_results: dict[str, dict]):
     text = "\n".join(t.get("output", "") for t in theirs["tests"])
     for test in failed:  # our feedback reaches the student through otter
         assert test["output"].splitlines()[0] in text
+
+
+def test_with_data_bundles_fashion_mnist(tmp_path: Path):
+    from autograder.export.otter import fashion_mnist_archives
+
+    try:
+        archives = fashion_mnist_archives()
+    except ExportError as exc:
+        pytest.skip(str(exc))
+    from autograder.cli import main
+
+    assert main(["export", "otter", str(tmp_path / "out"), "--with-data"]) == 0
+    with zipfile.ZipFile(tmp_path / "out" / "autograder.zip") as zf:
+        names = set(zf.namelist())
+    for archive in archives:
+        assert f"files/{GRADER_DIR}/assignment/data/{archive.name}" in names
+    # a second export into the same directory is refused, and says how to proceed
+    assert main(["export", "otter", str(tmp_path / "out")]) == 2

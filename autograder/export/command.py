@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     otter.add_argument(
         "--force", action="store_true", help="replace OUT_DIR if it exists and is not empty"
     )
+    otter.add_argument(
+        "--with-data",
+        action="store_true",
+        help="put Fashion-MNIST (30 MB) into the zip: grading then needs no download",
+    )
     nbg = sub.add_parser(
         "nbgrader",
         help="write an nbgrader course directory with this assignment",
@@ -57,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         from autograder.export.otter import ExportError, export_otter
 
         try:
-            written = export_otter(out_dir=args.out_dir, force=args.force)
+            written = export_otter(out_dir=args.out_dir, force=args.force, with_data=args.with_data)
         except ExportError as exc:
             print(f"error: {exc}")
             return 2

@@ -16,6 +16,7 @@ next to the submission; ``requirements.txt`` lists what Gradescope must install.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -28,6 +29,13 @@ from autograder.results import TestResult
 PACKAGE_DIR = REPO_ROOT / "autograder"
 EXERCISE_UTILS = ASSIGNMENT_DIR / "exercise_utils.py"
 OTTER_IGNORE_TAG = "otter_ignore"
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 # The grader's folder in the zip's files/ (otter copies it into the submission directory). A
 # folder of its own, without __init__.py: otter puts __init__.py files in the directories above,
 # which would give pytest wrong module names for the hidden checks.
@@ -120,7 +128,21 @@ def _prepare_out_dir(out_dir: Path, *, force: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _stage_grader(stage: Path) -> list[str]:
+def fashion_mnist_archives() -> list[Path]:
+    """The four Fashion-MNIST ``.gz`` files on this machine ($FASHION_MNIST_ROOT or Debian's)."""
+    folders = [Path(p) for p in (os.environ.get("FASHION_MNIST_ROOT"),) if p]
+    folders += [Path(p) / "FashionMNIST" / "raw" for p in folders] + [DEBIAN_FASHION_MNIST]
+    for folder in folders:
+        found = [folder / f"{name}.gz" for name in FASHION_MNIST_FILES]
+        if all(f.is_file() for f in found):
+            return found
+    raise ExportError(
+        "--with-data: the four Fashion-MNIST .gz files are in neither $FASHION_MNIST_ROOT nor "
+        f"{DEBIAN_FASHION_MNIST} (sudo apt-get install dataset-fashion-mnist)"
+    )
+
+
+def _stage_grader(stage: Path, *, with_data: bool = False) -> list[str]:
     """Copy what the grader needs under ``stage``; return the paths for otter's ``files``."""
     root = stage / GRADER_DIR
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "scoreboard")
@@ -129,11 +151,19 @@ def _stage_grader(stage: Path) -> list[str]:
     shutil.copy(SOLUTION_PATH, root / "solutions" / SOLUTION_PATH.name)
     (root / "assignment").mkdir()
     shutil.copy(EXERCISE_UTILS, root / "assignment" / EXERCISE_UTILS.name)
+    if with_data:  # exercise_utils.py finds the .gz files in data/ beside it, offline
+        (root / "assignment" / "data").mkdir()
+        for archive in fashion_mnist_archives():
+            shutil.copy(archive, root / "assignment" / "data" / archive.name)
     return [GRADER_DIR]
 
 
-def export_otter(*, out_dir: Path, force: bool = False) -> list[Path]:
-    """Write the student notebook and ``autograder.zip`` for otter-grader into ``out_dir``."""
+def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False) -> list[Path]:
+    """Write the student notebook and ``autograder.zip`` for otter-grader into ``out_dir``.
+
+    ``with_data`` puts Fashion-MNIST (30 MB) into the zip, so that grading on Gradescope needs
+    no download.
+    """
     try:
         from otter.generate import main as otter_generate
         from otter.utils import chdir
@@ -147,6 +177,8 @@ def export_otter(*, out_dir: Path, force: bool = False) -> list[Path]:
     from autograder.notebook import NOTEBOOK_FILE, notebook_text, student_notebook
 
     out_dir = Path(out_dir).resolve()
+    if with_data:
+        fashion_mnist_archives()  # fail before writing anything
     _prepare_out_dir(out_dir, force=force)
     checks = sorted(check_catalogue(), key=lambda c: [int(p) for p in c.number.split(".")])
     if not checks:
@@ -169,7 +201,7 @@ def export_otter(*, out_dir: Path, force: bool = False) -> list[Path]:
             (tests / test_file_name(check)).write_text(test_file_source(check), encoding="utf-8")
         (stage / "otter_config.json").write_text(json.dumps(OTTER_CONFIG, indent=2) + "\n")
         (stage / "requirements.txt").write_text(requirements_text(), encoding="utf-8")
-        files = _stage_grader(stage)
+        files = _stage_grader(stage, with_data=with_data)
         with chdir(stage):
             otter_generate(
                 tests_dir="tests",
