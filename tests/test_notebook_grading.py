@@ -63,9 +63,14 @@ def write_notebook(nb, folder: Path) -> Path:
 
 @functools.cache
 def _workdir() -> Path:
+    """One folder for the session's shared gradings (removed when the session ends)."""
+    import atexit
+    import shutil
     import tempfile
 
-    return Path(tempfile.mkdtemp(prefix="bngc-platform-tests-"))
+    path = Path(tempfile.mkdtemp(prefix="bngc-platform-tests-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def grade_cli(submission: Path, out: Path) -> dict:
