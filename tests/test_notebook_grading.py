@@ -153,3 +153,17 @@ def test_grade_command_accepts_a_notebook_directory(tmp_path: Path):
     results = grade_cli(folder, tmp_path / "results.json")
     assert scores_by_check(results) == scores_by_check(our_results("wrong"))
     assert "%matplotlib inline" in results["output"], "the note about the magic is missing"
+
+
+def test_a_broken_notebook_is_reported_not_crashed(tmp_path: Path):
+    from autograder.export.runtime import grade_to_json
+
+    path = tmp_path / "batchnorm_gradclip_exercise.ipynb"
+    path.write_text('{"cells": [')
+    data = grade_to_json(submission=path, out=tmp_path / "results.json")
+    assert json.loads((tmp_path / "results.json").read_text()) == data
+    assert data["extra_data"]["grading_status"] == "could_not_grade"
+    assert "not a readable Jupyter notebook" in data["output"]
+    assert data["score"] == 0 and data["tests"]
+    assert all("not a readable Jupyter notebook" in t["output"] for t in data["tests"])
+    assert path.read_text() == '{"cells": ['

@@ -121,7 +121,8 @@ def nbgrader_check(number: str) -> float:
 def grade_to_json(*, submission: str | Path, out: str | Path) -> dict[str, Any]:
     """Grade a ``.py`` or ``.ipynb`` submission as ``autograder grade`` does; write ``out``."""
     from autograder.formats import to_gradescope, write_json_atomic
-    from autograder.grade import grade_submission, grader_failure
+    from autograder.grade import check_catalogue, grade_submission, grader_failure
+    from autograder.results import COULD_NOT_GRADE, GradingResult
     from autograder.sandbox.client import become_subreaper, kill_descendants
     from autograder.submission import SubmissionNotFound, prepared_submission
 
@@ -137,8 +138,11 @@ def grade_to_json(*, submission: str | Path, out: str | Path) -> dict[str, Any]:
             for test in result.tests:  # point into the notebook, not the extracted module
                 test.output = prepared.translate(test.output)
             result.reason = prepared.translate(result.reason)
-        except SubmissionNotFound:
-            result = grade_submission(submission=submission)  # reports what is missing
+        except SubmissionNotFound as exc:  # nothing gradable: every check says why
+            result = GradingResult(tests=check_catalogue(), status=COULD_NOT_GRADE, reason=str(exc))
+            result.submission = str(submission)
+            for test in result.tests:
+                test.output = f"Not run: {exc}"
     except Exception as exc:
         result = grader_failure(str(submission), exc, time.monotonic() - started)
     finally:
