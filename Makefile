@@ -1,7 +1,7 @@
 # make grade-reference   set up if needed, grade the reference solution, print the table
 # make test              set up (with test tools) if needed, run the whole test suite
 # make grade SUBMISSION=path/to/dir-or-file [OUT=results.json]
-# make lint | bench | template
+# make lint | bench | template (regenerates the template and both notebooks from the solution)
 PY := .venv/bin/python
 SUBMISSION ?= solutions
 OUT ?= build/results.json
@@ -32,3 +32,4 @@ bench: setup
 
 template: setup
 	$(PY) -m autograder template
+	$(PY) -m autograder export notebooks

@@ -133,6 +133,7 @@ def summary_text(result: GradingResult) -> str:
         lines.append(f"{len(failed)} check(s) failed; each one says what to fix.")
     else:
         lines.append("Every check passed.")
+    lines += [f"Note: {note}" for note in result.extra.get("submission_notes", [])]
     return "\n".join(lines)
 
 

@@ -27,7 +27,7 @@ from autograder.paths import CHECKS_DIR
 from autograder.plugin import GradingPlugin
 from autograder.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, GradingResult, TestResult
 from autograder.sandbox.client import Limits, Sandbox, become_subreaper, kill_descendants
-from autograder.submission import SubmissionNotFound, resolve_submission
+from autograder.submission import SubmissionNotFound, prepared_submission
 
 
 def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) -> None:
@@ -73,20 +73,47 @@ def grade_submission(
     select: str | None = None,
     checks_dir: Path = CHECKS_DIR,
 ) -> GradingResult:
-    """Grade ``submission`` (the exercise file or a directory holding it)."""
+    """Grade ``submission``: the exercise file (``.py`` or ``.ipynb``) or a directory holding it."""
     started = time.monotonic()
     result = GradingResult(grader_version=__version__, submission=str(submission))
     try:
-        path = resolve_submission(submission)
+        # a notebook is turned into the .py it stands for (magics stripped, with notes)
+        with prepared_submission(submission) as prepared:
+            _grade_file(
+                prepared.path,
+                result,
+                limits=limits or Limits(),
+                isolation=isolation,
+                data_root=data_root,
+                select=select,
+                checks_dir=checks_dir,
+            )
+            for t in result.tests:
+                t.output = prepared.translate(t.output)
+            result.reason = prepared.translate(result.reason)
+            result.extra["submission_notes"] = list(prepared.notes)
+            result.submission = str(prepared.original)
     except SubmissionNotFound as exc:
         result.status, result.reason = COULD_NOT_GRADE, str(exc)
         result.tests = check_catalogue(checks_dir=checks_dir)
         for t in result.tests:
             t.output = f"Not run: {exc}"
-        result.execution_time = time.monotonic() - started
-        return result
+    result.execution_time = time.monotonic() - started
+    return result
 
-    sandbox = Sandbox(path, limits=limits or Limits(), isolation=isolation)
+
+def _grade_file(
+    path: Path,
+    result: GradingResult,
+    *,
+    limits: Limits,
+    isolation: str,
+    data_root: str | None,
+    select: str | None,
+    checks_dir: Path,
+) -> None:
+    """Run the hidden checks against the Python file ``path``; fill in ``result``."""
+    sandbox = Sandbox(path, limits=limits, isolation=isolation)
     plugin = GradingPlugin(sandbox=sandbox, context={"data_root": data_root})
     try:
         sandbox.begin()  # the student process imports torch while pytest collects
@@ -107,8 +134,6 @@ def grade_submission(
         result.traceback = "\n\n".join(plugin.internal_errors)
     else:
         result.status = GRADED
-    result.execution_time = time.monotonic() - started
-    return result
 
 
 def grader_failure(submission: str, exc: BaseException, elapsed: float) -> GradingResult:
