@@ -18,7 +18,7 @@
 # and a BatchNorm + clipping MLP on Fashion-MNIST under identical conditions and compare them.
 #
 # **How to work in this notebook.** Run the cells from top to bottom. Edit only the regions marked
-# `# YOUR CODE HERE` (delete the `raise NotImplementedError(...)` line when you write your code);
+# `# YOUR CODE HERE` (replace the stub that raises the "not implemented yet" error with your code);
 # do not rename anything, the grader imports these names. Keep `exercise_utils.py` in the same
 # folder as this notebook: the last cells use it to load the data and draw the figure. The grader
 # runs the code cells of this notebook (IPython magics such as `%time` and shell escapes such as
