@@ -382,12 +382,7 @@ class Recorder:
         params = list(model.parameters())
         opt_ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
         info["optimizer_has_model_params"] = all(id(p) in opt_ids for p in params)
-        step_grads = [
-            p.grad.detach().double()
-            if p.grad is not None
-            else torch.zeros_like(p, dtype=torch.float64)
-            for p in params
-        ]
+        g_step = torch.cat([_grad64(p).flatten() for p in params])  # what step() will use
         # the gradient of the last training batch alone, from a copy of the model
         twin = copy.deepcopy(model)
         for p in twin.parameters():
@@ -399,14 +394,7 @@ class Recorder:
                 F.cross_entropy(twin(self.last_input), self.last_target).backward()
         finally:
             self._suspended = False
-        fresh = [
-            p.grad.detach().double()
-            if p.grad is not None
-            else torch.zeros_like(p, dtype=torch.float64)
-            for p in twin.parameters()
-        ]
-        g_step = torch.cat([g.flatten() for g in step_grads])
-        g_fresh = torch.cat([g.flatten() for g in fresh])
+        g_fresh = torch.cat([_grad64(p).flatten() for p in twin.parameters()])
         info["step_norm"] = g_step.norm().item()
         info["fresh_norm"] = g_fresh.norm().item()
         info["dot"] = torch.dot(g_step, g_fresh).item()
