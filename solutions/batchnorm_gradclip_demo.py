@@ -18,7 +18,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -121,23 +121,6 @@ class DemoResult:
 # ------------------------------------------------------------------------------------------------
 
 
-class RunProgress(ProgressLoader):
-    """The exercise's progress bar, labelled with the run and its own epoch number."""
-
-    def __init__(self, loader, epochs: int) -> None:
-        super().__init__(loader, RUN_NAMES[0])
-        self.epochs = epochs
-        self._passes = 0
-
-    def __iter__(self) -> Iterator:
-        from tqdm.auto import tqdm
-
-        run = RUN_NAMES[min(self._passes // self.epochs, len(RUN_NAMES) - 1)]
-        epoch = self._passes % self.epochs + 1
-        self._passes += 1
-        yield from tqdm(self.loader, desc=f"{run:<11} epoch {epoch}/{self.epochs}", leave=False)
-
-
 def outcome(
     history: Mapping[str, Sequence[float]], max_norm: float, num_classes: int
 ) -> RunOutcome:
@@ -182,7 +165,9 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> DemoResult:
     )
     print(f"model (baseline): {make_model()}".replace("\n", "\n  "))
     train_loader, val_loader = demo_data.make_loaders(data, config.batch_size)
-    loader = RunProgress(train_loader, config.epochs) if progress else train_loader
+    loader = ProgressLoader(train_loader, epochs=config.epochs, runs=RUN_NAMES)
+    if not progress:
+        loader = train_loader
     with demo_diagnostics.DiagnosticsRecorder(RUN_NAMES) as recorder:
         histories = reference.compare_runs(
             make_model,
