@@ -8,8 +8,10 @@ The student process runs ``worker.py`` with:
 * per-call time limits; a dead or hung process fails only the call it was running and is
   restarted for the next one,
 * where bubblewrap works (``isolation="bwrap"``, the default when available): no network, its own
-  PID namespace, a read-only file system in which this repository (hidden checks, reference
-  solution) and home directories are hidden, and a private writable ``/tmp``.
+  PID namespace, and a file system that holds only the system directories, Python and the
+  virtual environment (read-only), the submission and a private writable ``/tmp``: this
+  repository (hidden checks, reference solution), home directories and anything else on the
+  machine are out of sight.
 
 Replies are decoded with ``torch.load(weights_only=True)`` (see ``protocol``).
 """
@@ -157,10 +159,6 @@ def describe_student_error(error: dict[str, Any], *, doing: str) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def repository_root() -> Path:
-    return SANDBOX_PACKAGE_DIR.parents[1]
-
-
 @functools.cache
 def bwrap_available() -> bool:
     """Whether bubblewrap can create the namespaces we need on this machine."""
@@ -187,21 +185,33 @@ def _is_within(path: Path, parent: Path) -> bool:
     return True
 
 
+# What the student process sees of the machine's file system (read-only), besides Python itself.
+SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/sys")
+
+
 def bwrap_prefix(submission_dir: Path, work_dir: Path) -> list[str]:
-    """The bubblewrap command line that hides the grader and home directories."""
-    hidden = [repository_root(), Path("/root"), Path("/home")]
-    if Path.home() not in hidden:
-        hidden.append(Path.home())
-    needed = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
-    needed.add(Path(os.path.realpath(sys.executable)).parents[1])
+    """The bubblewrap command line of the student process.
+
+    It starts from an empty root and mounts, read-only, only the system directories, the Python
+    installation and the virtual environment; plus the submission, a writable work folder and a
+    private /tmp. This repository (hidden checks, reference solution), home directories, other
+    checkouts on the machine, the network and other processes are out of sight.
+    """
     cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all"]
-    cmd += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    for path in hidden:
-        if path.exists():
-            cmd += ["--tmpfs", str(path.resolve())]
-    for path in sorted(needed):
-        if any(_is_within(path, h) for h in hidden if h.exists()):
-            cmd += ["--ro-bind", str(path.resolve()), str(path.resolve())]
+    cmd += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for name in SYSTEM_DIRS:
+        path = Path(name)
+        if path.is_symlink():  # merged-/usr systems: /bin -> usr/bin
+            cmd += ["--symlink", str(path.readlink()), name]
+        elif path.is_dir():
+            cmd += ["--ro-bind", name, name]
+    python_dirs = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
+    python_dirs.add(Path(os.path.realpath(sys.executable)).parents[1])
+    mounted: list[Path] = [Path(d) for d in SYSTEM_DIRS]
+    for path in sorted({p.resolve() for p in python_dirs}, key=lambda p: len(p.parts)):
+        if not any(_is_within(path, m) for m in mounted):
+            cmd += ["--ro-bind", str(path), str(path)]
+            mounted.append(path)
     cmd += ["--ro-bind", str(SANDBOX_PACKAGE_DIR), "/tmp/.bngc/sandbox"]
     cmd += ["--ro-bind", str(submission_dir), "/tmp/submission"]
     cmd += ["--bind", str(work_dir), "/tmp/work", "--chdir", "/tmp/work"]
