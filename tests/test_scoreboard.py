@@ -107,8 +107,11 @@ def test_a_results_file_becomes_a_submission(tmp_path):
     assert (sub.student, sub.status, sub.score, sub.max_score) == ("ada", GRADED, 10.0, 20.0)
     assert sub.late and sub.tampered == ("tests/t.py",)
     assert sub.graded_at == T0 and sub.committed_at == T0 - timedelta(hours=1)
-    assert sub.by_tag() == {"add_batchnorm": (10.0, 10.0), "clip_gradients": (0.0, 10.0),
-                            "bonus": (0.0, 2.0)}  # fmt: skip
+    assert sub.by_tag() == {
+        "add_batchnorm": (10.0, 10.0),
+        "clip_gradients": (0.0, 10.0),
+        "bonus": (0.0, 2.0),
+    }
 
 
 @pytest.mark.parametrize(
@@ -117,14 +120,17 @@ def test_a_results_file_becomes_a_submission(tmp_path):
         ('{"score": 3, "tests": [', "not valid JSON"),
         ("[1, 2, 3]", "expected a JSON object"),
         ('{"student": "x", "score": 1}', "no 'tests' list"),
-        ('{"student": "x", "tests": [{"name": "a", "tags": ["nope"], "score": 1, '
-         '"max_score": 1}]}', "unknown tag"),
+        (
+            '{"student": "x", "tests": [{"name": "a", "tags": ["nope"], "score": 1, '
+            '"max_score": 1}]}',
+            "unknown tag",
+        ),
         ('{"student": "x", "tests": [{"name": "a", "tags": ["bonus"]}]}', "malformed"),
         ('{"student": "x", "tests": [], "extra_data": [1]}', "malformed results"),
         ('{"student": "", "tests": []}', "no student name"),
         (b"\xff\xfe{}", "not UTF-8"),
     ],
-)  # fmt: skip
+)
 def test_a_malformed_file_is_reported_and_skipped(tmp_path, content, message):
     path = tmp_path / "bad.json"
     if isinstance(content, bytes):
@@ -188,8 +194,14 @@ def test_history_is_kept_and_the_current_submission_is_the_latest_graded(tmp_pat
     results_file(r1, "ada", passed=set(), commit="1" * 40, status=COULD_NOT_GRADE)
     results_file(r2, "ada", passed=HALF, commit="2" * 40, graded_at=T0 + timedelta(days=1))
     # a regrade of the same commit (new grading time) adds a row too
-    results_file(r2, "ada-regrade", passed=ALL, commit="2" * 40, graded_at=T0 + timedelta(days=2),
-                 filename="ada-regrade.json")  # fmt: skip
+    results_file(
+        r2,
+        "ada-regrade",
+        passed=ALL,
+        commit="2" * 40,
+        graded_at=T0 + timedelta(days=2),
+        filename="ada-regrade.json",
+    )
     data = json.loads((r2 / "ada-regrade.json").read_text())
     data["student"] = "ada"
     write_json_atomic(data, r2 / "ada-regrade.json")
@@ -244,13 +256,15 @@ def test_a_database_at_an_older_schema_version_is_migrated(tmp_path):
         sqlite3.connect(path).execute("SELECT * FROM ingest_problems")
 
     with Gradebook(path) as gb:
-        assert schema_version(gb.db) == dbmod.SCHEMA_VERSION == 2
+        assert schema_version(gb.db) == dbmod.SCHEMA_VERSION == 3
         (row,) = gb.students()
         assert (row.student, row.score, row.current.commit) == ("ada", 7.0, "abc1234")
         gb.add_problems([dbmod.Problem("x.json", "not valid JSON")])
         assert [p.source for p in gb.problems()] == ["x.json"]
         indexes = {r[0] for r in gb.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert "submissions_by_student_time" in indexes
+        view = gb.db.execute("SELECT student, score, commit_sha FROM current_submissions")
+        assert view.fetchall() == [("ada", 7.0, "abc1234")]
 
 
 def test_a_failed_migration_leaves_the_previous_version(tmp_path, monkeypatch):
@@ -263,8 +277,7 @@ def test_a_failed_migration_leaves_the_previous_version(tmp_path, monkeypatch):
         db.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("migration bug")
 
-    monkeypatch.setattr(dbmod, "MIGRATIONS", [dbmod.MIGRATIONS[0], broken])
-    monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(dbmod, "MIGRATIONS", [dbmod.MIGRATIONS[0], broken, *dbmod.MIGRATIONS[2:]])
     with pytest.raises(RuntimeError, match="migration bug"):
         Gradebook(path)
     conn = sqlite3.connect(path)
@@ -294,8 +307,13 @@ def small_board(tmp_path: Path) -> Board:
     results_file(rd, "none", passed=set())
     results_file(rd, "crash", status=COULD_NOT_GRADE)
     results_file(rd, "gone", error="repository not found")
-    results_file(rd, "late", passed=ALL - {"bonus: ManualBatchNorm1d matches"}, late=True,
-                 graded_at=T0 + timedelta(days=2))  # fmt: skip
+    results_file(
+        rd,
+        "late",
+        passed=ALL - {"bonus: ManualBatchNorm1d matches"},
+        late=True,
+        graded_at=T0 + timedelta(days=2),
+    )
     subs, problems = read_results_dir(rd)
     assert problems == []
     with Gradebook(tmp_path / "gb.sqlite3") as gb:
@@ -342,8 +360,11 @@ def test_scores_over_time_follow_each_students_latest_graded_submission(tmp_path
     first, second = board.timeline()
     assert (first.graded, first.mean, first.full_marks) == (2, 5.0, 0)
     assert (second.graded, second.mean, second.full_marks, second.submissions_in_round) == (
-        2, 16.0, 1, 1,
-    )  # fmt: skip
+        2,
+        16.0,
+        1,
+        1,
+    )
 
 
 # -- exports -------------------------------------------------------------------------------------
@@ -358,8 +379,10 @@ def test_lms_csv_layout(tmp_path):
         assert tuple(reader.fieldnames or ()) == LMS_COLUMNS
         rows = {r["student"]: r for r in reader}
     assert (rows["full"]["score"], rows["full"]["max_score"], rows["full"]["percent"]) == (
-        "22", "20", "110.0",
-    )  # fmt: skip
+        "22",
+        "20",
+        "110.0",
+    )
     assert rows["crash"]["score"] == "0" and rows["crash"]["status"] == COULD_NOT_GRADE
     assert rows["gone"]["score"] == "" and rows["gone"]["status"] == NOT_GRADED
     assert rows["late"]["late"] == "yes" and rows["full"]["late"] == "no"
@@ -394,8 +417,14 @@ def parse_tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
 def test_student_controlled_strings_are_escaped(tmp_path):
     rd = tmp_path / "r"
     results_file(rd, "ada", passed=HALF)
-    path = results_file(rd, HOSTILE, passed=HALF, feedback=HOSTILE_FEEDBACK, filename="evil.json",
-                        tampered=["<i>x</i>.py"])  # fmt: skip
+    path = results_file(
+        rd,
+        HOSTILE,
+        passed=HALF,
+        feedback=HOSTILE_FEEDBACK,
+        filename="evil.json",
+        tampered=["<i>x</i>.py"],
+    )
     data = json.loads(path.read_text())
     data.update(repo='evil/"><script>alert(4)</script>', commit="javascript:alert(5)")
     write_json_atomic(data, path)
@@ -405,8 +434,14 @@ def test_student_controlled_strings_are_escaped(tmp_path):
     assert len(pages) == 4  # index, class, two students
     for page in pages:
         html = page.read_text()
-        for needle in ("alert(1)</script>", "alert(3)</script>", "alert(4)</script>",
-                       "<img src=x", "<b>bold</b>", "<i>x</i>"):  # fmt: skip
+        for needle in (
+            "alert(1)</script>",
+            "alert(3)</script>",
+            "alert(4)</script>",
+            "<img src=x",
+            "<b>bold</b>",
+            "<i>x</i>",
+        ):
             assert needle not in html, (page.name, needle)
         tags = parse_tags(html)
         scripts = [a for t, a in tags if t == "script"]
@@ -456,9 +491,11 @@ def test_pages_are_self_contained(tmp_path):
                 target = str(attrs["href"]).split("#")[0]
                 assert target == "" or (page.parent / target).is_file(), target
     assert sorted(p.name for p in (site / "figures").iterdir()) == [
-        "pass_rate_checks.png", "pass_rate_functions.png", "score_histogram.png",
+        "pass_rate_checks.png",
+        "pass_rate_functions.png",
+        "score_histogram.png",
         "scores_over_time.png",
-    ]  # fmt: skip
+    ]
     assert (site / "figures" / "score_histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -520,14 +557,19 @@ def test_the_synthetic_class_is_varied_and_uses_the_real_checks(tmp_path):
     assert len(board.timeline()) == 4
     catalogue = {c.name for c in load_catalogue().checks}
     assert {c.name for c in board.checks} == catalogue
+    # the database's view of current submissions follows the same rule as the model
+    with Gradebook(tmp_path / "gb") as gb:
+        view = dict(gb.db.execute("SELECT student, id FROM current_submissions").fetchall())
+    assert view == {r.student: r.current.id for r in board.students if r.current is not None}
 
 
 def test_rows_shaped_as_grade_repos_writes_them(tmp_path):
     from autograder.grade_repos import RepoResult, could_not_grade_results
 
     def write(rd: Path, when: datetime, results: dict[str, Any], **kw: Any) -> None:
-        row = RepoResult(student="ada", repo="dlwp/hw-ada", results=results,
-                         graded_at=when.isoformat(), **kw)  # fmt: skip
+        row = RepoResult(
+            student="ada", repo="dlwp/hw-ada", results=results, graded_at=when.isoformat(), **kw
+        )
         write_json_atomic(row.to_json(), rd / "ada.json")
 
     rds = [tmp_path / f"round-{i}" for i in range(4)]
@@ -535,12 +577,22 @@ def test_rows_shaped_as_grade_repos_writes_them(tmp_path):
     missing = "repository not found: dlwp/hw-ada"
     write(rds[0], T0, could_not_grade_results(missing), error=missing)
     no_import = GradingResult(checks(set()), status=COULD_NOT_GRADE, reason="SyntaxError: line 3")
-    write(rds[1], T0 + timedelta(days=1), to_gradescope(no_import),
-          error="could_not_grade: SyntaxError: line 3", **committed)  # fmt: skip
+    write(
+        rds[1],
+        T0 + timedelta(days=1),
+        to_gradescope(no_import),
+        error="could_not_grade: SyntaxError: line 3",
+        **committed,
+    )
     write(rds[2], T0 + timedelta(days=2), to_gradescope(GradingResult(checks(HALF))), **committed)
     timeout = "the grader did not finish in 900 s"
-    write(rds[3], T0 + timedelta(days=3), could_not_grade_results(timeout, status="grader_error"),
-          error=f"grader_error: {timeout}", **committed)  # fmt: skip
+    write(
+        rds[3],
+        T0 + timedelta(days=3),
+        could_not_grade_results(timeout, status="grader_error"),
+        error=f"grader_error: {timeout}",
+        **committed,
+    )
 
     def board_after(n: int) -> Board:
         with Gradebook(tmp_path / f"gb{n}") as gb:

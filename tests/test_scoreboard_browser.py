@@ -41,12 +41,20 @@ def browser():
 def open_page(browser, url: str):
     page = browser.new_page(viewport={"width": 1360, "height": 900})
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-            if m.type in ("error", "warning") else None)  # fmt: skip
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning")
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-    page.on("request", lambda r: problems.append(f"network: {r.url}")
-            if not r.url.startswith("file://") else None)  # fmt: skip
+    page.on(
+        "request",
+        lambda r: problems.append(f"network: {r.url}") if not r.url.startswith("file://") else None,
+    )
     page.goto(url)
     page.wait_for_load_state("load")
     return page, problems

@@ -119,7 +119,36 @@ def _v2_problems_and_index(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial, _v2_problems_and_index]
+def _v3_current_view(db: sqlite3.Connection) -> None:
+    """``current_submissions``: each student's current submission, for queries by hand.
+
+    The same rule as ``StudentRow.current`` (tested to agree): the latest submission with a
+    verdict on the student's code (graded or could_not_grade, and not a repository problem,
+    i.e. an error without a commit); if there is none, the latest submission of any kind.
+    """
+    _run_script(
+        db,
+        """
+        CREATE VIEW current_submissions AS
+        SELECT st.login AS student, s.*
+        FROM submissions s JOIN students st ON st.id = s.student_id
+        WHERE s.id = (
+            SELECT s2.id FROM submissions s2
+            WHERE s2.student_id = s.student_id
+            ORDER BY (s2.grading_status IN ('graded', 'could_not_grade')
+                      AND NOT (coalesce(s2.error, '') != '' AND s2.commit_sha = '')) DESC,
+                     s2.graded_at DESC, s2.id DESC
+            LIMIT 1
+        );
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _v1_initial,
+    _v2_problems_and_index,
+    _v3_current_view,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -137,13 +166,15 @@ def schema_version(db: sqlite3.Connection) -> int:
     return int(version)
 
 
-def migrate(db: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> list[int]:
-    """Apply the missing migrations up to ``target``; returns the versions reached."""
+def migrate(db: sqlite3.Connection, *, target: int | None = None) -> list[int]:
+    """Apply the missing migrations up to ``target`` (default: all); returns versions reached."""
+    latest = len(MIGRATIONS)
+    target = latest if target is None else target
     current = schema_version(db)
-    if current > SCHEMA_VERSION:
+    if current > latest:
         raise SchemaError(
             f"gradebook schema version {current} is newer than this code knows "
-            f"({SCHEMA_VERSION}); upgrade the autograder"
+            f"({latest}); upgrade the autograder"
         )
     applied = []
     for version in range(current, target):
@@ -344,15 +375,27 @@ class Gradebook:
             )
             params = (by_student,)
         tests: dict[int, list[TestResult]] = {}
-        for sid, number, name, tag, score, max_score, output, visibility, note in self.db.execute(
+        for (
+            sid,
+            number,
+            name,
+            tag,
+            score,
+            max_score,
+            output,
+            visibility,
+            note,
+            status,
+        ) in self.db.execute(
             f"""SELECT submission_id, number, name, tag, score, max_score, output, visibility,
-                    instructor_note FROM test_results {where}
+                    instructor_note, status FROM test_results {where}
                 ORDER BY submission_id, position""",
             params,
         ):
-            tests.setdefault(sid, []).append(
-                TestResult(name, number, tag, max_score, score, output, visibility, note)
-            )
+            test = TestResult(name, number, tag, max_score, score, output, visibility, note)
+            if hasattr(test, "outcome"):  # the stated status, when the results model keeps it
+                test.outcome = status
+            tests.setdefault(sid, []).append(test)
         return tests
 
     def _tampered(self, *, by_student: str | None) -> dict[int, list[str]]:

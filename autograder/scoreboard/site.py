@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from autograder.results import TAGS, TestResult
 from autograder.scoreboard.exports import write_lms_csv, write_test_matrix
@@ -111,6 +111,11 @@ def _fmt_score(value: float | None) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
+def _wbr(text: str) -> Markup:
+    """``text`` escaped, with line-break opportunities after underscores (long tag names)."""
+    return Markup("_<wbr>").join(escape(part) for part in str(text).split("_"))
+
+
 def _fmt_mean(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
@@ -135,7 +140,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(score=_fmt_score, mean=_fmt_mean, pct=_fmt_pct, when=_fmt_when, iso=_fmt_iso)
+    env.filters.update(
+        score=_fmt_score, mean=_fmt_mean, wbr=_wbr, pct=_fmt_pct, when=_fmt_when, iso=_fmt_iso
+    )
     css = (STATIC_DIR / "scoreboard.css").read_text(encoding="utf-8")
     js = (STATIC_DIR / "scoreboard.js").read_text(encoding="utf-8")
     if "</" in js or "</" in css:
