@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "template": ("autograder.template", "regenerate the student template from the solution"),
     "release": ("autograder.release", "write the student repository (template, public tests)"),
     "grade-repos": ("autograder.grade_repos", "grade the repositories of a roster"),
+    "post-statuses": ("autograder.post_statuses", "post the scores as GitHub commit statuses"),
     "scoreboard": ("autograder.scoreboard.command", "build the gradebook and HTML scoreboard"),
     "export": ("autograder.export.command", "export for otter-grader or nbgrader"),
 }

@@ -10,6 +10,8 @@ Two uses, both optional for ``grade-repos``:
 ``base_url`` points at another API server (GitHub Enterprise ``https://HOST/api/v3``, or the local
 server of the tests). The token needs read access to the repositories' contents and write access
 to commit statuses; it comes from the instructor's repository secrets, never from a student's.
+Every failure (an HTTP error from GitHub, or the network: refused or dropped connections,
+timeouts) is a GitHubAPIError whose message names the call and what went wrong.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import requests
 from github import Auth, Github, GithubException
 
 DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_TIMEOUT = 30  # seconds per request (PyGithub wants an int)
 STATUS_CONTEXT = "autograder/score"
 STATUS_STATES = ("error", "failure", "pending", "success")
 _NAME = r"[A-Za-z0-9_.-]+"
@@ -41,7 +45,9 @@ class OrgRepo:
     archived: bool = False
 
 
-def client(token: str | None, *, base_url: str | None = None) -> Github:
+def client(
+    token: str | None, *, base_url: str | None = None, timeout: int = DEFAULT_TIMEOUT
+) -> Github:
     """A PyGithub client; ``lazy`` so that posting a status is a single request."""
     auth = Auth.Token(token) if token else None
     return Github(
@@ -49,7 +55,7 @@ def client(token: str | None, *, base_url: str | None = None) -> Github:
         base_url=(base_url or DEFAULT_API_URL).rstrip("/"),
         per_page=100,
         lazy=True,
-        timeout=30,
+        timeout=timeout,
         retry=None,
     )
 
@@ -87,37 +93,38 @@ def list_org_repos(
     token: str | None = None,
     base_url: str | None = None,
     include_archived: bool = False,
+    timeout: int = DEFAULT_TIMEOUT,
 ) -> list[OrgRepo]:
     """Repositories of ``org`` whose name starts with ``prefix``, sorted by name.
 
     The student is the name without the prefix (``bngc-alice`` -> ``alice``); template
     repositories (and a repository named like the prefix without its separator) are skipped.
     """
-    gh = client(token, base_url=base_url)
+    gh = client(token, base_url=base_url, timeout=timeout)
+    found = []
     try:
-        repos = list(gh.get_organization(org).get_repos(type="all"))
-    except GithubException as exc:
+        # the attributes are read inside the try: a lazy attribute can mean one more request
+        for repo in gh.get_organization(org).get_repos(type="all"):
+            if not repo.name.startswith(prefix) or repo.name == prefix.rstrip("-_"):
+                continue
+            if repo.is_template:
+                continue  # the template students start from
+            student = repo.name[len(prefix) :]
+            if not student or (repo.archived and not include_archived):
+                continue
+            found.append(
+                OrgRepo(
+                    name=repo.name,
+                    full_name=repo.full_name,
+                    clone_url=repo.clone_url,
+                    student=student,
+                    archived=bool(repo.archived),
+                )
+            )
+    except (GithubException, requests.RequestException) as exc:
         raise GitHubAPIError(
             f"listing the repositories of {org!r} failed: {_describe(exc)}"
         ) from exc
-    found = []
-    for repo in repos:
-        if not repo.name.startswith(prefix) or repo.name == prefix.rstrip("-_"):
-            continue
-        if repo.is_template:
-            continue  # the template students start from
-        student = repo.name[len(prefix) :]
-        if not student or (repo.archived and not include_archived):
-            continue
-        found.append(
-            OrgRepo(
-                name=repo.name,
-                full_name=repo.full_name,
-                clone_url=repo.clone_url,
-                student=student,
-                archived=bool(repo.archived),
-            )
-        )
     return sorted(found, key=lambda r: r.name)
 
 
@@ -132,6 +139,7 @@ def post_commit_status(
     context: str = STATUS_CONTEXT,
     target_url: str | None = None,
     gh: Github | None = None,
+    timeout: int = DEFAULT_TIMEOUT,
 ) -> None:
     """Create a commit status on ``full_name``@``sha`` (description cut to GitHub's 140).
 
@@ -142,18 +150,29 @@ def post_commit_status(
         raise ValueError(f"state must be one of {STATUS_STATES}, not {state!r}")
     if not re.fullmatch(r"[0-9a-f]{40}", sha):
         raise ValueError(f"not a full commit SHA: {sha!r}")
-    gh = gh or client(token, base_url=base_url)
+    gh = gh or client(token, base_url=base_url, timeout=timeout)
     kwargs = {"state": state, "description": description[:140], "context": context}
     if target_url:
         kwargs["target_url"] = target_url
     try:
         gh.get_repo(full_name).get_commit(sha).create_status(**kwargs)
-    except GithubException as exc:
+    except (GithubException, requests.RequestException) as exc:
         raise GitHubAPIError(
             f"posting the status of {full_name}@{sha[:7]} failed: {_describe(exc)}"
         ) from exc
 
 
-def _describe(exc: GithubException) -> str:
+def _describe(exc: GithubException | requests.RequestException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return f"no answer from GitHub in time ({type(exc).__name__}); try again later"
+    if isinstance(exc, requests.ConnectionError):
+        return f"could not reach GitHub ({type(exc).__name__}: {_first_line(exc)})"
+    if isinstance(exc, requests.RequestException):
+        return f"the request failed ({type(exc).__name__}: {_first_line(exc)})"
     message = exc.data.get("message") if isinstance(exc.data, dict) else None
     return f"HTTP {exc.status}" + (f": {message}" if message else "")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else "no details"

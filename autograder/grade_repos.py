@@ -6,13 +6,21 @@ the roster's folder) this clones the repository, picks the last commit at or bef
 manifest of the current release (any change is reported as tampering and undone), grades the
 exercise with ``python -m autograder grade`` in a subprocess of its own, and writes
 ``DIR/<student>.json``: the results JSON plus ``student, repo, commit, committed_at, late,
-tampered, error, grader_version, graded_at``. ``DIR/summary.csv`` has one row per JSON file in DIR.
+tampered, error, isolation, grader_version, graded_at``. ``DIR/summary.csv`` has one row per
+JSON file in DIR (and one for every student of the batch whose JSON could not be written).
 
 A row that cannot be graded (no repository, clone failure, empty repository, no exercise file,
 no commit before the deadline, grader failure) is written with score 0 and ``error`` set; it never
 stops the batch. Students are graded in parallel (``--jobs``), and a large class can be split
 over several machines (``--shard K/N``) whose result folders are merged and summarised with
-``--collect``. ``--post-status`` posts each score to GitHub as a commit status.
+``--collect``. ``--isolation`` is passed to every ``grade`` (``bwrap`` makes a machine where
+bubblewrap does not work a grader error instead of a weaker sandbox).
+
+Fetching and grading can run as two steps, so that the token is never in the environment of a
+process that runs student code: ``--fetch-only --clones DIR`` clones every repository (with the
+token) into ``DIR/<student>.git`` (or notes why not in ``DIR/<student>.error``), and
+``--clones DIR`` without ``--fetch-only`` grades from there (no network, no token).
+``--post-status`` posts each score to GitHub as a commit status (``autograder.post_statuses``).
 """
 
 from __future__ import annotations
@@ -60,7 +68,9 @@ SUMMARY_COLUMNS = (
     "grading_status",
     "grader_version",
     "graded_at",
+    "isolation",
 )
+ISOLATION_CHOICES = ("auto", "bwrap", "process")
 STUDENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # names Windows refuses for files (results are often downloaded there)
 _RESERVED_NAMES = {"con", "prn", "aux", "nul"} | {
@@ -76,6 +86,15 @@ class RosterError(Exception):
 
 class RepoError(Exception):
     """This student's repository cannot be graded; the message says why (for the summary)."""
+
+
+class NoCommitBeforeDeadline(RepoError):
+    """Every commit is later than the deadline: the row is late, and has nothing to grade."""
+
+    def __init__(self, message: str, *, late: list[str], head: str) -> None:
+        super().__init__(message)
+        self.late = late
+        self.head = head
 
 
 # ---------------------------------------------------------------------------- roster
@@ -95,6 +114,18 @@ class RosterRow:
 
 def _is_url(repo: str) -> bool:
     return "://" in repo or bool(re.match(r"^[\w.-]+@[\w.-]+:", repo))
+
+
+def student_name_problem(student: str) -> str | None:
+    """Why ``student`` cannot name a results file, or None when it can."""
+    reserved = student.split(".")[0].lower() in _RESERVED_NAMES
+    if not STUDENT_NAME.fullmatch(student) or student.endswith(".") or reserved:
+        return (
+            f"unsafe student name {student!r}: use letters, digits, '.', '_' "
+            "and '-' only (at most 100, starting with a letter or digit); it names the "
+            "results file"
+        )
+    return None
 
 
 def parse_roster(text: str, *, base_dir: Path = Path(), name: str = "roster") -> list[RosterRow]:
@@ -128,13 +159,9 @@ def parse_roster(text: str, *, base_dir: Path = Path(), name: str = "roster") ->
         if not student:
             problems.append(f"line {line}: empty student name")
             continue
-        reserved = student.split(".")[0].lower() in _RESERVED_NAMES
-        if not STUDENT_NAME.fullmatch(student) or student.endswith(".") or reserved:
-            problems.append(
-                f"line {line}: unsafe student name {student!r}: use letters, digits, '.', '_' "
-                "and '-' only (at most 100, starting with a letter or digit); it names the "
-                "results file"
-            )
+        problem = student_name_problem(student)
+        if problem:
+            problems.append(f"line {line}: {problem}")
             continue
         key = student.lower()
         if key in seen:
@@ -159,6 +186,32 @@ def read_roster(path: str | os.PathLike) -> list[RosterRow]:
     except (OSError, UnicodeDecodeError) as exc:
         raise RosterError(f"cannot read the roster {path}: {exc}") from exc
     return parse_roster(text, base_dir=path.parent.resolve(), name=str(path))
+
+
+def roster_from_org(listed: Sequence[Any], *, org: str = "") -> tuple[list[RosterRow], list[str]]:
+    """Roster rows for the repositories of an organisation (``github_api.OrgRepo``-like objects).
+
+    A repository whose student name cannot name a results file (``bngc-.x``, ``bngc-CON``) or
+    that repeats another's (ignoring case) is left out with a warning (the second list): one odd
+    repository must not stop the class from being graded.
+    """
+    rows: list[RosterRow] = []
+    warnings: list[str] = []
+    seen: dict[str, str] = {}
+    where = f" of {org}" if org else ""
+    for repo in listed:
+        student = str(repo.student)
+        name = str(getattr(repo, "full_name", "") or getattr(repo, "name", "") or student)
+        problem = student_name_problem(student)
+        if problem is None and student.lower() in seen:
+            problem = f"student {student!r} is also the student of {seen[student.lower()]}"
+        if problem:
+            warnings.append(f"skipping the repository {name}{where}: {problem}")
+            continue
+        seen[student.lower()] = name
+        url = str(repo.clone_url)
+        rows.append(RosterRow(student=student, repo=url, line=0, source=url))
+    return rows, warnings
 
 
 def select_shard(rows: Sequence[RosterRow], shard: str | None) -> list[RosterRow]:
@@ -203,6 +256,7 @@ class RepoResult:
     grader_version: str = __version__
     graded_at: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    isolation: str | None = None  # how the grader isolated the student's code (None: not graded)
 
     @property
     def score(self) -> float:
@@ -229,6 +283,7 @@ class RepoResult:
             late=self.late,
             tampered=list(self.tampered),
             error=self.error,
+            isolation=self.isolation,
             grader_version=self.grader_version,
             graded_at=self.graded_at,
         )
@@ -260,13 +315,19 @@ def could_not_grade_results(
     }
 
 
-def parse_deadline(text: str) -> datetime:
-    """An ISO-8601 date/time; without a time zone it is taken as UTC."""
+def parse_deadline(text: str) -> datetime | None:
+    """An ISO-8601 date/time (UTC when without a time zone), or None for ``none`` (any case).
+
+    ``none`` grades the latest commits, as the grading workflow's ``deadline`` input offers.
+    """
+    if text.strip().lower() == "none":
+        return None
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise ValueError(
-            f"not an ISO-8601 date/time: {text!r} (e.g. 2026-12-01T23:59:00+01:00)"
+            f"not an ISO-8601 date/time: {text!r} (e.g. 2026-12-01T23:59:00+01:00, or 'none' "
+            "for the latest commits)"
         ) from exc
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
@@ -289,6 +350,8 @@ class Grader:
     git_timeout: float = 600.0
     token: str | None = None
     git_host: str = "github.com"
+    isolation: str = "auto"  # passed to `grade --isolation`
+    clones: Path | None = None  # grade from the clones of `--fetch-only` instead of the network
 
     # -- processes
 
@@ -341,11 +404,26 @@ class Grader:
 
     # -- steps
 
-    def fetch(self, row: RosterRow, dest: Path) -> None:
-        """Clone the repository without checking anything out (links become plain files)."""
-        if not row.repo:
+    def fetch(self, row: RosterRow, dest: Path, *, bare: bool = False) -> None:
+        """Clone the repository without checking anything out (links become plain files).
+
+        With ``clones`` set, the clone comes from ``clones/<student>.git`` (written by
+        ``fetch_repos``), and the reason it could not be fetched from ``<student>.error``.
+        """
+        source = row.source
+        if self.clones is not None:
+            failed = self.clones / f"{row.student}.error"
+            if failed.is_file():
+                raise RepoError(failed.read_text(encoding="utf-8").strip() or "could not fetch")
+            source = str((self.clones / f"{row.student}.git").resolve())
+            if not Path(source).is_dir():
+                raise RepoError(
+                    f"not fetched: {self.clones} has no clone of this student "
+                    "(run grade-repos --fetch-only with the same roster first)"
+                )
+        elif not row.repo:
             raise RepoError("no repository in the roster for this student")
-        if not _is_url(row.repo) and not Path(row.source).exists():
+        elif not _is_url(row.repo) and not Path(row.source).exists():
             raise RepoError(f"repository not found: {row.display_repo}")
         try:
             self.git(
@@ -353,9 +431,9 @@ class Grader:
                     "-c", "core.symlinks=false",
                     "-c", "core.autocrlf=false",
                     "-c", "protocol.file.allow=always",
-                    "clone", "--quiet", "--no-checkout", "--no-hardlinks",
+                    "clone", "--quiet", "--bare" if bare else "--no-checkout", "--no-hardlinks",
                     "--config", "core.symlinks=false",
-                    "--", row.source, str(dest),
+                    "--", source, str(dest),
                 ]
             )  # fmt: skip
         except RepoError as exc:
@@ -381,15 +459,24 @@ class Grader:
         on_time = [c for c in commits if c[1] <= limit]
         late = [c[0] for c in commits if c[1] > limit]
         if not on_time:
-            raise RepoError(
+            raise NoCommitBeforeDeadline(
                 f"no commit at or before the deadline {self.deadline.isoformat()} "
-                f"({len(late)} commit(s) after it)"
+                f"({len(late)} commit(s) after it, none graded)",
+                late=late,
+                head=head,
             )
         best = max(on_time, key=lambda c: c[1])  # max() keeps the first of equal times
         return best[0], best[1], best[2], late, head
 
     def run_grader(self, submission: Path, out_json: Path) -> dict[str, Any]:
-        cmd = [*self.grader_command, str(submission), "--out", str(out_json)]
+        cmd = [
+            *self.grader_command,
+            str(submission),
+            "--out",
+            str(out_json),
+            "--isolation",
+            self.isolation,
+        ]
         try:
             proc = subprocess.run(
                 cmd,
@@ -412,6 +499,12 @@ class Grader:
             raise GraderFailed(f"the grader wrote no valid results JSON: {exc}") from exc
         if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
             raise GraderFailed("the grader's results JSON has no 'tests' list")
+        used = str((data.get("extra_data") or {}).get("isolation") or "")
+        if self.isolation != "auto" and used != self.isolation:
+            raise GraderFailed(
+                f"--isolation {self.isolation} was asked for, but the grader reports "
+                f"isolation {used or 'unknown'!r}; refusing its results"
+            )
         return data
 
     def grade(self, row: RosterRow, work: Path) -> RepoResult:
@@ -429,13 +522,23 @@ class Grader:
         try:
             self.fetch(row, repo_dir)
             details["clone_seconds"] = round(time.monotonic() - started, 2)
-            sha, _, iso, late, head = self.pick_commit(repo_dir)
+            try:
+                sha, _, iso, late, head = self.pick_commit(repo_dir)
+            except NoCommitBeforeDeadline as exc:
+                result.late = True
+                details.update(head_commit=exc.head, late_commits=exc.late)
+                raise
             result.commit, result.committed_at = sha, iso
             result.late = bool(late)
             details.update(head_commit=head, late_commits=late)
-            self.git(
-                ["-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", sha], repo_dir
-            )
+            try:
+                self.git(
+                    ["-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", sha],
+                    repo_dir,
+                )
+            except RepoError as exc:  # git's own words stay with the instructor
+                details["git_error"] = str(exc)
+                raise RepoError(f"could not check out commit {sha[:7]}") from exc
             exercise = repo_dir / EXERCISE_FILE
             if not exercise.is_file():
                 raise RepoError(
@@ -450,6 +553,7 @@ class Grader:
             details["grade_seconds"] = round(time.monotonic() - graded, 2)
             result.results = data
             extra = data.get("extra_data") or {}
+            result.isolation = str(extra.get("isolation") or "") or None
             result.grader_version = str(extra.get("grader_version") or __version__)
             status = str(extra.get("grading_status", "graded"))
             if status != "graded":
@@ -496,6 +600,7 @@ def summary_row(data: dict[str, Any]) -> dict[str, str]:
         "grading_status": str(extra.get("grading_status", "")),
         "grader_version": str(data.get("grader_version", "")),
         "graded_at": str(data.get("graded_at", "")),
+        "isolation": str(data.get("isolation") or extra.get("isolation") or ""),
     }
 
 
@@ -513,78 +618,25 @@ def load_results(out_dir: Path) -> list[dict[str, Any]]:
     return sorted(found, key=lambda d: str(d["student"]).lower())
 
 
-def write_summary(out_dir: Path) -> Path:
-    """(Re)write ``out_dir/summary.csv`` from all the per-student JSON files in it."""
+def write_summary(out_dir: Path, rows: Sequence[dict[str, Any]] = ()) -> Path:
+    """(Re)write ``out_dir/summary.csv`` from all the per-student JSON files in it.
+
+    ``rows`` (results of the batch just graded) take the place of a student's file: a row
+    whose JSON could not be written is still in the summary, with its error.
+    """
+    by_student = {str(d["student"]).lower(): d for d in load_results(out_dir)}
+    for data in rows:
+        by_student[str(data["student"]).lower()] = data
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for data in load_results(out_dir):
-        writer.writerow(summary_row(data))
+    for key in sorted(by_student):
+        writer.writerow(summary_row(by_student[key]))
     path = out_dir / SUMMARY_FILE
     tmp = path.with_name(f".{SUMMARY_FILE}.tmp")
     tmp.write_text(buf.getvalue(), encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-def status_of(data: dict[str, Any]) -> tuple[str, str]:
-    """(state, description) of the commit status for one results file (at most 140 chars).
-
-    ``success`` when grading completed (whatever the score), ``failure`` when the repository
-    could not be graded, ``error`` when the grader failed. The short flags come before the
-    reason, which is cut first.
-    """
-    extra = data.get("extra_data") or {}
-    parts = [f"Score {float(data.get('score') or 0):g}/{float(data.get('max_score') or 0):g}"]
-    bonus = float(extra.get("bonus_score") or 0)
-    if bonus:
-        parts[0] += f" (incl. {bonus:g} bonus)"
-    if data.get("late"):
-        parts.append("commits after the deadline not graded")
-    if data.get("tampered"):
-        parts.append("protected files changed")
-    grading = str(extra.get("grading_status", "graded"))
-    state = "success"
-    if data.get("error") or grading != "graded":
-        state = "error" if grading == "grader_error" else "failure"
-        parts.append(f"could not grade: {data.get('error') or extra.get('reason', '')}")
-    return state, "; ".join(parts)[:140]
-
-
-def post_statuses(
-    results: Sequence[dict[str, Any]],
-    *,
-    token: str | None,
-    base_url: str | None = None,
-    target_url: str | None = None,
-    hosts: tuple[str, ...] = ("github.com",),
-) -> list[str]:
-    """Post each graded commit's score as a commit status; return the failures (messages)."""
-    from autograder import github_api
-
-    failures = []
-    gh = github_api.client(token, base_url=base_url)
-    for data in results:
-        full_name = github_api.repo_full_name(str(data.get("repo", "")), hosts=hosts)
-        commit = data.get("commit")
-        if not full_name or not commit:
-            continue  # not on GitHub, or no commit to attach the status to
-        state, description = status_of(data)
-        url = target_url.format(student=data["student"]) if target_url else None
-        try:
-            github_api.post_commit_status(
-                full_name,
-                str(commit),
-                state=state,
-                description=description,
-                token=token,
-                base_url=base_url,
-                target_url=url,
-                gh=gh,
-            )
-        except (github_api.GitHubAPIError, ValueError) as exc:
-            failures.append(f"{data['student']}: {exc}")
-    return failures
 
 
 # ---------------------------------------------------------------------------- the batch
@@ -602,6 +654,16 @@ class BatchResult:
         return [r for r in self.rows if r.error]
 
 
+def _rows_of(roster: str | os.PathLike | Sequence[RosterRow], shard: str | None) -> list[RosterRow]:
+    rows = read_roster(roster) if isinstance(roster, str | os.PathLike) else list(roster)
+    return select_shard(rows, shard)
+
+
+def _check_jobs(jobs: int) -> None:
+    if jobs < 1:
+        raise ValueError("--jobs must be at least 1")
+
+
 def grade_repos(
     *,
     roster: str | os.PathLike | Sequence[RosterRow],
@@ -611,6 +673,8 @@ def grade_repos(
     shard: str | None = None,
     token: str | None = None,
     git_host: str = "github.com",
+    isolation: str = "auto",
+    clones: str | os.PathLike | None = None,
     grader_command: Sequence[str] | None = None,
     grade_timeout: float = 1800.0,
     workdir: str | os.PathLike | None = None,
@@ -618,17 +682,21 @@ def grade_repos(
 ) -> BatchResult:
     """Grade every student of ``roster`` (a CSV path or parsed rows) into ``out_dir``.
 
-    Raises RosterError for an unusable roster or shard, ValueError for a bad deadline; problems
-    of single repositories end up in their rows. ``workdir`` keeps the clones for inspection
-    (default: a temporary folder removed at the end).
+    Raises RosterError for an unusable roster or shard, ValueError for a bad deadline, job count
+    or isolation; problems of single repositories end up in their rows. ``isolation`` is passed
+    to every ``grade``; unless it is ``auto``, results graded any other way are refused (a grader
+    error row). ``clones`` grades from the folder written by ``fetch_repos`` instead of cloning.
+    ``workdir`` keeps the clones for inspection (default: a temporary folder removed at the end).
     """
     from autograder.release import build_release
 
-    rows = read_roster(roster) if isinstance(roster, str | os.PathLike) else list(roster)
-    rows = select_shard(rows, shard)
+    rows = _rows_of(roster, shard)
     when = parse_deadline(deadline) if isinstance(deadline, str) else deadline
-    if jobs < 1:
-        raise ValueError("--jobs must be at least 1")
+    _check_jobs(jobs)
+    if isolation not in ISOLATION_CHOICES:
+        raise ValueError(f"--isolation must be one of {', '.join(ISOLATION_CHOICES)}")
+    if clones is not None and not Path(clones).is_dir():
+        raise ValueError(f"--clones {clones}: no such folder (run grade-repos --fetch-only first)")
     release = build_release()
     manifest = Manifest.from_files(release)
     grader = Grader(
@@ -638,6 +706,8 @@ def grade_repos(
         grade_timeout=grade_timeout,
         token=token,
         git_host=git_host,
+        isolation=isolation,
+        clones=Path(clones) if clones is not None else None,
     )
     if grader_command is not None:
         grader.grader_command = tuple(grader_command)
@@ -658,10 +728,15 @@ def grade_repos(
             work.mkdir(parents=True)
             try:
                 res = grader.grade(row, work)
-                write_json_atomic(res.to_json(), out / f"{row.student}.json")
             finally:
                 if not workdir:
                     shutil.rmtree(work, ignore_errors=True)
+            target = out / f"{row.student}.json"
+            try:
+                write_json_atomic(res.to_json(), target)
+            except OSError as exc:  # the row stays in summary.csv, with this error
+                note = f"could not write {target}: {exc}"
+                res.error = f"{res.error}; {note}" if res.error else f"grader_error: {note}"
             return res
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -670,7 +745,7 @@ def grade_repos(
                 row = futures[fut]
                 try:
                     res = fut.result()
-                except Exception as exc:  # writing the file failed: report, keep going
+                except Exception as exc:  # e.g. the work folder cannot be made: keep going
                     res = RepoResult(
                         student=row.student,
                         repo=row.display_repo,
@@ -690,10 +765,82 @@ def grade_repos(
     finally:
         if tmp is not None:
             tmp.cleanup()
-    summary = write_summary(out)
     results.sort(key=lambda r: r.student.lower())
+    summary = write_summary(out, [r.to_json() for r in results])
     return BatchResult(
         rows=results, out_dir=out, summary=summary, seconds=time.monotonic() - started
+    )
+
+
+@dataclass
+class FetchResult:
+    clones_dir: Path
+    fetched: list[str]  # students whose repository is in clones_dir/<student>.git
+    failed: dict[str, str]  # student -> why (also in clones_dir/<student>.error)
+    seconds: float
+
+
+def fetch_repos(
+    *,
+    roster: str | os.PathLike | Sequence[RosterRow],
+    clones_dir: str | os.PathLike,
+    shard: str | None = None,
+    jobs: int = 1,
+    token: str | None = None,
+    git_host: str = "github.com",
+    progress: Callable[[str], None] | None = None,
+) -> FetchResult:
+    """Clone every repository of ``roster`` into ``clones_dir/<student>.git`` (bare clones).
+
+    The first half of grading in two steps: this one has the network and the token and runs no
+    student code; ``grade_repos(clones=clones_dir)`` then grades without either. A repository
+    that cannot be cloned gets ``<student>.error`` with the reason, which grading turns into the
+    student's error row; the batch goes on.
+    """
+    rows = _rows_of(roster, shard)
+    _check_jobs(jobs)
+    folder = Path(clones_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    grader = Grader(manifest=Manifest({}), originals={}, token=token, git_host=git_host)
+    say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    started = time.monotonic()
+    fetched: list[str] = []
+    failed: dict[str, str] = {}
+
+    def one(row: RosterRow) -> str | None:
+        dest = folder / f"{row.student}.git"
+        error_file = folder / f"{row.student}.error"
+        for old in (dest, error_file):
+            if old.is_dir():
+                shutil.rmtree(old)
+            elif old.exists():
+                old.unlink()
+        try:
+            grader.fetch(row, dest, bare=True)
+        except RepoError as exc:
+            shutil.rmtree(dest, ignore_errors=True)
+            error_file.write_text(f"{exc}\n", encoding="utf-8")
+            return str(exc)
+        return None
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(one, row): row for row in rows}
+        for n, fut in enumerate(as_completed(futures), 1):
+            row = futures[fut]
+            try:
+                error = fut.result()
+            except OSError as exc:  # the clones folder itself is the problem: say so, go on
+                error = f"could not fetch into {folder}: {exc}"
+            if error:
+                failed[row.student] = error
+            else:
+                fetched.append(row.student)
+            say(f"[{n}/{len(rows)}] {row.student}: " + (f"error: {error}" if error else "fetched"))
+    return FetchResult(
+        clones_dir=folder,
+        fetched=sorted(fetched, key=str.lower),
+        failed=dict(sorted(failed.items())),
+        seconds=time.monotonic() - started,
     )
 
 
@@ -707,14 +854,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ROSTER.csv",
         help="CSV with columns student,repo (repo: git URL or local path)",
     )
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
+    parser.add_argument(
+        "--out", metavar="DIR", help="folder for the results (required unless --fetch-only)"
+    )
     parser.add_argument(
         "--deadline",
         metavar="ISO-8601",
-        help="grade the last commit at or before this time (committer date; UTC if no zone)",
+        help="grade the last commit at or before this time (committer date; UTC if no zone); "
+        "'none': the latest commits",
     )
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="students in parallel")
     parser.add_argument("--shard", metavar="K/N", help="grade only shard K of N of the roster")
+    parser.add_argument(
+        "--isolation",
+        choices=ISOLATION_CHOICES,
+        default="auto",
+        help="passed to every `grade`: bwrap (required on shared runners: a machine where "
+        "bubblewrap fails gives grader errors), process, or auto (bwrap when it works)",
+    )
     parser.add_argument(
         "--org", help="instead of a roster: the repositories of this GitHub organisation"
     )
@@ -727,9 +884,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="grade nothing: rebuild DIR/summary.csv from DIR/*.json (after merging shards)",
     )
     parser.add_argument(
+        "--fetch-only",
+        action="store_true",
+        help="only clone the repositories into --clones DIR (the step that needs the token)",
+    )
+    parser.add_argument(
+        "--clones",
+        metavar="DIR",
+        help="with --fetch-only: where to clone; otherwise: grade from these clones (no network)",
+    )
+    parser.add_argument(
         "--post-status",
         action="store_true",
-        help="post each score as the commit status 'autograder/score' on GitHub",
+        help="post each score as the commit status 'autograder/score' on GitHub "
+        "(the same as the post-statuses command afterwards)",
     )
     parser.add_argument("--status-url", help="link of the commit status; {student} is replaced")
     parser.add_argument(
@@ -748,34 +916,71 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", help="keep the clones here (default: a temporary folder)")
 
 
+def _check_options(args: argparse.Namespace, token: str | None) -> None:
+    """Usage errors, found before anything is cloned or graded (RosterError)."""
+    if args.collect and args.fetch_only:
+        raise RosterError("--collect and --fetch-only exclude each other")
+    if args.fetch_only and not args.clones:
+        raise RosterError("--fetch-only needs --clones DIR (where to clone the repositories)")
+    if args.fetch_only and args.post_status:
+        raise RosterError("--fetch-only grades nothing: there is no status to post")
+    if not args.fetch_only and not args.out:
+        raise RosterError("--out DIR is required (the folder for the results)")
+    if not args.collect and bool(args.roster) == bool(args.org):
+        raise RosterError("give either a ROSTER.csv or --org (with --prefix), not both")
+    if args.post_status and not token:
+        raise RosterError(
+            f"--post-status needs a GitHub token that may write commit statuses: the "
+            f"environment variable {args.token_env} is empty or unset"
+        )
+
+
+def _org_roster(args: argparse.Namespace, token: str | None) -> list[RosterRow]:
+    from autograder import github_api
+
+    listed = github_api.list_org_repos(
+        args.org, prefix=args.prefix, token=token, base_url=args.api_url
+    )
+    rows, warnings = roster_from_org(listed, org=args.org)
+    for msg in warnings:
+        print(f"grade-repos: warning: {msg}", file=sys.stderr)
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
+    from autograder.post_statuses import post_results, print_report
     from autograder.release import ReleaseError
 
     token = os.environ.get(args.token_env) or None
-    out = Path(args.out)
     hosts = (args.git_host,)
     try:
+        _check_options(args, token)
+        out = Path(args.out) if args.out else None
         if args.collect:
+            assert out is not None
             if not out.is_dir():
                 raise RosterError(f"--collect: {out} is not a folder of results")
             summary = write_summary(out)
             rows_data = load_results(out)
             print(f"summarised {len(rows_data)} student(s) in {summary}")
         else:
-            if bool(args.roster) == bool(args.org):
-                raise RosterError("give either a ROSTER.csv or --org (with --prefix), not both")
-            if args.org:
-                from autograder import github_api
-
-                listed = github_api.list_org_repos(
-                    args.org, prefix=args.prefix, token=token, base_url=args.api_url
+            roster: Any = _org_roster(args, token) if args.org else args.roster
+            if args.fetch_only:
+                fetched = fetch_repos(
+                    roster=roster,
+                    clones_dir=args.clones,
+                    shard=args.shard,
+                    jobs=args.jobs,
+                    token=token,
+                    git_host=args.git_host,
                 )
-                roster: Any = parse_roster(
-                    "student,repo\n" + "".join(f"{r.student},{r.clone_url}\n" for r in listed),
-                    name=f"organisation {args.org}",
+                print(
+                    f"fetched {len(fetched.fetched)} repository(ies) into {fetched.clones_dir} "
+                    f"in {fetched.seconds:.1f} s; {len(fetched.failed)} could not be fetched "
+                    "(their rows get the error when graded)"
                 )
-            else:
-                roster = args.roster
+                return 0
+            assert out is not None
             batch = grade_repos(
                 roster=roster,
                 out_dir=out,
@@ -784,6 +989,8 @@ def run(args: argparse.Namespace) -> int:
                 shard=args.shard,
                 token=token,
                 git_host=args.git_host,
+                isolation=args.isolation,
+                clones=args.clones,
                 grade_timeout=args.timeout,
                 workdir=args.workdir,
             )
@@ -797,19 +1004,21 @@ def run(args: argparse.Namespace) -> int:
     except (RosterError, ValueError, ReleaseError) as exc:
         print(f"grade-repos: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. summary.csv cannot be written; the JSON files are in place
+        print(f"grade-repos: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
-        from autograder import github_api
+        from autograder import github_api  # only now: PyGithub is an optional extra
 
-        if isinstance(exc, github_api.GitHubAPIError):
+        if isinstance(exc, github_api.GitHubAPIError):  # --org: the listing failed
             print(f"grade-repos: {exc}", file=sys.stderr)
             return 2
         raise
     if args.post_status:
-        failures = post_statuses(
+        report = post_results(
             rows_data, token=token, base_url=args.api_url, target_url=args.status_url, hosts=hosts
         )
-        for msg in failures:
-            print(f"grade-repos: commit status not posted: {msg}", file=sys.stderr)
-        if failures:
+        print_report(report, prog="grade-repos")
+        if report.failures:
             return 1
     return 0
