@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -167,6 +167,14 @@ def test_student_files_and_feedback_hold_no_check_source(course: dict):
     assert "Traceback" not in outputs
 
 
+def _effective_timeout(course: Path):
+    """``Execute.timeout`` as nbgrader will see it: the config loaded by traitlets."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    return config.Execute.timeout if "timeout" in config.Execute else None
+
+
 def test_existing_course_keeps_its_config(tmp_path: Path):
     (tmp_path / "nbgrader_config.py").write_text(
         "c = get_config()\nc.CourseDirectory.course_id = 'x'\n"
@@ -174,6 +182,61 @@ def test_existing_course_keeps_its_config(tmp_path: Path):
     export_nbgrader(course_dir=tmp_path, assignment="hw3")
     config = (tmp_path / "nbgrader_config.py").read_text()
     assert config.startswith("c = get_config()\nc.CourseDirectory.course_id = 'x'\n")
-    assert "c.Execute.timeout = 900" in config
+    assert _effective_timeout(tmp_path) == 900
     assert (tmp_path / "source" / "hw3" / NOTEBOOK_FILE).is_file()
-    shutil.rmtree(tmp_path / "source")
+
+
+def test_generated_config_with_the_commented_default_gets_the_timeout(tmp_path: Path):
+    """`nbgrader generate_config` writes `# c.Execute.timeout = 30`: a comment, no setting."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_config"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    generated = (tmp_path / "nbgrader_config.py").read_text()
+    assert "# c.Execute.timeout = 30" in generated, "nbgrader's generated config changed"
+    assert _effective_timeout(tmp_path) is None  # nbgrader's default (30 s) would apply
+    export_nbgrader(course_dir=tmp_path)
+    config = (tmp_path / "nbgrader_config.py").read_text()
+    assert config.startswith(generated), "the instructor's config must be kept as it was"
+    assert _effective_timeout(tmp_path) == 900
+    # exporting a second assignment does not add the setting again
+    export_nbgrader(course_dir=tmp_path, assignment="hw4")
+    assert (tmp_path / "nbgrader_config.py").read_text() == config
+
+
+@pytest.mark.parametrize(
+    ("setting", "kept"),
+    [
+        ("c.Execute.timeout = 1800", True),
+        ("c.Execute.timeout = None", True),
+        ("c.ExecutePreprocessor.timeout = 1200", True),
+        ("c.Execute.timeout = int(os.environ['NBG_TIMEOUT'])", True),
+        ("c.Execute.timeout = 30", False),
+        ("c.Execute.timeout = 1800\nc.Execute.timeout = 60", False),
+    ],
+)
+def test_a_live_timeout_setting_is_respected_unless_too_short(
+    tmp_path: Path, setting: str, kept: bool
+):
+    before = f"c = get_config()\n{setting}\n"
+    (tmp_path / "nbgrader_config.py").write_text(before)
+    export_nbgrader(course_dir=tmp_path)
+    after = (tmp_path / "nbgrader_config.py").read_text()
+    assert after.startswith(before)
+    assert (after == before) is kept, after
+    if not kept:
+        assert after.rstrip().endswith("c.Execute.timeout = 900")
+
+
+def test_a_broken_config_is_a_clear_error_and_nothing_is_written(tmp_path: Path):
+    broken = "c = get_config()\nc.Execute.timeout = (\n"
+    (tmp_path / "nbgrader_config.py").write_text(broken)
+    with pytest.raises(ExportError, match=r"not valid Python \(line 2"):
+        export_nbgrader(course_dir=tmp_path)
+    assert (tmp_path / "nbgrader_config.py").read_text() == broken
+    assert not (tmp_path / "source").exists()

@@ -184,6 +184,80 @@ def config_text(*, course_id: str = COURSE_ID, timeout: int = CELL_TIMEOUT_S) ->
     return CONFIG_TEMPLATE.format(course_id=course_id, timeout=timeout)
 
 
+# The classes whose ``timeout`` nbgrader's autograde cell execution takes, most specific first
+# (traitlets applies a parent class's setting to ``Execute`` unless ``Execute`` has its own).
+_TIMEOUT_CLASSES = ("Execute", "ExecutePreprocessor", "NotebookClient")
+
+
+def configured_timeout(config_source: str) -> tuple[bool, object]:
+    """The cell timeout an nbgrader config sets: ``(found, value)``.
+
+    Reads the file's statements without running it: comments, such as the commented default
+    ``# c.Execute.timeout = 30`` that ``nbgrader generate_config`` and ``quickstart`` write, do
+    not count. ``value`` is the assigned literal (an int; ``None`` or ``-1`` mean no limit), or
+    the source text of an expression that is not a literal. The last assignment to the most
+    specific class wins, as in traitlets. Raises ``ExportError`` when the file is not Python.
+    """
+    import ast
+
+    try:
+        tree = ast.parse(config_source)
+    except SyntaxError as exc:
+        raise ExportError(
+            f"nbgrader_config.py is not valid Python (line {exc.lineno}: {exc.msg}): fix it, "
+            "then export again (nothing was written)"
+        ) from None
+    found: dict[str, tuple[int, object]] = {}  # class -> (line, value) of its last assignment
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets, value_node = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and node.value is not None:
+            targets, value_node = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            owner = target.value if isinstance(target, ast.Attribute) else None
+            if not (
+                isinstance(owner, ast.Attribute)
+                and target.attr == "timeout"
+                and owner.attr in _TIMEOUT_CLASSES
+                and isinstance(owner.value, ast.Name)
+                and owner.value.id == "c"
+            ):
+                continue
+            try:
+                value = ast.literal_eval(value_node)
+            except ValueError:
+                value = ast.unparse(value_node)
+            if isinstance(node, ast.AugAssign):
+                value = ast.unparse(node)  # relative to a value we do not know
+            if node.lineno >= found.get(owner.attr, (0, None))[0]:
+                found[owner.attr] = (node.lineno, value)
+    for name in _TIMEOUT_CLASSES:
+        if name in found:
+            return True, found[name][1]
+    return False, None
+
+
+def config_addition(config_source: str, *, assignment: str) -> str:
+    """What to append to an existing course's config so that grading cells do not time out.
+
+    Nothing when the config already allows ``CELL_TIMEOUT_S`` or more, no limit, or a value
+    we cannot read (an expression: the instructor's decision).
+    """
+    found, value = configured_timeout(config_source)
+    if found and (value is None or isinstance(value, str)):
+        return ""
+    if found and isinstance(value, int | float) and (value <= 0 or value >= CELL_TIMEOUT_S):
+        return ""
+    was = f"it was {value!r}" if found else "nbgrader's default is 30 s"
+    return (
+        f"\n# added for {assignment}: its first test cell grades the whole notebook (10-60 s, "
+        f"more on a busy machine); {was}\n"
+        f"c.Execute.timeout = {CELL_TIMEOUT_S}\n"
+    )
+
+
 def export_nbgrader(
     *, course_dir: Path, assignment: str = ASSIGNMENT_NAME, force: bool = False
 ) -> list[Path]:
@@ -195,27 +269,28 @@ def export_nbgrader(
         raise ExportError(f"assignment name {assignment!r}: use letters, digits, '-' and '_'")
     course_dir = Path(course_dir).resolve()
     source_dir = course_dir / "source" / assignment
-    if source_dir.exists() and any(source_dir.iterdir()):
-        if not force:
-            raise ExportError(f"{source_dir} exists: pass --force to replace it")
-        shutil.rmtree(source_dir)
+    if source_dir.exists() and any(source_dir.iterdir()) and not force:
+        raise ExportError(f"{source_dir} exists: pass --force to replace it")
+    config = course_dir / "nbgrader_config.py"
+    # an existing course keeps its configuration, plus the cell timeout grading needs; read it
+    # before anything is written or replaced, so that a broken one loses nothing
+    addition = ""
+    if config.exists():
+        addition = config_addition(config.read_text(encoding="utf-8"), assignment=assignment)
     checks = check_catalogue()
     if not checks:
         raise ExportError("the grader has no checks to export")
     nb = source_notebook(checks)
+    if source_dir.exists() and any(source_dir.iterdir()):
+        shutil.rmtree(source_dir)  # --force (checked above)
     source_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    config = course_dir / "nbgrader_config.py"
     if not config.exists():
         config.write_text(config_text(), encoding="utf-8")
         written.append(config)
-    elif "Execute.timeout" not in config.read_text(encoding="utf-8"):
-        # an existing course keeps its configuration, plus the cell timeout grading needs
+    elif addition:
         with config.open("a", encoding="utf-8") as f:
-            f.write(
-                f"\n# added for {assignment}: grading takes longer than nbgrader's default 30 s\n"
-            )
-            f.write(f"c.Execute.timeout = {CELL_TIMEOUT_S}\n")
+            f.write(addition)
         written.append(config)
     notebook = source_dir / NOTEBOOK_FILE
     notebook.write_text(notebook_text(nb), encoding="utf-8")
