@@ -18,12 +18,19 @@ from autograder.formats import to_gradescope, write_json_atomic
 from autograder.results import COULD_NOT_GRADE, GRADED, GradingResult
 from autograder.results import TestResult as CheckResult
 from autograder.scoreboard import db as dbmod
+from autograder.scoreboard import ingest as ingestmod
 from autograder.scoreboard.command import build_scoreboard
-from autograder.scoreboard.db import Gradebook, SchemaError, migrate, schema_version
+from autograder.scoreboard.db import (
+    Gradebook,
+    GradebookError,
+    SchemaError,
+    migrate,
+    schema_version,
+)
 from autograder.scoreboard.exports import LMS_COLUMNS
-from autograder.scoreboard.ingest import read_results_dir, read_results_file
+from autograder.scoreboard.ingest import MAX_DEPTH, read_results_dir, read_results_file
 from autograder.scoreboard.model import NOT_GRADED, Board
-from autograder.scoreboard.site import repo_url, student_slug
+from autograder.scoreboard.site import MANIFEST, SiteError, repo_url, student_slug, unique_slugs
 from autograder.scoreboard.synthetic import load_catalogue, make_synthetic_class
 
 T0 = datetime(2026, 11, 2, 18, 0, tzinfo=timezone.utc)
@@ -172,20 +179,39 @@ def test_an_ungradable_repository_row_has_no_score(tmp_path):
 # -- the gradebook database ------------------------------------------------------------------
 
 
+def dump(db: Path) -> list[str]:
+    """Every table's schema and rows, as SQL text."""
+    conn = sqlite3.connect(db)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
 def test_ingesting_the_same_results_twice_changes_nothing(tmp_path):
     rd = tmp_path / "results"
-    results_file(rd, "ada", passed=HALF)
+    results_file(rd, "ada", passed=HALF, tampered=["tests/t.py"])
     results_file(rd, "bo")
+    (rd / "broken.json").write_text('{"tests": [', encoding="utf-8")
+    partial = results_file(rd, "cy")
+    data = json.loads(partial.read_text())
+    del data["graded_at"]  # accepted with a warning (an ingest problem that is not skipped)
+    partial.write_text(json.dumps(data))
     db = tmp_path / "gb.sqlite3"
     first = build_scoreboard(results_dir=rd, out_dir=tmp_path / "site", db_path=db)
+    before = dump(db)
+    second = build_scoreboard(results_dir=rd, out_dir=tmp_path / "site", db_path=db)
+    assert dump(db) == before  # every row of every table, ingest problems included
+    assert (first.added, first.unchanged) == (3, 0)
+    assert (second.added, second.unchanged) == (0, 3)
     with Gradebook(db) as gb:
         counts = {t: gb.count(t) for t in ("students", "submissions", "test_results")}
-    second = build_scoreboard(results_dir=rd, out_dir=tmp_path / "site", db_path=db)
-    with Gradebook(db) as gb:
-        assert {t: gb.count(t) for t in counts} == counts
-    assert (first.added, first.unchanged) == (2, 0)
-    assert (second.added, second.unchanged) == (0, 2)
-    assert counts == {"students": 2, "submissions": 2, "test_results": 8}
+        assert counts == {"students": 3, "submissions": 3, "test_results": 12}
+        assert sorted((Path(p.source).name, p.skipped) for p in gb.problems()) == [
+            ("broken.json", True),
+            ("cy.json", False),
+        ]
+    assert sum('INSERT INTO "tampered_files"' in line for line in before) == 1
 
 
 def test_history_is_kept_and_the_current_submission_is_the_latest_graded(tmp_path):
@@ -218,8 +244,17 @@ def test_history_is_kept_and_the_current_submission_is_the_latest_graded(tmp_pat
         assert gb.current()["ada"].commit == "2" * 40
         assert [s.graded_at for s in gb.submissions("ada")] == [s.graded_at for s in row.history]
     page = (tmp_path / "site" / "students" / "ada.html").read_text()
-    assert page.count("<tr") >= 4 + 4  # four checks and four history rows
-    assert "repository not found" in page
+    history = table_rows(page, "history")
+    assert len(history) == 4  # newest first; the regrade is current
+    assert [r[4] for r in history] == [
+        "not graded",
+        "graded",
+        "graded",
+        "could not grade (the submission does not import or is missing)",
+    ]
+    assert "(current)" in history[1][0] and not any("(current)" in r[0] for r in history[2:])
+    assert history[1][3] == "22 / 20" and "repository not found" in history[0][6]
+    assert len(table_rows(page, "checks")) == 4
 
 
 def test_test_results_and_flags_round_trip_through_the_database(tmp_path):
@@ -256,7 +291,7 @@ def test_a_database_at_an_older_schema_version_is_migrated(tmp_path):
         sqlite3.connect(path).execute("SELECT * FROM ingest_problems")
 
     with Gradebook(path) as gb:
-        assert schema_version(gb.db) == dbmod.SCHEMA_VERSION == 3
+        assert schema_version(gb.db) == dbmod.SCHEMA_VERSION == 4
         (row,) = gb.students()
         assert (row.student, row.score, row.current.commit) == ("ada", 7.0, "abc1234")
         gb.add_problems([dbmod.Problem("x.json", "not valid JSON")])
@@ -393,7 +428,9 @@ def test_lms_csv_layout(tmp_path):
     assert len(matrix[0]) == 4 + 4 and matrix[1][0] == "(max)"
     by_student = {r[0]: r for r in matrix[2:]}
     assert by_student["half"][4:] == ["4", "6", "0", "0"]
-    assert by_student["gone"][4:] == ["", "", "", ""]
+    assert by_student["gone"][2:] == ["", "20", "", "", "", ""]
+    # does not import: the grade is 0, but no check ran (empty, not 0)
+    assert by_student["crash"][1:] == [COULD_NOT_GRADE, "0", "20", "", "", "", ""]
 
 
 # -- the site ------------------------------------------------------------------------------------
@@ -412,6 +449,41 @@ def parse_tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
     parser = _Tags()
     parser.feed(html)
     return parser.tags
+
+
+class _Rows(HTMLParser):
+    """The text of each cell of each body row of the table with a given id."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id, self.depth, self.in_body = table_id, 0, False
+        self.rows: list[list[str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table" and (self.depth or dict(attrs).get("id") == self.table_id):
+            self.depth += 1
+        elif self.depth == 1 and tag == "tbody":
+            self.in_body = True
+        elif self.depth == 1 and self.in_body and tag == "tr":
+            self.rows.append([])
+        elif self.depth == 1 and self.in_body and tag == "td":
+            self.rows[-1].append("")
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self.depth:
+            self.depth -= 1
+        elif tag == "tbody" and self.depth == 1:
+            self.in_body = False
+
+    def handle_data(self, data):
+        if self.depth and self.in_body and self.rows and self.rows[-1]:
+            self.rows[-1][-1] += data
+
+
+def table_rows(html: str, table_id: str) -> list[list[str]]:
+    parser = _Rows(table_id)
+    parser.feed(html)
+    return [[" ".join(cell.split()) for cell in row] for row in parser.rows]
 
 
 def test_student_controlled_strings_are_escaped(tmp_path):
@@ -465,9 +537,7 @@ def test_student_file_names_and_links_are_safe():
     assert student_slug("ada-lovelace") == "ada-lovelace"
     slug = student_slug(HOSTILE)
     assert re.fullmatch(r"[\w.-]+", slug) and slug != student_slug("<script>alert(2)</script>")
-    assert student_slug("../../etc/passwd").startswith("etc_passwd-") or "/" not in student_slug(
-        "../../etc/passwd"
-    )
+    assert re.fullmatch(r"etc_passwd-[0-9a-f]{10}", student_slug("../../etc/passwd"))
     assert repo_url("dlwp/hw-ada") == "https://github.com/dlwp/hw-ada"
     assert repo_url("https://github.com/dlwp/hw-ada.git") == "https://github.com/dlwp/hw-ada"
     assert repo_url("javascript:alert(1)") == repo_url('a/"b') == ""
@@ -614,3 +684,286 @@ def test_rows_shaped_as_grade_repos_writes_them(tmp_path):
     # the placeholder "Could not grade the repository" entry is not one of the checks
     assert [c.number for c in board.checks] == ["1.1", "1.2", "3.1", "7.1"]
     assert board.max_score == 20.0
+
+
+# -- bad input never stops the board -----------------------------------------------------------
+
+
+def _with(path: Path, edit) -> Path:
+    """Rewrite a results file's text through ``edit``."""
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace('"score": 4.0', '"score": NaN', 1), "NaN is not a number"),
+        (lambda t: t.replace('"score": 4.0', '"score": Infinity', 1), "Infinity is not"),
+        (lambda t: t.replace('"max_score": 4.0', '"max_score": -Infinity', 1), "-Infinity"),
+        (lambda t: t.replace('"score": 4.0', '"score": 1e999', 1), "non-finite number inf"),
+        (lambda t: t.replace('"score": 4.0', '"score": "nan"', 1), "score is not a finite"),
+        (
+            lambda t: t.replace('"execution_time": 0.0', '"execution_time": "inf"', 1),
+            "'execution_time' is not a finite number",
+        ),
+    ],
+)
+def test_non_finite_numbers_are_reported_and_skipped(tmp_path, edit, message):
+    rd = tmp_path / "r"
+    results_file(rd, "ada")
+    bad = _with(results_file(rd, "nan"), edit)
+    assert bad.read_text() != results_file(tmp_path, "nan").read_text()  # the edit applied
+    results_file(rd, "zed")
+    subs, problems = read_results_dir(rd)
+    assert [s.student for s in subs] == ["ada", "zed"]
+    (problem,) = problems
+    assert problem.skipped and problem.source.endswith("nan.json")
+    assert message in problem.message
+
+
+def test_a_nan_file_does_not_roll_back_the_good_files_of_the_run(tmp_path, capsys):
+    rd = tmp_path / "r"
+    results_file(rd, "ada")
+    _with(results_file(rd, "bad"), lambda t: t.replace('"score": 4.0', '"score": NaN', 1))
+    results_file(rd, "zed", passed=HALF)
+    db = tmp_path / "gb.sqlite3"
+    code = cli_main(["scoreboard", str(rd), "--out", str(tmp_path / "site"), "--db", str(db)])
+    out = capsys.readouterr().out
+    assert code == 0 and "2 new submission" in out and "bad.json" in out
+    with Gradebook(db) as gb:
+        assert {r.student: r.score for r in gb.students()} == {"ada": 22.0, "zed": 10.0}
+        assert [Path(p.source).name for p in gb.problems()] == ["bad.json"]
+
+
+def test_deep_nesting_is_a_malformed_file_not_a_crash(tmp_path):
+    rd = tmp_path / "r"
+    results_file(rd, "ada")
+    (rd / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    inner = '{"a": ' * (MAX_DEPTH + 1) + "1" + "}" * (MAX_DEPTH + 1)
+    (rd / "deep2.json").write_text(
+        '{"student": "x", "tests": [], "extra_data": ' + inner + "}", encoding="utf-8"
+    )
+    subs, problems = read_results_dir(rd)
+    assert [s.student for s in subs] == ["ada"]
+    assert [(Path(p.source).name, p.skipped) for p in problems] == [
+        ("deep.json", True),
+        ("deep2.json", True),
+    ]
+    assert all(f"nested more than {MAX_DEPTH} levels" in p.message for p in problems)
+
+
+def test_any_exception_in_one_file_is_reported_with_its_type(tmp_path, monkeypatch):
+    rd = tmp_path / "r"
+    for name in ("ada", "boom", "zed"):
+        results_file(rd, name)
+    real = ingestmod.parse_submission
+
+    def parse(data, **kw):
+        if data.get("student") == "boom":
+            raise ZeroDivisionError("a bug in a parser")
+        return real(data, **kw)
+
+    monkeypatch.setattr(ingestmod, "parse_submission", parse)
+    report = build_scoreboard(results_dir=rd, out_dir=tmp_path / "site", db_path=tmp_path / "g")
+    assert report.students == 2
+    (problem,) = report.problems
+    assert problem.skipped and problem.source.endswith("boom.json")
+    assert problem.message == "could not be read: ZeroDivisionError: a bug in a parser"
+
+
+def test_a_submission_the_database_refuses_is_skipped_alone(tmp_path):
+    rd = tmp_path / "r"
+    for name in ("ada", "bad", "zed"):
+        results_file(rd, name)
+    subs, _ = read_results_dir(rd)
+    subs[1].result.tests[2].score = float("nan")  # what ingest rejects, should it slip through
+    with Gradebook(tmp_path / "gb.sqlite3") as gb:
+        report = gb.add(subs)
+        assert (report.added, report.unchanged) == (2, 0)
+        (problem,) = report.problems
+        assert problem.source.endswith("bad.json") and "IntegrityError" in problem.message
+        assert subs[1].id is None
+        assert [r.student for r in gb.students()] == ["ada", "zed"]
+        assert gb.count("test_results") == 8  # nothing of the refused one is left behind
+        assert gb.count("students") == 2
+
+
+# -- the gradebook file ------------------------------------------------------------------------
+
+
+def test_a_db_path_that_is_a_directory_or_unusable_is_a_clear_error(tmp_path, capsys):
+    rd = tmp_path / "r"
+    results_file(rd, "ada")
+    site = tmp_path / "site"
+    (tmp_path / "a-file").write_text("x")
+    for db, message in [
+        (tmp_path, "is a directory; the gradebook is a file"),
+        (tmp_path / "a-file" / "gb.sqlite3", "cannot create the gradebook's directory"),
+    ]:
+        assert cli_main(["scoreboard", str(rd), "--out", str(site), "--db", str(db)]) == 2
+        captured = capsys.readouterr()
+        assert message in captured.err and "Traceback" not in captured.err
+        assert captured.out == ""
+    assert not site.exists()
+
+
+def test_a_read_only_gradebook_is_a_clear_error_and_nothing_is_written(tmp_path, monkeypatch):
+    db = tmp_path / "gb.sqlite3"
+    Gradebook(db).close()
+    before = dump(db)
+
+    def read_only(path):  # root can write any file: open it read-only instead of chmod
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    monkeypatch.setattr(dbmod, "connect", read_only)
+    with pytest.raises(GradebookError, match=r"cannot write the gradebook .*readonly"):
+        Gradebook(db)
+    rd = tmp_path / "r"
+    results_file(rd, "ada")
+    assert cli_main(["scoreboard", str(rd), "--out", str(tmp_path / "s"), "--db", str(db)]) == 2
+    assert dump(db) == before
+
+
+# -- logins are case-insensitive -----------------------------------------------------------------
+
+
+def test_logins_differing_in_case_are_one_student(tmp_path):
+    r1, r2 = tmp_path / "r1", tmp_path / "r2"
+    results_file(r1, "Ada", passed=HALF)
+    results_file(r2, "ada", passed=ALL, commit="b" * 40, graded_at=T0 + timedelta(days=1))
+    site = tmp_path / "site"
+    report = build_scoreboard(results_dir=[r1, r2], out_dir=site, db_path=tmp_path / "g")
+    assert report.students == 1
+    with Gradebook(tmp_path / "g") as gb:
+        (row,) = gb.students()
+        assert row.student == "ada"  # the spelling of the newest submission
+        assert [s.score for s in row.history] == [10.0, 22.0]
+        assert len(gb.submissions("ADA")) == 2
+        # an older round ingested later does not change the displayed spelling
+        results_file(tmp_path / "r0", "ADA", passed=set(), graded_at=T0 - timedelta(days=1))
+        gb.add(read_results_dir(tmp_path / "r0")[0])
+        assert [r.student for r in gb.students()] == ["ada"]
+        assert len(gb.submissions("Ada")) == 3
+    assert sorted(p.name for p in (site / "students").iterdir()) == ["ada.html"]
+
+
+def test_page_names_never_collide_ignoring_case():
+    assert student_slug("Ada") == student_slug("ada") == student_slug(" ADA ") == "ada"
+    assert unique_slugs(["X", "x", "x-2"]) == {"X": "x", "x": "x-2", "x-2": "x-2-2"}
+    slugs = unique_slugs(["Ünal", "ünal", "a<b", "a>b", "a_b"])
+    assert len({v.lower() for v in slugs.values()}) == 5
+    assert all(re.fullmatch(r"[a-z0-9_.-]+", v) for v in slugs.values())
+
+
+def test_a_version_3_gradebook_merges_logins_differing_in_case(tmp_path):
+    path = tmp_path / "v3.sqlite3"
+    conn = dbmod.connect(path)
+    migrate(conn, target=3)
+    for sid, login, when, fp in [
+        (1, "Ada", "2026-11-01T10:00:00+00:00", "f1"),
+        (2, "ada", "2026-11-02T10:00:00+00:00", "f2"),
+        (2, "ada", "2026-11-03T10:00:00+00:00", "f1"),  # the same content as Ada's f1
+        (3, "bo", "2026-11-01T10:00:00+00:00", "f3"),
+    ]:
+        conn.execute("INSERT OR IGNORE INTO students (id, login) VALUES (?, ?)", (sid, login))
+        conn.execute(
+            """INSERT INTO submissions (student_id, graded_at, grading_status, score, max_score,
+               fingerprint, ingested_at) VALUES (?, ?, 'graded', 1, 20, ?, ?)""",
+            (sid, when, fp, when),
+        )
+    conn.execute(
+        "INSERT INTO test_results VALUES (3, 0, '1.1', 'a check', 'add_batchnorm', 1, 4, "
+        "'failed', '', 'visible', '')"
+    )
+    conn.close()
+    with Gradebook(path) as gb:
+        assert schema_version(gb.db) == 4
+        rows = {r.student: [s.fingerprint for s in r.history] for r in gb.students()}
+        assert rows == {"ada": ["f1", "f2"], "bo": ["f3"]}
+        assert gb.count("test_results") == 0  # the duplicate's checks went with it
+        with pytest.raises(sqlite3.IntegrityError):
+            gb.db.execute("INSERT INTO students (login, login_key) VALUES ('ADA', 'ada')")
+
+
+# -- the site directory ------------------------------------------------------------------------
+
+
+def test_a_foreign_out_directory_is_refused_and_left_alone(tmp_path, capsys):
+    rd = tmp_path / "r"
+    results_file(rd, "ada")
+    out = tmp_path / "mine"
+    (out / "students").mkdir(parents=True)
+    (out / "students" / "roster.html").write_text("my own page")
+    (out / "index.html").write_text("my own index")
+    db = tmp_path / "gb.sqlite3"
+    assert cli_main(["scoreboard", str(rd), "--out", str(out), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "not empty and was not written by the scoreboard" in err
+    assert (out / "students" / "roster.html").read_text() == "my own page"
+    assert (out / "index.html").read_text() == "my own index"
+    assert sorted(p.name for p in out.rglob("*")) == ["index.html", "roster.html", "students"]
+    assert not db.exists()  # refused before anything was ingested
+
+    (tmp_path / "a-file").write_text("x")
+    assert cli_main(["scoreboard", str(rd), "--out", str(tmp_path / "a-file")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli_main(["scoreboard", str(rd), "--out", str(tmp_path / "empty")]) == 0
+
+
+def test_a_rebuild_removes_only_the_stale_files_it_wrote(tmp_path):
+    r1, r2 = tmp_path / "r1", tmp_path / "r2"
+    results_file(r1, "ada")
+    results_file(r1, "bo", passed=HALF)
+    results_file(r2, "gone", error="repository not found")
+    site = tmp_path / "site"
+    first = build_scoreboard(results_dir=r1, out_dir=site, db_path=tmp_path / "g1")
+    assert len(first.site.figures) == 4 and first.site.removed == []
+    (site / "notes.txt").write_text("keep me")
+    (site / "students" / "extra.html").write_text("keep me too")
+    (site / "figures" / "mine.png").write_bytes(b"png")
+    # another gradebook: ada and bo are not in it, and nothing is graded (no figures)
+    second = build_scoreboard(results_dir=r2, out_dir=site, db_path=tmp_path / "g2")
+    assert sorted(p.relative_to(site).as_posix() for p in second.site.removed) == [
+        "figures/pass_rate_checks.png",
+        "figures/pass_rate_functions.png",
+        "figures/score_histogram.png",
+        "figures/scores_over_time.png",
+        "students/ada.html",
+        "students/bo.html",
+    ]
+    assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()) == [
+        MANIFEST,
+        "class.html",
+        "exports/lms_grades.csv",
+        "exports/test_matrix.csv",
+        "figures/mine.png",
+        "index.html",
+        "notes.txt",
+        "students/extra.html",
+        "students/gone.html",
+    ]
+    assert "removed 6 file(s)" in second.summary()
+
+
+def test_a_manifest_never_deletes_outside_the_board_files(tmp_path):
+    rd = tmp_path / "r"
+    results_file(rd, "ada")
+    site = tmp_path / "site"
+    build_scoreboard(results_dir=rd, out_dir=site, db_path=tmp_path / "g")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (site / "README.md").write_text("precious")
+    manifest = json.loads((site / MANIFEST).read_text())
+    manifest["files"] += ["../victim.txt", str(victim), "README.md", "students/../../victim.txt"]
+    (site / MANIFEST).write_text(json.dumps(manifest))
+    build_scoreboard(results_dir=rd, out_dir=site, db_path=tmp_path / "g")
+    assert victim.read_text() == "precious" and (site / "README.md").read_text() == "precious"
+
+    (site / MANIFEST).write_text("{not json")
+    with pytest.raises(SiteError, match="cannot be read"):
+        build_scoreboard(results_dir=rd, out_dir=site, db_path=tmp_path / "g")
+    assert (site / "index.html").is_file()

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
-from autograder.scoreboard.db import Gradebook, SchemaError
+from autograder.scoreboard.db import Gradebook, GradebookError
 from autograder.scoreboard.ingest import problems_text, read_results_dir
 from autograder.scoreboard.model import Board, Problem
-from autograder.scoreboard.site import SiteFiles, write_site
+from autograder.scoreboard.site import SiteError, SiteFiles, previous_build, write_site
 
 DB_FILENAME = "gradebook.sqlite3"
 
@@ -51,14 +51,21 @@ class ScoreboardReport:
                 f"{len(self.problems) - len(self.skipped)} warning(s):"
             )
             lines.append(problems_text(self.problems))
+        if self.site.removed:
+            lines.append(f"removed {len(self.site.removed)} file(s) of earlier builds")
         lines.append(f"scoreboard: {self.site.index} (built in {self.seconds:.1f} s)")
         return "\n".join(lines)
 
 
 def ingest(gradebook: Gradebook, results_dir: Path) -> tuple[int, int, list[Problem]]:
-    """Read one results directory into the gradebook; returns (added, unchanged, problems)."""
+    """Read one results directory into the gradebook; returns (added, unchanged, problems).
+
+    A file that cannot be read, or that the database refuses, is one of the problems (recorded
+    in the gradebook too); it never stops the others.
+    """
     submissions, problems = read_results_dir(results_dir)
     report = gradebook.add(submissions)
+    problems = problems + report.problems
     if problems:
         gradebook.add_problems(problems)
     return report.added, report.unchanged, problems
@@ -75,6 +82,10 @@ def build_scoreboard(
 
     ``db_path`` defaults to ``gradebook.sqlite3`` inside the (first) results directory, so that
     successive grading rounds written there accumulate their history in one place.
+
+    Raises ``FileNotFoundError`` (no results directory), ``GradebookError`` (the database
+    cannot be opened or written) or ``SiteError`` (``out_dir`` is not the scoreboard's), all
+    before anything is changed.
     """
     started = time.perf_counter()
     dirs = (
@@ -88,6 +99,7 @@ def build_scoreboard(
         if not d.is_dir():
             raise FileNotFoundError(f"results directory not found: {d}")
     db_file = Path(db_path) if db_path is not None else dirs[0] / DB_FILENAME
+    previous_build(Path(out_dir))  # refuse someone else's directory before touching anything
     added = unchanged = 0
     problems: list[Problem] = []
     with Gradebook(db_file) as gradebook:
@@ -120,7 +132,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "several are ingested in the order given",
     )
     parser.add_argument(
-        "--out", required=True, type=Path, metavar="SITE_DIR", help="where to write the site"
+        "--out",
+        required=True,
+        type=Path,
+        metavar="SITE_DIR",
+        help="where to write the site: a new or empty directory, or one the scoreboard built",
     )
     parser.add_argument(
         "--db",
@@ -136,8 +152,12 @@ def run(args: argparse.Namespace) -> int:
         report = build_scoreboard(
             results_dir=args.results_dir, out_dir=args.out, db_path=args.db, title=args.title
         )
-    except (FileNotFoundError, NotADirectoryError, SchemaError) as exc:
+    except (FileNotFoundError, NotADirectoryError, GradebookError, SiteError) as exc:
         print(f"scoreboard: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. the site directory cannot be written
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"scoreboard: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(report.summary())
     return 0

@@ -15,6 +15,16 @@ History
 Every distinct results file is one row of ``submissions`` (deduplicated on the hash of its
 content), so ingesting the same results twice changes nothing, and a new commit or a regrade
 adds a row. A student's current submission is their latest graded one (``StudentRow.current``).
+
+Students are keyed on their login case-insensitively (GitHub logins are: ``Ada`` and ``ada``
+are one account); ``students.login`` keeps the spelling of the newest submission for display.
+
+Robustness
+----------
+Each submission is stored under its own savepoint: one that the database refuses is reported
+as a ``Problem`` and skipped, and the others of the run are kept. A database that cannot be
+opened or written (a directory, a read-only file, a full disk) is a ``GradebookError`` with
+a message, and the run stores nothing.
 """
 
 from __future__ import annotations
@@ -23,12 +33,12 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from autograder.results import GradingResult, TestResult
-from autograder.scoreboard.model import Problem, StudentRow, Submission, utc
+from autograder.scoreboard.model import Problem, StudentRow, Submission, login_key, utc
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -144,15 +154,53 @@ def _v3_current_view(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4_case_insensitive_logins(db: sqlite3.Connection) -> None:
+    """Key students on their login case-insensitively; merge ``Ada`` and ``ada`` if both exist.
+
+    The merged student keeps the spelling of their newest submission; a submission both had
+    stored (the same content hash) is kept once.
+    """
+    db.execute("ALTER TABLE students ADD COLUMN login_key TEXT NOT NULL DEFAULT ''")
+    rows = db.execute(
+        """SELECT st.id, st.login, max(s.graded_at) FROM students st
+           LEFT JOIN submissions s ON s.student_id = st.id
+           GROUP BY st.id ORDER BY st.id"""
+    ).fetchall()
+    groups: dict[str, list[tuple[int, str, str]]] = {}
+    for sid, login, newest in rows:
+        # the same rule as model.login_key, spelled out: a released migration never changes
+        groups.setdefault(login.strip().casefold(), []).append((sid, login, newest or ""))
+    for key, members in groups.items():
+        target = members[0][0]
+        display = max(members, key=lambda m: (m[2], m[0]))[1]
+        for sid, _, _ in members[1:]:
+            db.execute(
+                """DELETE FROM submissions WHERE student_id = ? AND fingerprint IN
+                   (SELECT fingerprint FROM submissions WHERE student_id = ?)""",
+                (sid, target),
+            )
+            db.execute("UPDATE submissions SET student_id = ? WHERE student_id = ?", (target, sid))
+            db.execute("DELETE FROM students WHERE id = ?", (sid,))
+        db.execute(
+            "UPDATE students SET login = ?, login_key = ? WHERE id = ?", (display, key, target)
+        )
+    db.execute("CREATE UNIQUE INDEX students_by_login_key ON students (login_key)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial,
     _v2_problems_and_index,
     _v3_current_view,
+    _v4_case_insensitive_logins,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaError(RuntimeError):
+class GradebookError(RuntimeError):
+    """The gradebook cannot be opened or written (the message says which file and why)."""
+
+
+class SchemaError(GradebookError):
     """The database was written by a newer version of this code, or is not a gradebook."""
 
 
@@ -199,24 +247,53 @@ def connect(path: str | Path) -> sqlite3.Connection:
 class IngestReport:
     added: int
     unchanged: int
+    problems: list[Problem] = field(default_factory=list)  # submissions the database refused
 
 
 class Gradebook:
-    """The gradebook database; opening it migrates it to the current schema."""
+    """The gradebook database; opening it migrates it to the current schema.
+
+    Raises ``GradebookError`` (``SchemaError`` for a foreign or newer database) when the file
+    cannot be used; never leaves a half-migrated database.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = connect(self.path)
+        if self.path.is_dir():
+            raise GradebookError(
+                f"{self.path} is a directory; the gradebook is a file "
+                f"(e.g. {self.path / 'gradebook.sqlite3'})"
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GradebookError(
+                f"cannot create the gradebook's directory {self.path.parent}: {exc.strerror or exc}"
+            ) from exc
+        try:
+            self.db = connect(self.path)
+        except sqlite3.Error as exc:
+            raise GradebookError(f"cannot open the gradebook {self.path}: {exc}") from exc
         try:
             self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             migrate(self.db)
+            self._check_writable()
+        except sqlite3.OperationalError as exc:  # read-only, locked, disk full, I/O error
+            self.db.close()
+            raise GradebookError(f"cannot write the gradebook {self.path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise SchemaError(f"{self.path} is not a usable gradebook: {exc}") from exc
         except BaseException:
             self.db.close()
             raise
+
+    def _check_writable(self) -> None:
+        """Fail now, before reading any results, if the database cannot be written."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("UPDATE schema_version SET version = version")
+            self.db.execute("ROLLBACK")
 
     def close(self) -> None:
         self.db.close()
@@ -235,87 +312,136 @@ class Gradebook:
 
     # -- writing -----------------------------------------------------------------------------
     def add(self, submissions: Iterable[Submission]) -> IngestReport:
-        """Store submissions not seen before (by student and content hash), in one transaction."""
+        """Store submissions not seen before (by student and content hash), in one transaction.
+
+        Each submission has its own savepoint: one the database refuses (a constraint, a value
+        SQLite cannot store) is rolled back alone and reported in ``IngestReport.problems``.
+        An error of the database itself (read-only, disk full) stores nothing and raises
+        ``GradebookError``.
+        """
         added = unchanged = 0
-        now = _iso(datetime.now(timezone.utc))
-        with self._transaction() as db:
-            for sub in submissions:
-                student_id = self._student_id(db, sub.student, sub.repo)
-                exists = db.execute(
-                    "SELECT id FROM submissions WHERE student_id = ? AND fingerprint = ?",
-                    (student_id, sub.fingerprint),
-                ).fetchone()
-                if exists:
-                    sub.id = exists[0]
-                    unchanged += 1
-                    continue
-                r = sub.result
-                cur = db.execute(
-                    """INSERT INTO submissions (student_id, repo, commit_sha, committed_at,
-                        graded_at, grader_version, grading_status, reason, error, score,
-                        max_score, bonus_score, execution_time, late, isolation, student_output,
-                        traceback, extra, fingerprint, source_file, ingested_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (
-                        student_id, sub.repo, sub.commit, _iso(sub.committed_at),
-                        _iso(sub.graded_at), sub.grader_version, r.status, r.reason, sub.error,
-                        r.score, r.max_score, r.bonus_score, r.execution_time, int(sub.late),
-                        r.isolation, r.student_output, r.traceback,
-                        json.dumps(r.extra, sort_keys=True, default=str), sub.fingerprint,
-                        sub.source_file, now,
-                    ),
-                )  # fmt: skip
-                sub.id = cur.lastrowid
-                db.executemany(
-                    "INSERT OR IGNORE INTO tampered_files VALUES (?, ?)",
-                    [(sub.id, p) for p in sub.tampered],
-                )
-                db.executemany(
-                    "INSERT INTO test_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            sub.id,
-                            i,
-                            t.number,
-                            t.name,
-                            t.tag,
-                            t.score,
-                            t.max_score,
-                            t.status,
-                            t.output,
-                            t.visibility,
-                            t.instructor_note,
+        problems: list[Problem] = []
+        now = _iso(datetime.now(timezone.utc)) or ""
+        try:
+            with self._transaction() as db:
+                for sub in submissions:
+                    db.execute("SAVEPOINT one_submission")
+                    try:
+                        stored = self._add_one(db, sub, now)
+                    except sqlite3.OperationalError:
+                        raise
+                    except Exception as exc:  # this submission only; the others are kept
+                        db.execute("ROLLBACK TO one_submission")
+                        db.execute("RELEASE one_submission")
+                        sub.id = None
+                        problems.append(
+                            Problem(
+                                sub.source_file or sub.student,
+                                f"not stored in the gradebook: {type(exc).__name__}: {exc}",
+                            )
                         )
-                        for i, t in enumerate(r.tests)
-                    ],
+                        continue
+                    db.execute("RELEASE one_submission")
+                    added += stored
+                    unchanged += not stored
+        except sqlite3.OperationalError as exc:
+            raise GradebookError(f"cannot write the gradebook {self.path}: {exc}") from exc
+        return IngestReport(added, unchanged, problems)
+
+    def _add_one(self, db: sqlite3.Connection, sub: Submission, now: str) -> bool:
+        """Store one submission unless known; True when it was added."""
+        student_id = self._student_id(db, sub.student, sub.repo, _iso(sub.graded_at) or "")
+        exists = db.execute(
+            "SELECT id FROM submissions WHERE student_id = ? AND fingerprint = ?",
+            (student_id, sub.fingerprint),
+        ).fetchone()
+        if exists:
+            sub.id = exists[0]
+            return False
+        r = sub.result
+        cur = db.execute(
+            """INSERT INTO submissions (student_id, repo, commit_sha, committed_at,
+                graded_at, grader_version, grading_status, reason, error, score,
+                max_score, bonus_score, execution_time, late, isolation, student_output,
+                traceback, extra, fingerprint, source_file, ingested_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                student_id, sub.repo, sub.commit, _iso(sub.committed_at),
+                _iso(sub.graded_at), sub.grader_version, r.status, r.reason, sub.error,
+                r.score, r.max_score, r.bonus_score, r.execution_time, int(sub.late),
+                r.isolation, r.student_output, r.traceback,
+                json.dumps(r.extra, sort_keys=True, default=str), sub.fingerprint,
+                sub.source_file, now,
+            ),
+        )  # fmt: skip
+        sub.id = cur.lastrowid
+        db.executemany(
+            "INSERT OR IGNORE INTO tampered_files VALUES (?, ?)",
+            [(sub.id, p) for p in sub.tampered],
+        )
+        db.executemany(
+            "INSERT INTO test_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    sub.id,
+                    i,
+                    t.number,
+                    t.name,
+                    t.tag,
+                    t.score,
+                    t.max_score,
+                    t.status,
+                    t.output,
+                    t.visibility,
+                    t.instructor_note,
                 )
-                added += 1
-        return IngestReport(added, unchanged)
+                for i, t in enumerate(r.tests)
+            ],
+        )
+        return True
 
     def add_problems(self, problems: Iterable[Problem]) -> None:
+        """Record results files skipped or accepted with a warning (``seen_at``: first seen)."""
         now = _iso(datetime.now(timezone.utc))
         with self._transaction() as db:
             db.executemany(
                 """INSERT INTO ingest_problems (source, message, skipped, seen_at)
                    VALUES (?, ?, ?, ?)
-                   ON CONFLICT (source, message) DO UPDATE SET seen_at = excluded.seen_at""",
+                   ON CONFLICT (source, message) DO NOTHING""",  # seen again: no change
                 [(p.source, p.message, int(p.skipped), now) for p in problems],
             )
 
-    def _student_id(self, db: sqlite3.Connection, login: str, repo: str) -> int:
-        row = db.execute("SELECT id FROM students WHERE login = ?", (login,)).fetchone()
-        if row:
-            if repo:
-                db.execute("UPDATE students SET repo = ? WHERE id = ?", (repo, row[0]))
-            return int(row[0])
-        return int(
-            db.execute("INSERT INTO students (login, repo) VALUES (?, ?)", (login, repo)).lastrowid
-        )
+    def _student_id(self, db: sqlite3.Connection, login: str, repo: str, graded_at: str) -> int:
+        """The student's id (created if new), found by login whatever its case.
+
+        A submission at least as new as the student's newest sets the displayed spelling.
+        """
+        key = login_key(login)
+        row = db.execute("SELECT id, login FROM students WHERE login_key = ?", (key,)).fetchone()
+        if row is None:
+            return int(
+                db.execute(
+                    "INSERT INTO students (login, login_key, repo) VALUES (?, ?, ?)",
+                    (login, key, repo),
+                ).lastrowid
+            )
+        student_id, shown = int(row[0]), row[1]
+        if repo:
+            db.execute("UPDATE students SET repo = ? WHERE id = ?", (repo, student_id))
+        if shown != login:
+            (newest,) = db.execute(
+                "SELECT max(graded_at) FROM submissions WHERE student_id = ?", (student_id,)
+            ).fetchone()
+            if newest is None or graded_at >= newest:
+                db.execute("UPDATE students SET login = ? WHERE id = ?", (login, student_id))
+        return student_id
 
     # -- reading -----------------------------------------------------------------------------
     def submissions(self, student: str | None = None) -> list[Submission]:
         """Every stored submission (of one student), oldest grading first."""
-        where, params = ("WHERE st.login = ?", (student,)) if student is not None else ("", ())
+        where, params = (
+            ("WHERE st.login_key = ?", (login_key(student),)) if student is not None else ("", ())
+        )
         rows = self.db.execute(
             f"""SELECT s.id, st.login, s.repo, s.commit_sha, s.committed_at, s.graded_at,
                     s.grader_version, s.grading_status, s.reason, s.error, s.execution_time,
@@ -371,9 +497,9 @@ class Gradebook:
         if by_student is not None:
             where = (
                 "WHERE submission_id IN (SELECT s.id FROM submissions s JOIN students st "
-                "ON st.id = s.student_id WHERE st.login = ?)"
+                "ON st.id = s.student_id WHERE st.login_key = ?)"
             )
-            params = (by_student,)
+            params = (login_key(by_student),)
         tests: dict[int, list[TestResult]] = {}
         for (
             sid,
@@ -403,9 +529,9 @@ class Gradebook:
         if by_student is not None:
             where = (
                 "WHERE submission_id IN (SELECT s.id FROM submissions s JOIN students st "
-                "ON st.id = s.student_id WHERE st.login = ?)"
+                "ON st.id = s.student_id WHERE st.login_key = ?)"
             )
-            params = (by_student,)
+            params = (login_key(by_student),)
         out: dict[int, list[str]] = {}
         for sid, path in self.db.execute(
             f"SELECT submission_id, path FROM tampered_files {where} ORDER BY submission_id, path",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from autograder.results import GRADED
 from autograder.scoreboard.model import Board, StudentRow
 
 LMS_COLUMNS = (
@@ -59,8 +60,11 @@ def write_lms_csv(board: Board, path: Path) -> Path:
 def write_test_matrix(board: Board, path: Path) -> Path:
     """Students × checks: each cell is the points the student's current submission earned.
 
-    The header names each check ``"<number> <name>"``; a cell is empty when the student's
-    current submission has no such check (not graded, or graded by another grader version).
+    The header names each check ``"<number> <name>"``. A cell is empty when the check did not
+    run on the student's current submission: the submission was not fully graded (it does not
+    import, the repository is missing, the grader failed; the ``status`` and ``score`` columns
+    say which, and a submission that does not import still scores 0 there), or it was graded
+    by a grader version without that check. Empty means "not run", 0 means "ran and failed".
     """
     checks = board.checks
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +91,7 @@ def write_test_matrix(board: Board, path: Path) -> Path:
 
 def _cells(row: StudentRow, names: list[str]) -> list[str]:
     cur = row.current
-    if cur is None or not cur.has_grade:
+    if cur is None or cur.status != GRADED:  # the checks did not run: nothing to show per check
         return [""] * len(names)
     by_name = {t.name: t.score for t in cur.result.tests}
     return [_num(by_name.get(n)) for n in names]

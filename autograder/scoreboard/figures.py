@@ -23,6 +23,15 @@ class FigureFile:
     height: int
 
 
+# Every file ``write_figures`` may write (one per maker below, when it has data).
+FIGURE_NAMES = (
+    "score_histogram.png",
+    "pass_rate_functions.png",
+    "pass_rate_checks.png",
+    "scores_over_time.png",
+)
+
+
 def write_figures(board: Board, out_dir: Path) -> list[FigureFile]:
     """Write every figure that has data into ``out_dir``; return them in display order."""
     out_dir.mkdir(parents=True, exist_ok=True)

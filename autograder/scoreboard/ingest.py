@@ -3,13 +3,16 @@
 Each file is the grader's results.json (CONTRACT.md section 3) plus the keys ``student``,
 ``repo``, ``commit``, ``committed_at``, ``late``, ``tampered``, ``error``, ``grader_version`` and
 ``graded_at``. A file that cannot be read is reported as a ``Problem`` and skipped; it never
-stops the others.
+stops the others: whatever goes wrong with one file (bad JSON, NaN or Infinity where a number
+belongs, nesting deep enough to exhaust the decoder, an unexpected exception) is caught here
+and reported with its exception type.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +24,8 @@ from autograder.scoreboard.model import Problem, Submission, utc
 
 # Largest results file we read: a real one is a few tens of KB (feedback and captured output).
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# Deepest nesting of arrays/objects we accept: a real results file is 4 levels deep.
+MAX_DEPTH = 32
 
 
 def read_results_dir(results_dir: Path) -> tuple[list[Submission], list[Problem]]:
@@ -38,27 +43,80 @@ def read_results_dir(results_dir: Path) -> tuple[list[Submission], list[Problem]
 
 
 def read_results_file(path: Path) -> tuple[Submission | None, list[Problem]]:
-    """One results file: the submission (or None when skipped) and any problems found."""
+    """One results file: the submission (or None when skipped) and any problems found.
+
+    Never raises (short of ``KeyboardInterrupt``): a file that cannot be used is a skipped
+    ``Problem`` saying why.
+    """
     source = str(path)
     try:
+        return _read_results_file(path, source)
+    except Exception as exc:  # one file must never stop the board; say what happened
+        return None, [Problem(source, f"could not be read: {type(exc).__name__}: {exc}")]
+
+
+def _read_results_file(path: Path, source: str) -> tuple[Submission | None, list[Problem]]:
+    try:
         raw = path.read_bytes()
+        fallback_time = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
     except OSError as exc:
         return None, [Problem(source, f"cannot read the file: {exc.strerror or exc}")]
     if len(raw) > MAX_FILE_BYTES:
         return None, [Problem(source, f"file too large ({len(raw)} bytes)")]
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         return None, [Problem(source, f"not UTF-8 text: {exc.reason}")]
     except json.JSONDecodeError as exc:
         return None, [Problem(source, f"not valid JSON (truncated or partial?): {exc}")]
-    fallback_time = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    except _NonFinite as exc:
+        return None, [Problem(source, f"not valid JSON: {exc}")]
+    except RecursionError:
+        return None, [Problem(source, f"not valid JSON: nested more than {MAX_DEPTH} levels deep")]
     try:
+        check_json_values(data)
         return parse_submission(
             data, source=source, fallback_student=path.stem, fallback_time=fallback_time
         )
     except ValueError as exc:
         return None, [Problem(source, str(exc))]
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    """``json.loads`` hook: Python accepts ``NaN``/``Infinity``, JSON (and a score) does not."""
+    raise _NonFinite(f"{name} is not a number JSON allows (a score must be finite)")
+
+
+def check_json_values(data: Any) -> None:
+    """ValueError unless ``data`` is at most ``MAX_DEPTH`` deep and every number is finite.
+
+    Iterative, so that no input can exhaust the stack; catches ``1e999`` (read as infinity).
+    """
+    # (value, its parent's entry, its key): the path is spelled out only for the message
+    stack: list[tuple[Any, Any, Any, int]] = [(data, None, None, 0)]
+    while stack:
+        entry = stack.pop()
+        value, _, _, depth = entry
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"non-finite number {value!r} at {_json_path(entry)}")
+        if isinstance(value, (dict, list)):
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((item, entry, key, depth + 1) for key, item in items)
+
+
+def _json_path(entry: tuple[Any, Any, Any, int]) -> str:
+    parts = []
+    while entry[1] is not None:
+        key = entry[2]
+        parts.append(f".{key}" if isinstance(key, str) else f"[{key}]")
+        entry = entry[1]
+    return "".join(reversed(parts)).lstrip(".") or "the top level"
 
 
 def parse_submission(
@@ -102,6 +160,7 @@ def parse_submission(
             result = from_gradescope(data)  # ValueError when the tests are malformed
         except (TypeError, AttributeError, KeyError) as exc:  # e.g. extra_data not an object
             raise ValueError(f"malformed results: {type(exc).__name__}: {exc}") from exc
+        _check_finite(result)
         _check_totals(data, result, warnings)
 
     graded_at = _parse_time(data.get("graded_at"), "graded_at", warnings)
@@ -167,6 +226,16 @@ def _parse_time(value: Any, key: str, warnings: list[str]) -> datetime | None:
     except ValueError:
         warnings.append(f"'{key}' is not an ISO-8601 time: {value!r}")
         return None
+
+
+def _check_finite(result: GradingResult) -> None:
+    """Scores given as strings (``"nan"``) pass ``float()``; a gradebook cannot store them."""
+    for i, t in enumerate(result.tests):
+        for key, value in (("score", t.score), ("max_score", t.max_score)):
+            if not math.isfinite(value):
+                raise ValueError(f"test #{i} ({t.name!r}): {key} is not a finite number")
+    if not math.isfinite(result.execution_time):
+        raise ValueError("'execution_time' is not a finite number")
 
 
 def _check_totals(data: dict[str, Any], result: GradingResult, warnings: list[str]) -> None:

@@ -30,6 +30,11 @@ NEEDS_HELP_BELOW = 0.6
 ROUND_GAP = timedelta(hours=1)
 
 
+def login_key(login: str) -> str:
+    """What identifies a student: GitHub logins are case-insensitive (``Ada`` is ``ada``)."""
+    return login.strip().casefold()
+
+
 def utc(dt: datetime) -> datetime:
     """``dt`` as an aware UTC datetime (naive datetimes are taken to be UTC)."""
     if dt.tzinfo is None:

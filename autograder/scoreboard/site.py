@@ -4,15 +4,23 @@ Every page is self-contained: CSS and JavaScript are inlined, nothing is fetched
 (figures are PNG files next to the pages). Templates are rendered by Jinja2 with autoescaping,
 so every student-controlled string is escaped; a Content-Security-Policy allows only our own
 inline script (by hash) as a second line of defence.
+
+The site directory
+------------------
+The scoreboard only ever removes what it wrote itself. Each build records the files it wrote in
+``SITE_DIR/.scoreboard-manifest.json``; the next build removes those it no longer writes (the
+page of a student who left the gradebook, a figure without data) and leaves anything else in
+the directory alone. A non-empty directory without that manifest is someone else's: it is
+refused (``SiteError``) and nothing in it is touched.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
-import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -20,10 +28,11 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from autograder.formats import write_json_atomic
 from autograder.results import TAGS, TestResult
 from autograder.scoreboard.exports import write_lms_csv, write_test_matrix
-from autograder.scoreboard.figures import write_figures
-from autograder.scoreboard.model import NEEDS_HELP_BELOW, Board, Submission
+from autograder.scoreboard.figures import FIGURE_NAMES, write_figures
+from autograder.scoreboard.model import NEEDS_HELP_BELOW, Board, Submission, login_key
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -58,6 +67,18 @@ _SAFE_URL = re.compile(r"^https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _HEX = re.compile(r"^[0-9a-fA-F]{7,40}$")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
 
+MANIFEST = ".scoreboard-manifest.json"
+GENERATOR = "bngc-autograder scoreboard"
+# The only paths a manifest may name (anything else in it is ignored, never deleted).
+_OWNED = re.compile(
+    r"^(index\.html|class\.html|students/[A-Za-z0-9_.-]+\.html|figures/[A-Za-z0-9_.-]+\.png"
+    r"|exports/[A-Za-z0-9_.-]+\.csv)$"
+)
+
+
+class SiteError(RuntimeError):
+    """The site directory cannot be used (someone else's directory, a file, a broken manifest)."""
+
 
 @dataclass(frozen=True)
 class SiteFiles:
@@ -67,15 +88,33 @@ class SiteFiles:
     lms_csv: Path
     matrix_csv: Path
     figures: list[Path]
+    removed: list[Path] = field(default_factory=list)  # files of earlier builds removed
 
 
 def student_slug(student: str) -> str:
-    """A file name for a student's page: the login when safe, else a sanitised name + hash."""
-    safe = _UNSAFE_FILENAME.sub("_", student).strip("._") or "student"
-    if safe == student and len(safe) <= 100:
+    """A file name for a student's page: the lower-case login when safe, else a sanitised name
+    and a hash. Logins differing only in case get the same slug (they are the same student, and
+    would collide on a case-insensitive file system)."""
+    key = login_key(student)
+    safe = _UNSAFE_FILENAME.sub("_", key).strip("._") or "student"
+    if safe == key and len(safe) <= 100:
         return safe
-    digest = hashlib.sha256(student.encode("utf-8")).hexdigest()[:10]
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
     return f"{safe[:60]}-{digest}"
+
+
+def unique_slugs(students: list[str]) -> dict[str, str]:
+    """``student_slug`` for each student, made unique ignoring case (``-2``, ``-3``, ...)."""
+    slugs: dict[str, str] = {}
+    taken: set[str] = set()
+    for student in students:
+        base = slug = student_slug(student)
+        n = 2
+        while slug.lower() in taken:
+            slug, n = f"{base}-{n}", n + 1
+        taken.add(slug.lower())
+        slugs[student] = slug
+    return slugs
 
 
 def repo_url(repo: str) -> str:
@@ -166,18 +205,63 @@ def environment() -> Environment:
     return env
 
 
-def write_site(board: Board, out_dir: Path) -> SiteFiles:
-    """Render the whole site into ``out_dir`` (student pages from older builds are removed)."""
+def previous_build(out_dir: Path) -> set[str]:
+    """The files an earlier build wrote into ``out_dir`` (relative paths; none if it is new).
+
+    Raises ``SiteError`` when ``out_dir`` is not ours to write: a file, or a non-empty
+    directory without the scoreboard's manifest. Nothing is changed in either case.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return set()
+    if not out_dir.is_dir():
+        raise SiteError(f"{out_dir} exists and is not a directory")
+    manifest = out_dir / MANIFEST
+    if not manifest.exists():
+        if any(out_dir.iterdir()):
+            raise SiteError(
+                f"{out_dir} is not empty and was not written by the scoreboard (no {MANIFEST}); "
+                "give a new or empty directory (nothing was changed)"
+            )
+        return set()
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        if data.get("generator") != GENERATOR or not isinstance(data.get("files"), list):
+            raise ValueError("not a scoreboard manifest")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SiteError(
+            f"{manifest} cannot be read ({exc}); the scoreboard does not know which files in "
+            f"{out_dir} are its own. Remove the directory (or that file) and rebuild"
+        ) from exc
+    return {f for f in data["files"] if isinstance(f, str) and _OWNED.match(f)}
+
+
+def _write_manifest(out_dir: Path, files: set[str]) -> None:
+    write_json_atomic({"generator": GENERATOR, "files": sorted(files)}, out_dir / MANIFEST)
+
+
+def write_site(board: Board, out_dir: Path) -> SiteFiles:
+    """Render the whole site into ``out_dir``; files of earlier builds no longer written are
+    removed (see the module's docstring); raises ``SiteError`` for a directory not ours."""
+    out_dir = Path(out_dir)
+    earlier = previous_build(out_dir)
     env = environment()
+    slugs = unique_slugs([row.student for row in board.students])
+    planned = {
+        "index.html",
+        "class.html",
+        "exports/lms_grades.csv",
+        "exports/test_matrix.csv",
+        *(f"students/{slug}.html" for slug in slugs.values()),
+        *(f"figures/{name}" for name in FIGURE_NAMES),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # first claim every file this build may write, so that an interrupted build can be rerun
+    _write_manifest(out_dir, earlier | planned)
     students_dir = out_dir / "students"
-    if students_dir.exists():
-        shutil.rmtree(students_dir)  # pages of students no longer in the gradebook go away
-    students_dir.mkdir()
+    students_dir.mkdir(exist_ok=True)
 
     pages: dict[str, Path] = {}
-    slugs = {row.student: student_slug(row.student) for row in board.students}
 
     def student_href(student: str) -> str:
         return "students/" + quote(slugs[student]) + ".html"
@@ -216,6 +300,17 @@ def write_site(board: Board, out_dir: Path) -> SiteFiles:
     )
     lms = write_lms_csv(board, out_dir / "exports" / "lms_grades.csv")
     matrix = write_test_matrix(board, out_dir / "exports" / "test_matrix.csv")
+    written = {p.relative_to(out_dir).as_posix() for p in [*pages.values(), index, class_page]}
+    written |= {"exports/lms_grades.csv", "exports/test_matrix.csv"}
+    written |= {f.file for f in figures}
+    _write_manifest(out_dir, written)
+    removed = []
+    kept = {rel.lower() for rel in written}  # X.html is x.html on a case-insensitive disk
+    for rel in sorted(r for r in (earlier | planned) - written if r.lower() not in kept):
+        path = out_dir / rel
+        if path.is_file() or path.is_symlink():  # never a directory
+            path.unlink()
+            removed.append(path)
     return SiteFiles(
         index=index,
         class_page=class_page,
@@ -223,4 +318,5 @@ def write_site(board: Board, out_dir: Path) -> SiteFiles:
         lms_csv=lms,
         matrix_csv=matrix,
         figures=[out_dir / f.file for f in figures],
+        removed=removed,
     )
