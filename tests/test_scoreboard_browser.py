@@ -1,7 +1,13 @@
-"""The scoreboard in a real browser: Debian's Chromium driven by Playwright, pages from disk."""
+"""The scoreboard in a real browser: Debian's Chromium driven by Playwright, pages from disk.
+
+Without Chromium or Playwright these tests skip on a developer machine, and FAIL under CI
+(``CI=true``), where a skip would hide a broken setup.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -10,14 +16,37 @@ from autograder.scoreboard.command import build_scoreboard
 from autograder.scoreboard.screenshots import CHROMIUM, launch
 from autograder.scoreboard.synthetic import make_synthetic_class
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)",
-    ),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def browser_problem() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    return None
+
+
+def require_browser(problem: str | None, *, in_ci: bool) -> None:
+    """Skip on a developer machine without a browser; fail under CI."""
+    if problem is None:
+        return
+    if in_ci:
+        pytest.fail(f"CI must run the browser tests, but {problem}; .ci/run installs it")
+    pytest.skip(problem)
+
+
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch, tmp_path):
+    monkeypatch.setattr(f"{__name__}.CHROMIUM", tmp_path / "no-chromium")
+    problem = browser_problem()
+    assert problem is not None and "no-chromium is missing" in problem
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser tests"):
+        require_browser(problem, in_ci=True)
+    with pytest.raises(pytest.skip.Exception, match="no-chromium is missing"):
+        require_browser(problem, in_ci=False)
+    require_browser(None, in_ci=True)  # everything present: runs
+
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -32,6 +61,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
+    require_browser(browser_problem(), in_ci=IN_CI)
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as p:
         b = launch(p)
         yield b
@@ -66,7 +98,8 @@ def visible_scores(page) -> list[float]:
     return [float(v) for v in values if v]
 
 
-def test_sort_filter_and_open_a_student_page(site, browser, tmp_path):
+@pytest.mark.browser
+def test_sort_filter_and_open_a_student_page(browser, site, tmp_path):
     page, problems = open_page(browser, (site / "index.html").as_uri())
     rows = page.locator("#students tbody tr")
     total = rows.count()
@@ -137,7 +170,8 @@ def test_sort_filter_and_open_a_student_page(site, browser, tmp_path):
     assert problems == []
 
 
-def test_a_filter_in_the_url_is_restored(site, browser):
+@pytest.mark.browser
+def test_a_filter_in_the_url_is_restored(browser, site):
     page, problems = open_page(browser, (site / "index.html").as_uri() + "#show=late")
     shown = page.locator("#students tbody tr:not([hidden])")
     assert page.locator("#filter-flag").input_value() == "late"
