@@ -122,6 +122,8 @@ def _grade_file(
         sandbox.close()
     result.tests = plugin.test_results()
     result.isolation = sandbox.isolation
+    if sandbox.isolation_note:
+        result.extra["isolation_note"] = sandbox.isolation_note
     result.student_output = sandbox.student_output()
     result.extra["tampered_torch"] = sorted(sandbox.tampered)
     result.extra["process_starts"] = sandbox.starts
@@ -169,8 +171,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--isolation",
         choices=("auto", "bwrap", "process"),
         default="auto",
-        help="bwrap: bubblewrap sandbox (no network, repository hidden); process: resource "
-        "limits only; auto: bwrap when it works on this machine (default)",
+        help="bwrap: bubblewrap sandbox (no network, repository hidden), a grader error when "
+        "bubblewrap cannot run here; process: resource limits only (trusted code); auto: bwrap "
+        "when it works on this machine, else process with a warning (default)",
     )
     parser.add_argument("--timeout-scale", type=float, default=1.0, help="multiply time limits")
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
@@ -201,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
         print(render_table(result))
         if args.out:
             print(f"results written to {args.out}")
+    if result.extra.get("isolation_note"):
+        print(f"warning: {result.extra['isolation_note']}", file=sys.stderr)
     if result.status == GRADER_ERROR:
         print(f"grader error: {result.reason}", file=sys.stderr)
         return 1

@@ -160,11 +160,11 @@ def describe_student_error(error: dict[str, Any], *, doing: str) -> str:
 
 
 @functools.cache
-def bwrap_available() -> bool:
-    """Whether bubblewrap can create the namespaces we need on this machine."""
+def bwrap_problem() -> str | None:
+    """Why bubblewrap cannot create the namespaces we need here, or ``None`` when it can."""
     exe = shutil.which("bwrap")
     if exe is None:
-        return False
+        return "bubblewrap (bwrap) is not installed (Debian/Ubuntu package: bubblewrap)"
     try:
         probe = subprocess.run(
             [exe, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
@@ -172,9 +172,27 @@ def bwrap_available() -> bool:
             timeout=20,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap did not start: {exc}"
+    if probe.returncode == 0:
+        return None
+    said = probe.stderr.decode("utf-8", "replace").strip().splitlines()
+    hint = ""
+    if Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").exists():
+        hint = (
+            " (on Ubuntu 23.10 and later, AppArmor restricts unprivileged user namespaces: "
+            "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` lifts it)"
+        )
+    return f"bubblewrap cannot create namespaces: {said[-1] if said else 'no message'}{hint}"
+
+
+def bwrap_available() -> bool:
+    """Whether bubblewrap can create the namespaces we need on this machine."""
+    return bwrap_problem() is None
+
+
+class IsolationUnavailable(RuntimeError):
+    """The isolation asked for cannot be had here: a problem of the grader, not of the student."""
 
 
 def _is_within(path: Path, parent: Path) -> bool:
@@ -320,11 +338,20 @@ class Sandbox:
     output: bytearray = field(default_factory=bytearray)
     output_dropped: int = 0
     starts: int = 0
+    isolation_note: str = ""  # why "auto" fell back to process isolation, if it did
 
     def __post_init__(self) -> None:
         self.submission = Path(self.submission)
+        if self.isolation not in ("auto", "bwrap", "process"):
+            raise ValueError(f"unknown isolation {self.isolation!r}")
+        problem = bwrap_problem() if self.isolation != "process" else None
+        if self.isolation == "bwrap" and problem:
+            raise IsolationUnavailable(f"--isolation bwrap was asked for, but {problem}")
         if self.isolation == "auto":
-            self.isolation = "bwrap" if bwrap_available() else "process"
+            self.isolation = "process" if problem else "bwrap"
+            self.isolation_note = (
+                f"{problem}; student code ran with resource limits only" if problem else ""
+            )
         self._proc: _Process | None = None
         self._hello_pending = False
         self._import_report: dict[str, Any] | None = None
