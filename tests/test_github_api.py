@@ -1,13 +1,16 @@
 """The GitHub API through PyGithub, against a local HTTP server replaying GitHub-shaped responses.
 
 GitHub is not reachable from the test machines: ``FakeGitHub`` serves the JSON files of
-``tests/fixtures/github/`` for the endpoints the autograder calls and records every request, so
-the tests assert on what was sent (paths, query, token, body) as well as on what was parsed.
+``tests/fixtures/github/`` (hand-written after GitHub's documented response shapes, see the
+README there) for the endpoints the autograder calls and records every request, so the tests
+assert on what was sent (paths, query, token, body) as well as on what was parsed. A route can
+also drop the connection without answering, or not answer at all (a timeout of the client).
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,12 +23,15 @@ import pytest
 
 from autograder import github_api
 from autograder import grade_repos as gr
+from autograder import post_statuses as ps
 from autograder.cli import main as cli_main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github"
 ORG = "course-bngc-2026"
 SHA = "4f2c3a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a"
 TOKEN = "ghp_test_token_123"
+DROP = -1  # route status: close the connection without an answer
+HANG = -2  # route status: never answer (until the test ends)
 
 
 @dataclass
@@ -45,6 +51,7 @@ class FakeGitHub:
     routes: dict[tuple[str, str], tuple[int, str | None, dict[str, str]]] = field(
         default_factory=dict
     )
+    done: threading.Event = field(default_factory=threading.Event)
 
     def fixture(self, name: str) -> bytes:
         text = (FIXTURES / name).read_text(encoding="utf-8")
@@ -77,6 +84,14 @@ def fake_github() -> Iterator[FakeGitHub]:
             if (self.command, f"{parts.path}?page={page}") in state.routes:
                 key = (self.command, f"{parts.path}?page={page}")
             status, name, headers = state.routes.get(key, (404, "not_found.json", {}))
+            if status == DROP:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if status == HANG:
+                state.done.wait(60)
+                self.close_connection = True
+                return
             body = state.fixture(name) if name else b""
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -95,6 +110,7 @@ def fake_github() -> Iterator[FakeGitHub]:
     try:
         yield state
     finally:
+        state.done.set()
         server.shutdown()
         server.server_close()
 
@@ -196,6 +212,9 @@ def test_repo_full_name(url: str, full_name: str | None) -> None:
     assert github_api.repo_full_name(url) == full_name
 
 
+INTERNAL = "Traceback (most recent call last): File /work/grader/autograder/checks/test_x.py"
+
+
 def write_result(out: Path, student: str, repo: str, **fields: Any) -> None:
     data = {
         "score": 87.0,
@@ -221,7 +240,7 @@ def write_result(out: Path, student: str, repo: str, **fields: Any) -> None:
 def test_collect_and_post_statuses(
     fake_github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("alice", "bob", "carol"):
+    for name in ("alice", "bob", "carol", "frank"):
         path = f"/repos/{ORG}/bngc-{name}/statuses/{SHA}"
         fake_github.routes[("POST", path)] = (201, "status_created.json", {})
     write_result(tmp_path, "alice", f"https://github.com/{ORG}/bngc-alice.git")
@@ -236,6 +255,14 @@ def test_collect_and_post_statuses(
         tampered=["tests/test_public.py"],
     )
     write_result(tmp_path, "carol", f"git@github.com:{ORG}/bngc-carol.git", score=100.0)
+    write_result(
+        tmp_path,
+        "frank",
+        f"https://github.com/{ORG}/bngc-frank.git",
+        score=0.0,
+        error=f"grader_error: the grader exited with status 1: {INTERNAL}",
+        extra_data={"grading_status": "grader_error", "reason": INTERNAL},
+    )
     write_result(tmp_path, "dave", "/srv/local/dave.git")  # not on GitHub: no status
     write_result(tmp_path, "erin", f"https://github.com/{ORG}/bngc-erin.git", commit=None)
     monkeypatch.setenv("CLASSROOM_TOKEN", TOKEN)
@@ -247,7 +274,7 @@ def test_collect_and_post_statuses(
     )
     assert code == 0
     posted = {r.path.split("/")[3]: r.body for r in fake_github.requests}
-    assert set(posted) == {"bngc-alice", "bngc-bob", "bngc-carol"}
+    assert set(posted) == {"bngc-alice", "bngc-bob", "bngc-carol", "bngc-frank"}
     assert posted["bngc-alice"]["state"] == "success"
     assert posted["bngc-alice"]["description"] == "Score 87/100"
     assert posted["bngc-alice"]["target_url"] == "https://example.org/s/alice"
@@ -260,7 +287,10 @@ def test_collect_and_post_statuses(
         )[:140]
     )
     assert posted["bngc-carol"]["description"] == "Score 100/100"
-    assert (tmp_path / "summary.csv").read_text().count("\n") == 6
+    # a grader error: a fixed note, none of the grader's own words
+    assert posted["bngc-frank"]["state"] == "error"
+    assert posted["bngc-frank"]["description"] == f"Score 0/100; {ps.GRADER_ERROR_NOTE}"
+    assert (tmp_path / "summary.csv").read_text().count("\n") == 7
 
 
 def test_failed_status_post_is_reported_not_fatal(
@@ -316,3 +346,177 @@ def _rewrite(tmp: Path, name: str, url: str) -> bytes:
 def test_cli_needs_roster_or_org(tmp_path: Path, capsys) -> None:
     assert cli_main(["grade-repos", "--out", str(tmp_path)]) == 2
     assert "either a ROSTER.csv or --org" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- network failures
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(DROP, "could not reach GitHub (ConnectionError"), (HANG, "no answer from GitHub in time")],
+)
+def test_list_org_repos_network_errors_are_clear(
+    fake_github: FakeGitHub, status: int, message: str
+) -> None:
+    fake_github.routes[("GET", f"/orgs/{ORG}/repos")] = (status, None, {})
+    with pytest.raises(github_api.GitHubAPIError) as info:
+        github_api.list_org_repos(ORG, token=TOKEN, base_url=fake_github.url, timeout=1)
+    assert str(info.value).startswith(f"listing the repositories of {ORG!r} failed: {message}")
+
+
+def test_grade_repos_org_listing_dropped_is_a_usage_error(
+    fake_github: FakeGitHub, tmp_path: Path, capsys
+) -> None:
+    fake_github.routes[("GET", f"/orgs/{ORG}/repos")] = (DROP, None, {})
+    out = tmp_path / "out"
+    code = cli_main(["grade-repos", "--org", ORG, "--out", str(out), "--api-url", fake_github.url])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "grade-repos: listing the repositories" in err and "could not reach GitHub" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_odd_repository_names_are_skipped_with_a_warning(
+    fake_github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A repository whose name cannot name a results file does not stop the class."""
+    fake_github.routes[("GET", f"/orgs/{ORG}/repos")] = (200, "org_repos_odd_names.json", {})
+    text = (FIXTURES / "org_repos_odd_names.json").read_text(encoding="utf-8")
+    (tmp_path / "org_repos_odd_names.json").write_text(
+        text.replace("https://github.com/", "file:///nonexistent/"), encoding="utf-8"
+    )
+    monkeypatch.setattr(FakeGitHub, "fixture", lambda self, n: _rewrite(tmp_path, n, self.url))
+    out = tmp_path / "out"
+    code = cli_main(
+        [
+            *("grade-repos", "--org", ORG, "--prefix", "bngc-", "--out", str(out)),
+            *("--api-url", fake_github.url),
+        ]
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    assert f"warning: skipping the repository {ORG}/bngc-.hidden of {ORG}: unsafe student " in err
+    assert f"skipping the repository {ORG}/bngc-CON of {ORG}: unsafe student name 'CON'" in err
+    assert [r["student"] for r in gr.load_results(out)] == ["erin"]
+
+
+def test_roster_from_org_skips_names_repeated_in_another_case() -> None:
+    listed = [
+        github_api.OrgRepo("bngc-Erin", f"{ORG}/bngc-Erin", "https://g/1.git", "Erin"),
+        github_api.OrgRepo("bngc-erin", f"{ORG}/bngc-erin", "https://g/2.git", "erin"),
+    ]
+    rows, warnings = gr.roster_from_org(listed)
+    assert [r.student for r in rows] == ["Erin"]
+    assert warnings == [
+        f"skipping the repository {ORG}/bngc-erin: student 'erin' is also the student of "
+        f"{ORG}/bngc-Erin"
+    ]
+
+
+def test_posting_goes_on_after_dropped_and_unanswered_requests(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    for name, status in (("alice", DROP), ("bob", 201), ("carol", HANG), ("dave", 201)):
+        fake_github.routes[("POST", f"/repos/{ORG}/bngc-{name}/statuses/{SHA}")] = (
+            status,
+            "status_created.json" if status == 201 else None,
+            {},
+        )
+        write_result(tmp_path, name, f"https://github.com/{ORG}/bngc-{name}.git")
+    report = ps.post_statuses(
+        results_dir=tmp_path, token=TOKEN, base_url=fake_github.url, timeout=1
+    )
+    by_student = {p.student: p for p in report.posts}
+    assert [p.student for p in report.posts if p.posted] == ["bob", "dave"]
+    assert by_student["alice"].error.startswith(
+        f"posting the status of {ORG}/bngc-alice@4f2c3a9 failed: could not reach GitHub"
+    )
+    assert by_student["carol"].error == (
+        f"posting the status of {ORG}/bngc-carol@4f2c3a9 failed: no answer from GitHub in time "
+        "(ReadTimeout); try again later"
+    )
+    posted = [r.path.split("/")[3] for r in fake_github.requests]
+    assert posted == ["bngc-alice", "bngc-bob", "bngc-carol", "bngc-dave"]
+
+
+def test_post_statuses_command(
+    fake_github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    fake_github.routes[("POST", f"/repos/{ORG}/bngc-alice/statuses/{SHA}")] = (
+        201,
+        "status_created.json",
+        {},
+    )
+    write_result(tmp_path, "alice", f"https://github.com/{ORG}/bngc-alice.git")
+    write_result(tmp_path, "bob", f"https://github.com/{ORG}/bngc-bob.git")  # 404
+    write_result(tmp_path, "dave", "/srv/local/dave.git")
+    monkeypatch.setenv("MY_TOKEN", TOKEN)
+    args = ["post-statuses", str(tmp_path), "--api-url", fake_github.url, "--token-env", "MY_TOKEN"]
+    assert cli_main(args) == 1
+    out, err = capsys.readouterr()
+    assert "posted 1 commit status(es); 1 failed; 1 result(s) without a GitHub commit" in out
+    assert f"post-statuses: commit status not posted: bob: posting the status of {ORG}" in err
+    assert TOKEN in fake_github.requests[0].headers["authorization"]
+
+
+def test_post_statuses_dry_run_needs_no_token(
+    fake_github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    write_result(tmp_path, "alice", f"https://github.com/{ORG}/bngc-alice.git", late=True)
+    monkeypatch.delenv("CLASSROOM_TOKEN", raising=False)
+    code = cli_main(["post-statuses", str(tmp_path), "--dry-run", "--api-url", fake_github.url])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert (
+        f"would post success on {ORG}/bngc-alice@4f2c3a9 (alice): "
+        "Score 87/100; commits after the deadline not graded"
+    ) in out
+    assert fake_github.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "the environment variable CLASSROOM_TOKEN is empty or unset"),
+        (["--token-env", "NOPE"], "the environment variable NOPE is empty or unset"),
+    ],
+)
+def test_post_statuses_without_a_token_fails_early(
+    fake_github: FakeGitHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+    args: list[str],
+    message: str,
+) -> None:
+    write_result(tmp_path, "alice", f"https://github.com/{ORG}/bngc-alice.git")
+    monkeypatch.delenv("CLASSROOM_TOKEN", raising=False)
+    assert cli_main(["post-statuses", str(tmp_path), "--api-url", fake_github.url, *args]) == 2
+    assert message in capsys.readouterr().err
+    assert fake_github.requests == []
+    with pytest.raises(ps.PostStatusError, match="no GitHub token"):
+        ps.post_results([], token=None)
+
+
+def test_post_statuses_of_a_missing_folder(tmp_path: Path, capsys) -> None:
+    code = cli_main(["post-statuses", str(tmp_path / "nope"), "--dry-run"])
+    assert code == 2
+    assert "is not a folder of results" in capsys.readouterr().err
+
+
+def test_grader_errors_never_reach_students_in_their_own_words() -> None:
+    for data in (
+        {"error": f"grader_error: the grader exited with status 1: {INTERNAL}"},
+        {"error": "x", "extra_data": {"grading_status": "grader_error", "reason": INTERNAL}},
+        {"error": "grader_error: internal error of grade-repos: KeyError('x')"},
+    ):
+        state, description = ps.status_of({"score": 0, "max_score": 100, **data})
+        assert state == "error"
+        assert description == f"Score 0/100; {ps.GRADER_ERROR_NOTE}"
+    state, description = ps.status_of(
+        {"score": 0, "max_score": 100, "error": "empty repository: nothing was ever pushed"}
+    )
+    assert (state, description) == (
+        "failure",
+        "Score 0/100; could not grade: empty repository: nothing was ever pushed",
+    )

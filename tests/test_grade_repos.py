@@ -64,13 +64,17 @@ def commit_files(work: Path, files: dict[str, bytes | None], date: str, message:
 
 
 def student_repo(
-    root: Path, name: str, history: list[tuple[str, dict[str, bytes | None]]]
+    root: Path,
+    name: str,
+    history: list[tuple[str, dict[str, bytes | None]]],
+    *,
+    start: str = BEFORE,
 ) -> tuple[Path, list[str]]:
-    """A bare repository ``root/repos/<name>.git`` with the template then ``history`` commits."""
+    """A bare repository ``root/repos/<name>.git``: the template at ``start``, then ``history``."""
     work = root / "work" / name
     work.mkdir(parents=True)
     git(work, "init", "--quiet", "-b", "main")
-    shas = [commit_files(work, dict(build_release()), BEFORE, "Initial commit from template")]
+    shas = [commit_files(work, dict(build_release()), start, "Initial commit from template")]
     for date, files in history:
         shas.append(commit_files(work, files, date, f"work at {date}"))
     bare = root / "repos" / f"{name}.git"
@@ -170,8 +174,11 @@ def test_redact_url_drops_credentials() -> None:
 def test_deadline_parsing() -> None:
     assert gr.parse_deadline("2026-11-01T12:00:00Z").isoformat() == "2026-11-01T12:00:00+00:00"
     assert gr.parse_deadline("2026-11-01T13:00").tzinfo is not None
-    with pytest.raises(ValueError, match="ISO-8601"):
-        gr.parse_deadline("next friday")
+    for none in ("none", "None", " NONE "):  # the grading workflow's "grade the latest commits"
+        assert gr.parse_deadline(none) is None
+    for bad in ("next friday", "", "nothing"):
+        with pytest.raises(ValueError, match="ISO-8601"):
+            gr.parse_deadline(bad)
 
 
 # ------------------------------------------------------------------ with a stand-in grader
@@ -193,13 +200,15 @@ FAKE_GRADER = textwrap.dedent(
     seen = {p.relative_to(sub).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(sub.rglob("*")) if p.is_file() and ".git" not in p.parts}
     env_secrets = sorted(k for k in os.environ if "TOKEN" in k)
+    asked = sys.argv[sys.argv.index("--isolation") + 1]
+    isolation = os.environ.get("FAKE_REPORTED_ISOLATION") or asked.replace("auto", "process")
     json.dump({"score": score, "max_score": 100.0, "execution_time": 0.1, "output": "fake",
                "tests": [{"name": "fake", "number": "1.1", "score": score, "max_score": 100.0,
                           "status": "passed" if score == 100 else "failed", "output": "",
                           "tags": ["add_batchnorm"], "visibility": "visible"}],
                "extra_data": {"grading_status": "graded", "reason": "",
-                              "grader_version": "fake-1", "seen": seen,
-                              "env_secrets": env_secrets}}, out.open("w"))
+                              "grader_version": "fake-1", "seen": seen, "argv": sys.argv[1:],
+                              "isolation": isolation, "env_secrets": env_secrets}}, out.open("w"))
     """
 )
 
@@ -210,7 +219,7 @@ def fake_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("class")
     solution = SOLUTION_PATH.read_bytes()
     release = build_release()
-    first_test = next((p for p in sorted(release) if p.startswith("tests/test_")), None)
+    first_test = next(p for p in sorted(release) if p.startswith("tests/test_"))  # exists
     _, full_shas = student_repo(root, "full", [(JUST_BEFORE, {EXERCISE_FILE: solution})])
     _, late_shas = student_repo(
         root,
@@ -222,10 +231,10 @@ def fake_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ".github/workflows/public-tests.yml": b"name: nothing to see\non: push\njobs: {}\n",
         "tests/test_extra_credit.py": b"def test_free_points():\n    assert True\n",
         "requirements.txt": None,
+        first_test: b"def test_everything_passes():\n    assert True\n",  # an edited public test
     }
-    if first_test:
-        tamper_files[first_test] = b"def test_everything_passes():\n    assert True\n"
     student_repo(root, "tamper", [(BEFORE, tamper_files)])
+    student_repo(root, "nocommit", [(AFTER, {EXERCISE_FILE: solution})], start=AFTER)
     student_repo(root, "noexercise", [(BEFORE, {EXERCISE_FILE: None})])
     student_repo(root, "crash", [(BEFORE, {EXERCISE_FILE: solution + b"\n# CRASH_THE_GRADER\n"})])
     empty_repo(root, "empty")
@@ -240,7 +249,8 @@ def fake_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "noexercise,repos/noexercise.git\n"
         "unreachable,file:///nonexistent/nowhere.git\n"
         "norepo,\n"
-        "crash,repos/crash.git\n",
+        "crash,repos/crash.git\n"
+        "nocommit,repos/nocommit.git\n",
         encoding="utf-8",
     )
     script = root / "fake_grader.py"
@@ -287,6 +297,7 @@ def test_every_student_has_a_row(fake_class: dict) -> None:
         "unreachable",
         "norepo",
         "crash",
+        "nocommit",
     }
     assert set(fake_class["rows"]) == students
     assert set(fake_class["summary"]) == students
@@ -300,6 +311,7 @@ def test_every_student_has_a_row(fake_class: dict) -> None:
             "late",
             "tampered",
             "error",
+            "isolation",
             "grader_version",
             "graded_at",
             "score",
@@ -332,15 +344,182 @@ def test_late_commits_are_not_graded_but_flagged(fake_class: dict) -> None:
     assert fake_class["summary"]["late"]["late"] == "true"
 
 
+def test_no_commit_before_the_deadline_is_a_late_error_row(fake_class: dict) -> None:
+    row = fake_class["rows"]["nocommit"]
+    assert row["late"] is True and row["commit"] is None and row["score"] == 0.0
+    assert row["error"].startswith(f"no commit at or before the deadline {DEADLINE}")
+    assert "(2 commit(s) after it, none graded)" in row["error"]
+    assert len(row["extra_data"]["grade_repos"]["late_commits"]) == 2
+    assert fake_class["summary"]["nocommit"]["late"] == "true"
+
+
+def test_isolation_is_passed_on_and_recorded(fake_class: dict) -> None:
+    full = fake_class["rows"]["full"]
+    assert full["extra_data"]["argv"][-2:] == ["--isolation", "auto"]
+    assert full["isolation"] == "process"  # what the (stand-in) grader reported using
+    assert fake_class["summary"]["full"]["isolation"] == "process"
+    assert fake_class["rows"]["empty"]["isolation"] is None  # never reached the grader
+    assert fake_class["summary"]["empty"]["isolation"] == ""
+
+
+@pytest.mark.parametrize(("asked", "reported"), [("bwrap", "process"), ("process", "bwrap")])
+def test_results_graded_with_another_isolation_are_refused(
+    fake_class: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: str, reported: str
+) -> None:
+    monkeypatch.setenv("FAKE_REPORTED_ISOLATION", reported)
+    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student == "full"]
+    batch = gr.grade_repos(
+        roster=rows,
+        out_dir=tmp_path,
+        isolation=asked,
+        grader_command=[sys.executable, str(fake_class["script"])],
+        progress=lambda msg: None,
+    )
+    (row,) = batch.rows
+    assert row.error == (
+        f"grader_error: --isolation {asked} was asked for, but the grader reports isolation "
+        f"'{reported}'; refusing its results"
+    )
+    assert row.score == 0.0 and row.grading_status == "grader_error"
+
+
+def test_isolation_bwrap_is_accepted_when_the_grader_used_it(
+    fake_class: dict, tmp_path: Path
+) -> None:
+    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student == "full"]
+    batch = gr.grade_repos(
+        roster=rows,
+        out_dir=tmp_path,
+        isolation="bwrap",
+        grader_command=[sys.executable, str(fake_class["script"])],
+        progress=lambda msg: None,
+    )
+    (row,) = batch.rows
+    assert row.error is None and row.isolation == "bwrap" and row.score == 100.0
+    assert json.loads((tmp_path / "full.json").read_text())["isolation"] == "bwrap"
+
+
+def test_bad_isolation_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli_main(["grade-repos", "r.csv", "--out", str(tmp_path), "--isolation", "none"])
+    assert info.value.code == 2
+    assert "invalid choice: 'none'" in capsys.readouterr().err
+
+
+def test_fetch_then_grade_without_network_or_token(
+    fake_class: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--fetch-only (the step with the token) then --clones (the step without): same rows."""
+    clones, out = tmp_path / "clones", tmp_path / "results"
+    monkeypatch.setenv("CLASSROOM_TOKEN", "s3cr3t")
+    roster = str(fake_class["roster"])
+    assert cli_main(["grade-repos", roster, "--fetch-only", "--clones", str(clones)]) == 0
+    assert not out.exists()
+    fetched = sorted(p.name for p in clones.iterdir())
+    assert "full.git" in fetched and "missing.error" in fetched and "norepo.error" in fetched
+    assert "empty.git" in fetched  # an empty repository is fetched; grading says it is empty
+    monkeypatch.delenv("CLASSROOM_TOKEN")
+    batch = gr.grade_repos(
+        roster=roster,
+        out_dir=out,
+        deadline=DEADLINE,
+        clones=clones,
+        jobs=2,
+        grader_command=[sys.executable, str(fake_class["script"])],
+        progress=lambda msg: None,
+    )
+    direct = fake_class["rows"]
+    assert {r.student for r in batch.rows} == set(direct)
+    for res in batch.rows:
+        want = direct[res.student]
+        assert (res.commit, res.late, res.score) == (want["commit"], want["late"], want["score"])
+        assert res.error == want["error"], res.student
+        assert sorted(res.tampered) == sorted(want["tampered"])
+        assert res.repo == want["repo"]  # the roster's URL, not the clone's path
+
+
+def test_grading_from_clones_of_another_roster_says_so(fake_class: dict, tmp_path: Path) -> None:
+    (tmp_path / "clones").mkdir()
+    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student == "full"]
+    batch = gr.grade_repos(
+        roster=rows,
+        out_dir=tmp_path / "out",
+        clones=tmp_path / "clones",
+        grader_command=[sys.executable, str(fake_class["script"])],
+        progress=lambda msg: None,
+    )
+    assert batch.rows[0].error.startswith("not fetched: ")
+    with pytest.raises(ValueError, match="no such folder"):
+        gr.grade_repos(roster=rows, out_dir=tmp_path / "out", clones=tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fetch-only"], "--fetch-only needs --clones DIR"),
+        (["--fetch-only", "--clones", "c", "--collect"], "exclude each other"),
+        (["--post-status", "--out", "o"], "--post-status needs a GitHub token"),
+        (["--collect", "--post-status", "--out", "o"], "environment variable CLASSROOM_TOKEN"),
+        ([], "--out DIR is required"),
+    ],
+)
+def test_cli_usage_errors_come_before_any_work(
+    fake_class: dict,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+    args: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLASSROOM_TOKEN", raising=False)
+    assert cli_main(["grade-repos", str(fake_class["roster"]), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing cloned, graded or written
+
+
+def test_cli_deadline_none_grades_the_latest_commits(fake_class: dict, tmp_path: Path) -> None:
+    roster = tmp_path / "r.csv"
+    roster.write_text(f"student,repo\nlate,{fake_class['root'] / 'repos' / 'late.git'}\n")
+    code = cli_main(
+        ["grade-repos", str(roster), "--out", str(tmp_path / "o"), "--deadline", "None"]
+    )
+    assert code == 0
+    row = json.loads((tmp_path / "o" / "late.json").read_text())
+    assert row["commit"] == fake_class["late_shas"][-1] and row["late"] is False
+    assert row["extra_data"]["grade_repos"]["deadline"] is None
+
+
+def test_a_results_file_that_cannot_be_written_keeps_its_row(
+    fake_class: dict, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    (out / "full.json").mkdir(parents=True)  # a folder where the results file should go
+    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student in ("full", "late")]
+    batch = gr.grade_repos(
+        roster=rows,
+        out_dir=out,
+        deadline=DEADLINE,
+        grader_command=[sys.executable, str(fake_class["script"])],
+        progress=lambda msg: None,
+    )
+    full = next(r for r in batch.rows if r.student == "full")
+    assert full.error.startswith(f"grader_error: could not write {out / 'full.json'}: ")
+    with (out / "summary.csv").open(newline="") as f:
+        summary = {r["student"]: r for r in csv.DictReader(f)}
+    assert set(summary) == {"full", "late"}
+    assert summary["full"]["error"] == full.error and summary["full"]["score"] == "100"
+    assert summary["late"]["error"] == "" and (out / "late.json").is_file()
+
+
 def test_tampering_is_flagged_and_undone_before_grading(fake_class: dict) -> None:
     row = fake_class["rows"]["tamper"]
     expected = {
         ".github/workflows/public-tests.yml",
         "tests/test_extra_credit.py",
         "requirements.txt",
+        fake_class["first_test"],
     }
-    if fake_class["first_test"]:
-        expected.add(fake_class["first_test"])
     assert set(row["tampered"]) == expected
     assert row["score"] == 100.0 and row["error"] is None
     # the grader saw the released files, and not the student's additions
@@ -352,6 +531,8 @@ def test_tampering_is_flagged_and_undone_before_grading(fake_class: dict) -> Non
         assert seen[rel] == hashlib.sha256(release[rel]).hexdigest(), rel
     assert "tests/test_extra_credit.py" not in seen
     kinds = set(row["extra_data"]["grade_repos"]["tampering"])
+    assert f"{fake_class['first_test']} (modified)" in kinds
+    assert ".github/workflows/public-tests.yml (modified)" in kinds
     assert "requirements.txt (deleted)" in kinds
     assert "tests/test_extra_credit.py (added)" in kinds
     assert fake_class["summary"]["tamper"]["tampered"] == ";".join(sorted(expected))
@@ -366,6 +547,7 @@ def test_tampering_is_flagged_and_undone_before_grading(fake_class: dict) -> Non
         ("unreachable", "could not clone file:///nonexistent/nowhere.git"),
         ("norepo", "no repository in the roster"),
         ("crash", "grader_error: the grader exited with status 3"),
+        ("nocommit", f"no commit at or before the deadline {DEADLINE}"),
     ],
 )
 def test_broken_rows_have_errors_and_zero(fake_class: dict, student: str, message: str) -> None:
@@ -458,6 +640,7 @@ def real_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Full-marks, partial, late and tampering students graded by the real grader."""
     root = tmp_path_factory.mktemp("realclass")
     solution = SOLUTION_PATH.read_bytes()
+    public_test = next(p for p in sorted(build_release()) if p.startswith("tests/test_"))
     student_repo(root, "full", [(BEFORE, {EXERCISE_FILE: solution})])
     student_repo(root, "partial", [(BEFORE, {EXERCISE_FILE: partial_solution()})])
     _, late_shas = student_repo(
@@ -474,6 +657,7 @@ def real_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 {
                     EXERCISE_FILE: solution,
                     ".github/workflows/public-tests.yml": b"on: push\njobs: {}\n",
+                    public_test: b"def test_x():\n    assert True\n",  # edits a public test
                     "tests/test_extra.py": b"def test_x():\n    assert True\n",
                 },
             )
@@ -491,7 +675,13 @@ def real_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ["grade-repos", str(roster), "--out", str(out), "--deadline", DEADLINE, "--jobs", "2"]
     )
     rows = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
-    return {"code": code, "rows": rows, "late_shas": late_shas, "out": out}
+    return {
+        "code": code,
+        "rows": rows,
+        "late_shas": late_shas,
+        "out": out,
+        "public_test": public_test,
+    }
 
 
 @pytest.mark.slow
@@ -509,7 +699,15 @@ def test_real_grading_of_a_class(real_class: dict) -> None:
     assert late["late"] is True and late["commit"] == real_class["late_shas"][1]
     assert late["score"] == partial["score"]
     assert tamper["score"] == full["score"] and tamper["error"] is None
-    assert set(tamper["tampered"]) == {".github/workflows/public-tests.yml", "tests/test_extra.py"}
+    assert set(tamper["tampered"]) == {
+        ".github/workflows/public-tests.yml",
+        real_class["public_test"],
+        "tests/test_extra.py",
+    }
+    from autograder.sandbox.client import bwrap_available
+
+    for name in ("full", "partial", "late", "tamper"):  # auto: what this machine can do
+        assert rows[name]["isolation"] == ("bwrap" if bwrap_available() else "process"), name
     for name in ("empty", "missing"):
         assert rows[name]["score"] == 0 and rows[name]["error"]
     assert (real_class["out"] / "summary.csv").is_file()
@@ -558,3 +756,107 @@ def test_a_hanging_grader_is_stopped(fake_class: dict, tmp_path: Path) -> None:
     assert row.error == "grader_error: the grader did not finish in 2 s"
     assert row.grading_status == "grader_error" and row.score == 0.0
     assert json.loads((tmp_path / "out" / "full.json").read_text())["error"] == row.error
+
+
+# ------------------------------------------------------------------ parallel grading, no clocks
+
+# A stand-in grader that notes which other gradings were running while it ran, through marker
+# files: `<student>.started` first, `<student>.finished` last. With RENDEZVOUS_WAIT=1 it waits
+# (for at most two minutes, a generous bound that only matters when the test fails) until it
+# sees another grading running, or one that saw it. Without, it looks once, when it starts;
+# any overlap with an earlier grading is seen then, since that one has not finished.
+RENDEZVOUS_GRADER = textwrap.dedent(
+    """
+    import json, os, pathlib, sys, time
+    sub, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[3])
+    marks = pathlib.Path(os.environ["RENDEZVOUS_DIR"])
+    me = sub.parent.name  # the work folder is <workdir>/<student>/repo
+    (marks / f"{me}.started").touch()
+
+    def running():
+        return {p.name[: -len(".started")] for p in marks.glob("*.started")} - {me} - {
+            p.name[: -len(".finished")] for p in marks.glob("*.finished")}
+
+    def seen_by_a_peer():
+        return any(me in p.read_text().split() for p in marks.glob("*.saw"))
+
+    saw = running()
+    give_up = time.monotonic() + 120
+    while os.environ.get("RENDEZVOUS_WAIT") == "1" and not saw and not seen_by_a_peer():
+        if time.monotonic() > give_up:
+            break
+        time.sleep(0.02)
+        saw |= running()
+    tmp = marks / f".{me}.saw"
+    tmp.write_text(" ".join(sorted(saw)))
+    tmp.replace(marks / f"{me}.saw")  # whole, for the peer that reads it
+    json.dump({"score": 0.0, "max_score": 100.0, "execution_time": 0.0, "output": "", "tests": [],
+               "extra_data": {"grading_status": "graded", "saw_running": sorted(saw)}},
+              out.open("w"))
+    (marks / f"{me}.finished").touch()
+    """
+)
+
+
+def grade_with_rendezvous(
+    fake_class: dict,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    students: list[str],
+    *,
+    jobs: int,
+    wait: bool,
+) -> dict[str, list[str]]:
+    """What each student's grading saw running while it ran."""
+    script = tmp_path / "rendezvous_grader.py"
+    script.write_text(RENDEZVOUS_GRADER, encoding="utf-8")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student in students]
+    monkeypatch.setenv("RENDEZVOUS_DIR", str(marks))
+    monkeypatch.setenv("RENDEZVOUS_WAIT", "1" if wait else "0")
+    batch = gr.grade_repos(
+        roster=rows,
+        out_dir=tmp_path / "out",
+        jobs=jobs,
+        grader_command=[sys.executable, str(script)],
+        progress=lambda msg: None,
+    )
+    assert [r.error for r in batch.rows] == [None] * len(students)
+    assert len(list(marks.glob("*.finished"))) == len(students)
+    return {r.student: r.results["extra_data"]["saw_running"] for r in batch.rows}
+
+
+def test_two_jobs_grade_two_students_at_the_same_time(
+    fake_class: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    students = ["full", "late"]
+    saw = grade_with_rendezvous(fake_class, tmp_path, monkeypatch, students, jobs=2, wait=True)
+    assert saw["full"] == ["late"] or saw["late"] == ["full"], saw  # a grading saw the other
+
+
+def test_one_job_never_grades_two_students_at_once(
+    fake_class: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    students = ["full", "late", "tamper", "crash"]
+    saw = grade_with_rendezvous(fake_class, tmp_path, monkeypatch, students, jobs=1, wait=False)
+    assert saw == {s: [] for s in students}
+
+
+def test_the_rendezvous_grader_sees_overlaps(fake_class: dict, tmp_path: Path) -> None:
+    """The check of the test above can fail: without waiting, two jobs are still seen to overlap
+    when one grading starts while another runs (here: a grading left unfinished on purpose)."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (marks / "someone.started").touch()  # started and never finished
+    script = tmp_path / "rendezvous_grader.py"
+    script.write_text(RENDEZVOUS_GRADER, encoding="utf-8")
+    sub = tmp_path / "w" / "full" / "repo"
+    sub.mkdir(parents=True)
+    subprocess.run(
+        [sys.executable, str(script), str(sub), "--out", str(tmp_path / "r.json")],
+        env={**os.environ, "RENDEZVOUS_DIR": str(marks), "RENDEZVOUS_WAIT": "0"},
+        check=True,
+    )
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["extra_data"]["saw_running"] == ["someone"]
