@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from autograder.results import GRADED, TAGS, GradingResult, TestResult
+from autograder.results import COULD_NOT_GRADE, GRADED, TAGS, GradingResult, TestResult
 
 
 def to_gradescope(result: GradingResult) -> dict[str, Any]:
@@ -122,7 +122,8 @@ def summary_text(result: GradingResult) -> str:
             head = "The grader failed (not your fault); your instructor has been notified. " + (
                 result.reason
             )
-        return head + f"\nScore: {result.score:g}/{result.max_score:g}"
+        lines = [head, f"Score: {result.score:g}/{result.max_score:g}"]
+        return "\n".join(lines + _note_lines(result))
     lines = [f"Score: {result.score:g}/{result.max_score:g}"]
     if result.bonus_score:
         lines[0] += f" (including {result.bonus_score:g} bonus points)"
@@ -133,8 +134,29 @@ def summary_text(result: GradingResult) -> str:
         lines.append(f"{len(failed)} check(s) failed; each one says what to fix.")
     else:
         lines.append("Every check passed.")
-    lines += [f"Note: {note}" for note in result.extra.get("submission_notes", [])]
-    return "\n".join(lines)
+    return "\n".join(lines + _note_lines(result))
+
+
+# The words of every note about a line or cell of a notebook that was not graded as written
+# (autograder.notebook.strip_ipython).
+REMOVED_FOR_GRADING = "removed for grading"
+
+
+def _note_lines(result: GradingResult) -> list[str]:
+    """The notes about how the submission was prepared (a notebook's removed magics, ...).
+
+    When the submission could not be graded, a removed line is a likely cause (``!pip install
+    x`` then ``import x``; ``ip = get_ipython()`` then ``ip.…``): the summary says so.
+    """
+    notes = [str(n) for n in result.extra.get("submission_notes", [])]
+    lines = [f"Note: {note}" for note in notes]
+    if result.status == COULD_NOT_GRADE and any(REMOVED_FOR_GRADING in n for n in notes):
+        lines.append(
+            "The IPython lines removed for grading (see the notes above) may be why your code "
+            "did not run: packages installed with `!pip` are not there while grading, and "
+            "get_ipython() exists only in Jupyter. Make each graded cell plain Python."
+        )
+    return lines
 
 
 def write_json_atomic(data: dict[str, Any], path: str | os.PathLike) -> Path:

@@ -24,9 +24,14 @@ import autograder
 from autograder.paths import EXERCISE_FILE
 from autograder.submission import EXERCISE_NOTEBOOK
 
-GRADING_TIMEOUT_S = 900.0
+# How long the grading process may take. Clearly below nbgrader's cell timeout (the exported
+# config sets 900 s: autograder.export.nbgrader.CELL_TIMEOUT_S), so that a grading that hangs
+# ends with our message, not with nbgrader's "CellTimeoutError". Grading takes 10-60 s; the
+# slowest legitimate case (every probe of a slow submission timing out) stays well under this.
+GRADING_TIMEOUT_S = 600.0
 
 _results: dict[str, Any] | None = None  # the results JSON of this kernel's submission
+_failure: GradingFailed | None = None  # why grading it failed, if it did (not retried)
 
 
 class GradingFailed(RuntimeError):
@@ -56,14 +61,20 @@ def grade_in_subprocess(submission: Path, *, timeout: float = GRADING_TIMEOUT_S)
     with tempfile.TemporaryDirectory(prefix="bngc-results-") as tmp:
         out = Path(tmp) / "results.json"
         cmd = [sys.executable, "-m", "autograder.export.runtime", str(submission.resolve())]
-        proc = subprocess.run(
-            [*cmd, "--out", str(out)],
-            cwd=package_parent,  # the same grader package as this one
-            capture_output=True,  # nothing on the kernel's stderr (nbgrader scores that 0)
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        try:
+            proc = subprocess.run(
+                [*cmd, "--out", str(out)],
+                cwd=package_parent,  # the same grader package as this one
+                capture_output=True,  # nothing on the kernel's stderr (nbgrader scores that 0)
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise GradingFailed(
+                f"the grader did not finish within {timeout:.0f} s (it normally takes under a "
+                "minute); the machine may be overloaded: regrade this submission"
+            ) from None
         if not out.is_file():
             raise GradingFailed(
                 f"the grader exited with status {proc.returncode} without results:\n"
@@ -73,10 +84,20 @@ def grade_in_subprocess(submission: Path, *, timeout: float = GRADING_TIMEOUT_S)
 
 
 def results() -> dict[str, Any]:
-    """The results of this kernel's submission, graded on first use."""
-    global _results
+    """The results of this kernel's submission, graded on first use.
+
+    Graded once: when that fails, every later call raises the same ``GradingFailed`` at once
+    (each test cell would otherwise wait for a grading of its own).
+    """
+    global _results, _failure
+    if _failure is not None:
+        raise _failure
     if _results is None:
-        _results = grade_in_subprocess(locate_submission())
+        try:
+            _results = grade_in_subprocess(locate_submission())
+        except GradingFailed as exc:
+            _failure = exc
+            raise
     return _results
 
 
@@ -104,9 +125,12 @@ def assert_check_passed(number: str) -> None:
 
 
 def nbgrader_check(number: str) -> float:
-    """For nbgrader's test cells: print the feedback of a failed check, return its score.
+    """For nbgrader's test cells: print the check's feedback, return its score.
 
-    nbgrader reads a number as the cell's (partial) score; nothing goes to stderr.
+    The feedback is the check's number, name and score, then (for a failed check) what to fix.
+    The returned float is the cell's value, which nbgrader records as the cell's (partial)
+    credit; nothing goes to stderr, which nbgrader would score 0. When grading failed (no
+    results), ``GradingFailed`` is raised: nbgrader scores the cell 0 and shows its message.
     """
     test = check_result(number)
     print(feedback(test))
@@ -119,38 +143,23 @@ def nbgrader_check(number: str) -> float:
 
 
 def grade_to_json(*, submission: str | Path, out: str | Path) -> dict[str, Any]:
-    """Grade a ``.py`` or ``.ipynb`` submission as ``autograder grade`` does; write ``out``."""
+    """Grade a ``.py`` or ``.ipynb`` submission as ``autograder grade`` does; write ``out``.
+
+    The notes about a notebook (its removed magics, ...) are part of the summary, once.
+    """
     from autograder.formats import to_gradescope, write_json_atomic
-    from autograder.grade import check_catalogue, grade_submission, grader_failure
-    from autograder.results import COULD_NOT_GRADE, GradingResult
+    from autograder.grade import grade_submission, grader_failure
     from autograder.sandbox.client import become_subreaper, kill_descendants
-    from autograder.submission import SubmissionNotFound, prepared_submission
 
     started = time.monotonic()
     become_subreaper()
-    notes: tuple[str, ...] = ()
     try:
-        try:
-            with prepared_submission(submission) as prepared:
-                notes = prepared.notes
-                result = grade_submission(submission=prepared.path)
-            result.submission = str(prepared.original)
-            for test in result.tests:  # point into the notebook, not the extracted module
-                test.output = prepared.translate(test.output)
-            result.reason = prepared.translate(result.reason)
-        except SubmissionNotFound as exc:  # nothing gradable: every check says why
-            result = GradingResult(tests=check_catalogue(), status=COULD_NOT_GRADE, reason=str(exc))
-            result.submission = str(submission)
-            for test in result.tests:
-                test.output = f"Not run: {exc}"
+        result = grade_submission(submission=submission)
     except Exception as exc:
         result = grader_failure(str(submission), exc, time.monotonic() - started)
     finally:
         kill_descendants()
-    result.extra["submission_notes"] = list(notes)
     data = to_gradescope(result)
-    if notes:
-        data["output"] = data["output"] + "\n" + "\n".join(f"Note: {n}" for n in notes)
     write_json_atomic(data, out)
     return data
 
