@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import ast
 import copy
+import importlib
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.paths import ASSIGNMENT_DIR, SOLUTION_PATH, SOLUTIONS_DIR
+from autograder.formats import REMOVED_FOR_GRADING
+from autograder.paths import ASSIGNMENT_DIR, EXERCISE_FILE, SOLUTION_PATH, SOLUTIONS_DIR
 from autograder.template import build_template, strip_markers
 
 NOTEBOOK_FILE = "batchnorm_gradclip_exercise.ipynb"
@@ -48,9 +51,40 @@ LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
 # Cell magics whose body is ordinary Python that runs once: the body is kept for grading.
 _PYTHON_BODY_CELL_MAGICS = ("time", "capture")
 
+# Functions that run the experiment (train on Fashion-MNIST, draw the figure): called at the top
+# level of a graded cell, they run every time the notebook is graded.
+EXPERIMENT_CALLS: tuple[str, ...] = (
+    "main",
+    "compare_runs",
+    "fashion_mnist_loaders",
+    "load_fashion_mnist",
+    "prepare_fashion_mnist",
+    "plot_runs",
+)
+
+NOTEBOOKS_EXTRA = "pip install -e '.[notebooks]'"
+
 
 class NotebookError(ValueError):
     """The notebook cannot be read or holds no code; the message says what is wrong."""
+
+
+class NotebookSupportMissing(RuntimeError):
+    """The grader's environment lacks the [notebooks] extra (a problem of the grader's setup)."""
+
+
+def require(module: str) -> Any:
+    """Import ``module`` of the [notebooks] extra; ``NotebookSupportMissing`` if not installed."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        top = module.split(".")[0]
+        if exc.name is None or exc.name.split(".")[0] != top:
+            raise  # something inside the package is missing: not ours to explain
+        raise NotebookSupportMissing(
+            f"notebooks need the grader's [notebooks] extra, and {top} is not installed in "
+            f"this environment ({sys.executable}): {NOTEBOOKS_EXTRA}"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,8 +94,7 @@ class NotebookError(ValueError):
 
 def notebook_from_source(source: str) -> Any:
     """An ``nbformat`` v4 notebook from a jupytext percent-format Python text."""
-    import jupytext
-
+    jupytext = require("jupytext")
     nb = jupytext.reads(source, fmt="py:percent")
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
     # script-only cells (the `if __name__ == "__main__":` guard) have no place in a notebook
@@ -93,8 +126,7 @@ def student_notebook(solution_source: str | None = None) -> Any:
 
 def notebook_text(nb: Any) -> str:
     """The exact file content written for ``nb`` (nbformat's JSON plus a final newline)."""
-    import nbformat
-
+    nbformat = require("nbformat")
     nbformat.validate(nb)
     text = nbformat.writes(nb)
     return text if text.endswith("\n") else text + "\n"
@@ -139,24 +171,94 @@ def _read(path: Path) -> str:
 
 @dataclass
 class NotebookScript:
-    """The gradable module extracted from a notebook, and what was changed on the way."""
+    """The gradable module extracted from a notebook, and what was changed on the way.
+
+    Cells are named as a student can find them: "code cell K (the one starting with `...`)",
+    K counting the notebook's code cells from the top (markdown cells do not count; Jupyter
+    shows no cell numbers, and its ``[n]`` execution counts change on every run).
+    """
 
     source: str
     notes: list[str] = field(default_factory=list)
     code_cells: int = 0
     skipped_cells: int = 0
-    # line of ``source`` (from 1) -> (cell number, line in that cell), for the student's code
+    # line of ``source`` (from 1) -> (code cell number, line in that cell), for the student's code
     line_map: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # code cell number -> its first non-blank line, for every code cell of the notebook
+    cell_starts: dict[int, str] = field(default_factory=dict)
+    # graded code cells that call an experiment function (EXPERIMENT_CALLS) at top level
+    experiment_cells: list[int] = field(default_factory=list)
+    # names that only cells skipped for grading (tagged active-ipynb, ...) define
+    skipped_names: set[str] = field(default_factory=set)
 
     def locate(self, line: int) -> tuple[int, int] | None:
-        """Where line ``line`` of the extracted module comes from: (cell, line in the cell)."""
+        """Where line ``line`` of the extracted module comes from: (code cell, line in it)."""
         return self.line_map.get(line)
+
+    def cell_label(self, cell: int) -> str:
+        """``code cell K (the one starting with `def clip_gradients(...`)``."""
+        start = self.cell_starts.get(cell, "")
+        return f"code cell {cell}" + (
+            f" (the one starting with `{_short(start, 48)}`)" if start else ""
+        )
+
+    def translate(self, text: str, *, notebook: str = NOTEBOOK_FILE) -> str:
+        """Feedback about the extracted module, rewritten for the notebook the student sees.
+
+        "line L of batchnorm_gradclip_exercise.py" becomes "line M of code cell K (the one
+        starting with ...) of the notebook"; advice for scripts (``if __name__ ==
+        '__main__':``) becomes advice for notebooks; an import that failed in a cell that runs
+        the experiment, or on a name only a skipped cell defines, says so.
+        """
+        if not text:
+            return text
+
+        def where(match: re.Match[str]) -> str:
+            found = self.line_map.get(int(match.group(1)))
+            if found is None:
+                return match.group(0)
+            return f"line {found[1]} of {self.cell_label(found[0])} in {notebook}"
+
+        text = _LINE_REFERENCE.sub(where, text)
+        if _MAIN_GUARD_ADVICE.search(text) or _IMPORT_FAILED.search(text):
+            text = _MAIN_GUARD_ADVICE.sub(lambda _: self._experiment_advice(), text, count=1)
+            text = _IMPORT_FAILED.sub("running your notebook's graded code cells", text)
+            text = _AT_IMPORT_TIME.sub("when its cells run", text)
+            if self.experiment_cells and _EXPERIMENT_ADVICE_MARK not in text:
+                text += "\n  " + self._experiment_advice()
+            missing = _NAME_ERROR.search(text)
+            if missing and missing.group(1) in self.skipped_names:
+                text += (
+                    f"\n  `{missing.group(1)}` is defined only in a cell that is not graded "
+                    f"(tagged {' or '.join(NOTEBOOK_ONLY_TAGS[:2])}): a graded cell cannot use it."
+                )
+        return text
+
+    def _experiment_advice(self) -> str:
+        cells = ", ".join(self.cell_label(c) for c in self.experiment_cells)
+        which = f"Here: {cells}. " if cells else ""
+        return (
+            f"{_EXPERIMENT_ADVICE_MARK} (calls main(...) or compare_runs(...), or loads the "
+            f"data, at the top level) runs every time the notebook is graded. {which}Give such "
+            f"a cell the tag `{EXPERIMENT_TAG}`, as the experiment cells at the end have: "
+            "tagged cells are not graded (JupyterLab and Notebook 7: the gear icon in the right "
+            "sidebar; classic Notebook: View > Cell Toolbar > Tags). Or remove the cell before "
+            "you submit."
+        )
+
+
+_LINE_REFERENCE = re.compile(rf"line (\d+) of {re.escape(EXERCISE_FILE)}")
+# The sandbox's advice for a script whose import hangs, and its descriptions of a failed import
+_MAIN_GUARD_ADVICE = re.compile(r"Put such code under `if __name__ == ['\"]__main__['\"]:?`\.?")
+_IMPORT_FAILED = re.compile(r"\bimporting your file\b")
+_AT_IMPORT_TIME = re.compile(r"\bat import time\b")
+_NAME_ERROR = re.compile(r"NameError\b.*?name '(\w+)' is not defined")
+_EXPERIMENT_ADVICE_MARK = "In a notebook, a cell that runs the experiment"
 
 
 def read_notebook(path: str | Path) -> Any:
     """Read and validate an ``.ipynb`` (any v4 minor version); raise ``NotebookError``."""
-    import nbformat
-
+    nbformat = require("nbformat")
     path = Path(path)
     try:
         nb = nbformat.read(path, as_version=4)
@@ -190,31 +292,42 @@ def is_graded_code_cell(cell: Any) -> bool:
 def notebook_to_script(nb: Any, *, name: str = NOTEBOOK_FILE) -> NotebookScript:
     """The Python module to grade for notebook ``nb`` (an nbformat v4 notebook node).
 
-    Code cells are concatenated in order, each under a ``# %% cell N`` comment (N counts every
-    cell of the notebook from 1, as Jupyter shows them). IPython-only syntax is replaced by
-    ``pass`` statements and each removal is reported in ``notes``; ``from __future__`` imports
-    move to the top, where Python requires them.
+    Graded code cells are concatenated in order, each under a ``# %% code cell K`` comment (K
+    counts the notebook's code cells from 1). IPython-only syntax is replaced by ``pass``
+    statements and each removal is reported in ``notes``; ``from __future__`` imports move to
+    the top, where Python requires them.
     """
     script = NotebookScript(source="")
     future: list[str] = []
-    parts: list[tuple[int, str]] = []  # (cell number, code with as many lines as the cell)
+    parts: list[tuple[int, str]] = []  # (code cell number, code with as many lines as the cell)
     uses_display = False
-    for number, cell in enumerate(nb.cells, start=1):
+    number = 0
+    graded_names: set[str] = set()
+    for cell in nb.cells:
         if cell.get("cell_type") != "code":
             continue
+        number += 1
+        source = _cell_source(cell)
+        script.cell_starts[number] = next(
+            (ln.strip() for ln in source.split("\n") if ln.strip()), ""
+        )
         if not is_graded_code_cell(cell):
             script.skipped_cells += 1
+            script.skipped_names |= _top_level_names(source)
             continue
         script.code_cells += 1
-        source = _cell_source(cell)
-        code, notes = strip_ipython(source, where=f"cell {number}")
+        code, notes = strip_ipython(source, where=script.cell_label(number))
         script.notes.extend(notes)
         code, cell_future = _pop_future_imports(code)
         future.extend(f for f in cell_future if f not in future)
         uses_display = uses_display or _calls_display(code)
+        if _calls_experiment(code):
+            script.experiment_cells.append(number)
+        graded_names |= _top_level_names(code)
         parts.append((number, code.rstrip()))
     if script.code_cells == 0:
         raise NotebookError(f"{name} has no code cells to grade")
+    script.skipped_names -= graded_names
     out = [f'"""Code cells of {name}, extracted for grading."""']
     out.extend(future)
     if uses_display:
@@ -222,12 +335,66 @@ def notebook_to_script(nb: Any, *, name: str = NOTEBOOK_FILE) -> NotebookScript:
             "from IPython.display import display  # Jupyter provides display() without import"
         )
     for number, code in parts:
-        out += ["", "", f"# %% cell {number}"]
+        out += ["", "", f"# %% code cell {number}"]
         for i, line in enumerate(code.split("\n"), start=1):
             out.append(line)
             script.line_map[len(out)] = (number, i)
     script.source = "\n".join(out) + "\n"
     return script
+
+
+def _parse(code: str) -> ast.Module | None:
+    try:
+        return ast.parse(code)
+    except SyntaxError:
+        return None
+
+
+def _top_level_statements(tree: ast.AST) -> Iterable[ast.AST]:
+    """Every node that runs when the module is imported (not inside a def, class or lambda)."""
+    stack = list(ast.iter_child_nodes(tree))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            stack.extend(node.decorator_list if not isinstance(node, ast.Lambda) else ())
+            continue
+        if isinstance(node, ast.ClassDef):
+            stack.extend(node.decorator_list)
+            continue  # a class body runs at import, but an experiment call there is unlikely
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _calls_experiment(code: str) -> bool:
+    """Whether the cell calls one of ``EXPERIMENT_CALLS`` when it runs (not in a def)."""
+    tree = _parse(code)
+    if tree is None:
+        return False
+    for node in _top_level_statements(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if called in EXPERIMENT_CALLS:
+                return True
+    return False
+
+
+def _top_level_names(code: str) -> set[str]:
+    """The names a cell binds at module level (assignments, defs, classes, imports)."""
+    tree = _parse(code)
+    if tree is None:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        else:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+    return names
 
 
 def _cell_source(cell: Any) -> str:
@@ -251,19 +418,20 @@ def strip_ipython(
         magic = first[2:].split(maxsplit=1)[0] if len(first) > 2 else ""
         body = source.lstrip("\n").split("\n", 1)[1] if "\n" in source.strip("\n") else ""
         if magic in _PYTHON_BODY_CELL_MAGICS:
-            notes.append(f"{where}: the cell magic `%%{magic}` was removed; its code was kept.")
+            notes.append(
+                f"{where}: the cell magic `%%{magic}` was {REMOVED_FOR_GRADING}; its code was kept."
+            )
             code, more = strip_ipython(body, where=where, first_line=first_line + 1)
             return f"# {first}  (removed for grading)\n" + code, notes + more
         notes.append(
             f"{where}: the cell starts with the cell magic `{_short(first)}`, so the whole cell"
-            " was left out of grading (only plain Python is graded)."
+            f" was {REMOVED_FOR_GRADING} (only plain Python is graded)."
         )
         return "".join(f"# {line}" for line in source.splitlines(keepends=True)), notes
     if not _may_hold_ipython(source):
         return source, notes
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    transformed = TransformerManager().transform_cell(source)
+    transformer = require("IPython.core.inputtransformer2").TransformerManager()
+    transformed = transformer.transform_cell(source)
     original_lines = source.rstrip("\n").split("\n")
     lines = transformed.rstrip("\n").split("\n")
     same_shape = len(lines) == len(original_lines)
@@ -284,7 +452,7 @@ def strip_ipython(
         lines[start - 1 : end] = removed + ["#"] * (end - start)  # keep the line numbers
         notes.append(
             f"{where}, line {start + first_line - 1}: `{_short(shown.strip())}` is IPython"
-            " syntax (magic, shell command or get_ipython()) and was removed for grading."
+            f" syntax (magic, shell command or get_ipython()) and was {REMOVED_FOR_GRADING}."
         )
     notes.reverse()
     return "\n".join(lines) + "\n", notes

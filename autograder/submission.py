@@ -10,23 +10,30 @@ student's feedback::
     with prepared_submission(path) as prepared:
         result = grade(prepared.path)           # always a .py named batchnorm_gradclip_exercise.py
         feedback_notes = prepared.notes         # empty for a .py submission
+        feedback = prepared.translate(feedback)  # points into the notebook's cells
+
+Grading a notebook needs the [notebooks] extra (nbformat, IPython); without it,
+``prepared_submission`` raises ``autograder.notebook.NotebookSupportMissing``, a problem of the
+grader's environment, not of the submission.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.paths import EXERCISE_FILE
 
+if TYPE_CHECKING:
+    from autograder.notebook import NotebookScript
+
 NOTEBOOK_SUFFIX = ".ipynb"
 EXERCISE_NOTEBOOK = Path(EXERCISE_FILE).with_suffix(NOTEBOOK_SUFFIX).name
-_LINE_REFERENCE = re.compile(rf"line (\d+) of {re.escape(EXERCISE_FILE)}")
 
 
 class SubmissionNotFound(Exception):
@@ -75,32 +82,26 @@ class PreparedSubmission:
     """What to grade: ``path`` is always a Python module named ``batchnorm_gradclip_exercise.py``.
 
     ``original`` is the file the student handed in (the same as ``path`` for a ``.py``), and
-    ``notes`` are sentences for the student about what was changed to grade it.
+    ``notes`` are sentences for the student about what was changed to grade it. ``script`` is,
+    for a notebook, the extracted module with its map back to the notebook's cells.
     """
 
     path: Path
     original: Path
     notes: tuple[str, ...] = field(default=())
-    # for a notebook: line of ``path`` -> (cell number, line in the cell)
-    line_map: dict[int, tuple[int, int]] = field(default_factory=dict, compare=False)
+    script: NotebookScript | None = field(default=None, compare=False)
 
     @property
     def is_notebook(self) -> bool:
         return self.original.suffix == NOTEBOOK_SUFFIX
 
     def translate(self, text: str) -> str:
-        """Feedback ``text`` with "line L of batchnorm_gradclip_exercise.py" pointing into the
-        notebook ("cell C, line M of the notebook"); unchanged for a ``.py`` submission."""
-        if not self.line_map:
+        """Feedback ``text`` rewritten for the notebook the student handed in: "line L of
+        batchnorm_gradclip_exercise.py" points to the notebook's code cell, advice for scripts
+        becomes advice for notebooks. Unchanged for a ``.py`` submission."""
+        if self.script is None:
             return text
-
-        def where(match: re.Match[str]) -> str:
-            found = self.line_map.get(int(match.group(1)))
-            if found is None:
-                return match.group(0)
-            return f"cell {found[0]}, line {found[1]} of {self.original.name}"
-
-        return _LINE_REFERENCE.sub(where, text)
+        return self.script.translate(text, notebook=self.original.name)
 
 
 @contextmanager
@@ -112,7 +113,8 @@ def prepared_submission(
     For a notebook, the extracted module is written to ``workdir`` (which must exist and is left
     in place) or to a temporary directory removed on exit. Raises ``SubmissionNotFound`` when
     there is nothing to grade at ``path``, including a notebook that cannot be read (the message
-    says why, in words for the student).
+    says why, in words for the student), and ``NotebookSupportMissing`` for a notebook when the
+    [notebooks] extra is not installed.
     """
     original = find_submission(path)
     if original.suffix != NOTEBOOK_SUFFIX:
@@ -136,7 +138,7 @@ def prepared_submission(
         target = target_dir / EXERCISE_FILE
         target.write_text(script.source, encoding="utf-8")
         yield PreparedSubmission(
-            path=target, original=original, notes=tuple(cell_notes), line_map=script.line_map
+            path=target, original=original, notes=tuple(cell_notes), script=script
         )
     finally:
         if own_dir:

@@ -6,6 +6,8 @@ import ast
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,12 +19,13 @@ from autograder.notebook import (  # noqa: E402
     EXPERIMENT_TAG,
     REFERENCE_NOTEBOOK_PATH,
     STUDENT_NOTEBOOK_PATH,
+    NotebookSupportMissing,
     notebook_to_script,
     read_notebook,
     stale_notebooks,
     strip_ipython,
 )
-from autograder.paths import ASSIGNMENT_DIR, SOLUTION_PATH, TEMPLATE_PATH  # noqa: E402
+from autograder.paths import ASSIGNMENT_DIR, REPO_ROOT, SOLUTION_PATH, TEMPLATE_PATH  # noqa: E402
 from autograder.submission import (  # noqa: E402
     SubmissionNotFound,
     prepared_submission,
@@ -56,6 +59,27 @@ def test_committed_notebooks_are_current():
         f"{[str(p) for p in stale]} differ from the solution file: run "
         "`python -m autograder export notebooks` and commit the result"
     )
+
+
+def test_stale_check_flags_a_changed_solution(tmp_path: Path):
+    """Edits of the solution file make the committed notebooks stale (the check can fail)."""
+    text = SOLUTION_PATH.read_text(encoding="utf-8")
+    narrative = "# ## Run the experiment\n"
+    solution_only = "    return torch.linalg.vector_norm(per_tensor, ord=norm_type).item()\n"
+    assert text.count(narrative) == 1 and text.count(solution_only) == 1
+    solution = tmp_path / SOLUTION_PATH.name
+
+    solution.write_text(text, encoding="utf-8")
+    assert stale_notebooks(solution=solution) == []
+
+    # a markdown cell: both notebooks carry the narrative
+    solution.write_text(text.replace(narrative, "# ## Run the experiment now\n"), "utf-8")
+    assert stale_notebooks(solution=solution) == [STUDENT_NOTEBOOK_PATH, REFERENCE_NOTEBOOK_PATH]
+
+    # a line of a solution block: only the reference notebook holds it
+    changed = solution_only.replace(".item()", ".item()  # the total norm")
+    solution.write_text(text.replace(solution_only, changed), "utf-8")
+    assert stale_notebooks(solution=solution) == [REFERENCE_NOTEBOOK_PATH]
 
 
 def test_notebooks_have_narrative_and_the_experiment_cells():
@@ -172,26 +196,33 @@ def test_broken_notebook_is_a_clear_error(tmp_path: Path, content: str, message:
     assert path.read_text() == content, "the submission must be left as it was"
 
 
-def _fashion_mnist_available() -> bool:
-    try:
-        import sys
+def _notebook_data_root(tmp_path: Path) -> Path:
+    """The Fashion-MNIST root the notebook will use, prepared; skip when there is none.
 
-        sys.path.insert(0, str(ASSIGNMENT_DIR))
-        from exercise_utils import DEBIAN_DIR
-    except Exception:
-        return False
-    return DEBIAN_DIR.is_dir() or bool(os.environ.get("FASHION_MNIST_ROOT"))
+    ``$FASHION_MNIST_ROOT`` when set (the kernel inherits it), else ``tmp_path/data`` filled from
+    Debian's dataset-fashion-mnist: the skip condition is the data the notebook then reads.
+    """
+    sys.path.insert(0, str(ASSIGNMENT_DIR))
+    try:
+        import exercise_utils
+    finally:
+        sys.path.remove(str(ASSIGNMENT_DIR))
+    root = Path(os.environ.get("FASHION_MNIST_ROOT") or tmp_path / "data")
+    try:
+        return exercise_utils.prepare_fashion_mnist(root, download=False)
+    except exercise_utils.FashionMNISTUnavailable as exc:
+        pytest.skip(f"Fashion-MNIST is not on this machine: {exc}")
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.skipif(not _fashion_mnist_available(), reason="Fashion-MNIST is not on this machine")
 def test_reference_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     nbclient = pytest.importorskip("nbclient")
+    root = _notebook_data_root(tmp_path)
     shutil.copy(REFERENCE_NOTEBOOK_PATH, tmp_path)
     shutil.copy(ASSIGNMENT_DIR / "exercise_utils.py", tmp_path)
     nb = read_notebook(tmp_path / REFERENCE_NOTEBOOK_PATH.name)
-    monkeypatch.setenv("FASHION_MNIST_ROOT", str(tmp_path / "data"))  # the kernel inherits it
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(root))  # the kernel inherits it
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
@@ -216,19 +247,129 @@ def test_feedback_line_numbers_point_into_the_notebook(tmp_path: Path):
     nbformat.write(nb, path)
     with prepared_submission(path) as prepared:
         lines = prepared.path.read_text().splitlines()
-    # the cell numbers Jupyter shows: markdown-01 is cell 1, the new cell 2, the imports cell 3
+    # code cells count from the top, markdown cells do not: the new cell (after the title) is
+    # code cell 1, the imports code cell 2, add_batchnorm code cell 3
     target = next(i for i, line in enumerate(lines, 1) if line.startswith("def add_batchnorm"))
-    cell_lines = nb.cells[4].source.splitlines()
-    assert cell_lines[0].startswith("def add_batchnorm")
-    message = f"at line {target} of batchnorm_gradclip_exercise.py: def add_batchnorm"
+    assert nb.cells[4].source.startswith("def add_batchnorm")
+    assert [c.cell_type for c in nb.cells[:5]].count("code") == 3
+    message = f"at line {target + 2} of batchnorm_gradclip_exercise.py: model = copy.deepcopy"
     assert prepared.translate(message) == (
-        "at cell 5, line 1 of batchnorm_gradclip_exercise.ipynb: def add_batchnorm"
+        "at line 3 of code cell 3 (the one starting with `def add_batchnorm(model: nn.Sequential)"
+        " -> nn.S…`) in batchnorm_gradclip_exercise.ipynb: model = copy.deepcopy"
     )
     assert prepared.translate("line 1 of other.py") == "line 1 of other.py"
+    assert "code cell 1 (the one starting with `from __future__ import annotations`), line 2" in (
+        " ".join(prepared.notes)
+    )
     # line numbers inside a cell survive removed magics and moved __future__ imports
-    cell2 = [i for i, line in enumerate(lines, 1) if prepared.line_map.get(i, (0, 0))[0] == 2]
-    assert [prepared.line_map[i][1] for i in cell2] == [1, 2]
+    script = prepared.script
+    new = [i for i, line in enumerate(lines, 1) if script.locate(i) and script.locate(i)[0] == 1]
+    assert [script.locate(i)[1] for i in new] == [1, 2]
     assert lines[0].startswith('"""') and lines[1] == "from __future__ import annotations"
+    # the .py is translated as it is
+    with prepared_submission(SOLUTION_PATH) as plain:
+        assert plain.translate(message) == message
+
+
+def _notebook_with(cells: list[str], *, at: int | None = None):
+    nb = read_notebook(REFERENCE_NOTEBOOK_PATH)
+    for i, source in enumerate(cells):
+        cell = nbformat.v4.new_code_cell(source)
+        if at is None:
+            nb.cells.append(cell)
+        else:
+            nb.cells.insert(at + i, cell)
+    return nb
+
+
+def test_experiment_cells_get_notebook_advice_not_script_advice():
+    """A graded cell that runs the experiment: advice to tag it, never `if __name__ == ...`."""
+    nb = _notebook_with(
+        [
+            "histories = compare_runs(make_mlp, train_loader, val_loader)",
+            "def later():\n    main([])  # inside a function: runs only when called",
+            "print(Image)",
+        ]
+    )
+    script = notebook_to_script(nb)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert script.experiment_cells == [len(code_cells) - 2]
+    assert "Image" in script.skipped_names and "compare_runs" not in script.skipped_names
+    # what the sandbox says when importing a script hangs (autograder/sandbox/client.py)
+    hang = (
+        "importing your file did not finish within 80 s: does it train a model or wait for "
+        "input at import time? Put such code under `if __name__ == '__main__':`"
+    )
+    said = script.translate(hang)
+    assert "__name__" not in said and "import time" not in said
+    assert f"`{EXPERIMENT_TAG}`" in said and "code cell" in said
+    assert "the one starting with `histories = compare_runs(make_mlp" in said
+    crashed = "Your code raised NameError while importing your file: name 'Image' is not defined"
+    said = script.translate(crashed)
+    assert "running your notebook's graded code cells" in said
+    assert "`Image` is defined only in a cell that is not graded" in said
+    # feedback that has nothing to do with importing is left alone
+    assert script.translate("expected 4.0, got 5.0") == "expected 4.0, got 5.0"
+    # without an experiment cell, the advice is still about notebooks
+    plain = notebook_to_script(read_notebook(REFERENCE_NOTEBOOK_PATH))
+    assert plain.experiment_cells == []
+    said = plain.translate(hang)
+    assert "__name__" not in said and f"`{EXPERIMENT_TAG}`" in said and "Here:" not in said
+
+
+def test_without_the_notebooks_extra_grading_a_notebook_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    path = tmp_path / "batchnorm_gradclip_exercise.ipynb"
+    shutil.copy(REFERENCE_NOTEBOOK_PATH, path)
+    monkeypatch.setitem(sys.modules, "nbformat", None)  # `import nbformat` fails
+    missing = pytest.raises(NotebookSupportMissing, match=r"pip install -e '\.\[notebooks\]'")
+    with missing, prepared_submission(path):
+        pass
+    # a .py needs no extra
+    with prepared_submission(SOLUTION_PATH) as prepared:
+        assert prepared.path == SOLUTION_PATH
+
+
+def test_grade_without_the_notebooks_extra_is_a_grader_error(tmp_path: Path):
+    """`autograder grade x.ipynb` where nbformat is missing: exit 1, a message, a results file."""
+    path = tmp_path / "batchnorm_gradclip_exercise.ipynb"
+    shutil.copy(REFERENCE_NOTEBOOK_PATH, path)
+    out = tmp_path / "results.json"
+    code = (
+        "import sys; sys.modules['nbformat'] = None\n"
+        "from autograder.cli import main\n"
+        f"sys.exit(main(['grade', {str(path)!r}, '--out', {str(out)!r}, '--quiet']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "pip install -e '.[notebooks]'" in proc.stderr
+    assert "ModuleNotFoundError" not in proc.stderr
+    data = json.loads(out.read_text())
+    assert data["extra_data"]["grading_status"] == "grader_error"
+    assert "[notebooks]" in data["extra_data"]["reason"]
+    assert "not your fault" in data["output"]
+
+
+def test_export_notebooks_without_jupytext_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from autograder.cli import main
+
+    before = {p: p.read_bytes() for p in (STUDENT_NOTEBOOK_PATH, REFERENCE_NOTEBOOK_PATH)}
+    monkeypatch.setitem(sys.modules, "jupytext", None)
+    assert main(["export", "notebooks"]) == 2
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert "export notebooks: error:" in said.err and "pip install -e '.[notebooks]'" in said.err
+    assert {p: p.read_bytes() for p in before} == before, "nothing may be written"
 
 
 def test_export_notebooks_command(capsys: pytest.CaptureFixture[str]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -45,44 +46,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autograder.export.otter import ExportError
+    from autograder.notebook import NotebookSupportMissing
+
+    try:
+        if args.target == "notebooks" and args.check:
+            return _check_notebooks()
+        written = _export(args)
+    except (ExportError, NotebookSupportMissing) as exc:
+        print(f"export {args.target}: error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _check_notebooks() -> int:
+    """Exit status 1 when a committed notebook is out of date (``export notebooks --check``)."""
+    from autograder.notebook import stale_notebooks
+
+    stale = stale_notebooks()
+    for path in stale:
+        print(f"{path} is out of date: run `python -m autograder export notebooks`")
+    if not stale:
+        print("notebooks are up to date")
+    return 1 if stale else 0
+
+
+def _export(args: argparse.Namespace) -> list[Path]:
+    """Write the export ``args`` ask for; return the paths written."""
     if args.target == "notebooks":
-        from autograder.notebook import stale_notebooks, write_notebooks
+        from autograder.notebook import write_notebooks
 
-        if args.check:
-            stale = stale_notebooks()
-            for path in stale:
-                print(f"{path} is out of date: run `python -m autograder export notebooks`")
-            if not stale:
-                print("notebooks are up to date")
-            return 1 if stale else 0
-        for path in write_notebooks():
-            print(f"wrote {path}")
-        return 0
+        return write_notebooks()
     if args.target == "otter":
-        from autograder.export.otter import ExportError, export_otter
+        from autograder.export.otter import export_otter
 
-        try:
-            written = export_otter(out_dir=args.out_dir, force=args.force, with_data=args.with_data)
-        except ExportError as exc:
-            print(f"error: {exc}")
-            return 2
-        for path in written:
-            print(f"wrote {path}")
-        return 0
+        return export_otter(out_dir=args.out_dir, force=args.force, with_data=args.with_data)
     if args.target == "nbgrader":
         from autograder.export.nbgrader import ASSIGNMENT_NAME, export_nbgrader
-        from autograder.export.otter import ExportError
 
-        try:
-            written = export_nbgrader(
-                course_dir=args.course_dir,
-                assignment=args.assignment or ASSIGNMENT_NAME,
-                force=args.force,
-            )
-        except ExportError as exc:
-            print(f"error: {exc}")
-            return 2
-        for path in written:
-            print(f"wrote {path}")
-        return 0
+        return export_nbgrader(
+            course_dir=args.course_dir,
+            assignment=args.assignment or ASSIGNMENT_NAME,
+            force=args.force,
+        )
     raise AssertionError(f"unknown export target {args.target!r}")

@@ -132,9 +132,9 @@ def source_notebook(checks: list[TestResult], *, solution_source: str | None = N
 
     ``solution_source`` is the solution file's text (default: the reference solution).
     """
-    import nbformat
+    from autograder.notebook import EXPERIMENT_TAG, notebook_from_source, require
 
-    from autograder.notebook import EXPERIMENT_TAG, notebook_from_source
+    nbformat = require("nbformat")
 
     if solution_source is None:
         solution_source = SOLUTION_PATH.read_text(encoding="utf-8")

@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -109,12 +110,24 @@ def test_file_source(check: TestResult) -> str:
     )
 
 
-def requirements_text() -> str:
-    """Pinned to the versions this export was made and tested with."""
+def public_version(version: str) -> str:
+    """``version`` without its PEP 440 local label: ``2.14.1+cpu`` -> ``2.14.1``.
+
+    PyPI has no local versions (``+cpu``, ``+cu121`` come from PyTorch's own index), so a pin
+    with one cannot be installed on Gradescope.
+    """
+    return version.split("+", 1)[0]
+
+
+def requirements_text(*, version: Callable[[str], str] = metadata.version) -> str:
+    """Pinned to the versions this export was made and tested with (as published on PyPI).
+
+    ``version(name)`` gives an installed distribution's version (``importlib.metadata``'s).
+    """
     lines = ["# installed by otter's setup.sh on Gradescope"]
     for name in (*RUNTIME_REQUIREMENTS, *NOTEBOOK_REQUIREMENTS):
         try:
-            lines.append(f"{name}=={metadata.version(name)}")
+            lines.append(f"{name}=={public_version(version(name))}")
         except metadata.PackageNotFoundError:
             lines.append(name)
     return "\n".join(lines) + "\n"
@@ -168,10 +181,14 @@ def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False)
         from otter.generate import main as otter_generate
         from otter.utils import chdir
     except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("otter"):
+            raise
         raise ExportError(
             "otter-grader is not installed: pip install -e '.[otter,notebooks]'"
-        ) from exc
-    import nbformat
+        ) from None
+    from autograder.notebook import require
+
+    nbformat = require("nbformat")
 
     from autograder.grade import check_catalogue
     from autograder.notebook import NOTEBOOK_FILE, notebook_text, student_notebook
