@@ -345,8 +345,11 @@ def release(
     ``out_dir`` must be empty or missing; with ``force`` its contents are replaced (a ``.git``
     folder is kept, so that a checkout of the template repository can be refreshed). With
     ``git_init`` the result is committed (``git init -b main`` first when it is no repository).
-    Raises ReleaseError, before writing anything, when the release would leak a secret.
+    Raises ReleaseError, before writing anything, when the release would leak a secret, or
+    for a ``commit_message`` without ``git_init``.
     """
+    if commit_message is not None and not git_init:
+        raise ReleaseError("--message is the commit message of --git-init: add --git-init")
     out = Path(out_dir)
     _check_out_dir(out)
     files = build_release(assignment_dir)
@@ -404,7 +407,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="make OUT_DIR a git repository (branch main) and commit the release",
     )
-    parser.add_argument("--message", help="commit message for --git-init")
+    parser.add_argument("--message", help="commit message for --git-init (only with it)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -428,3 +428,12 @@ def test_summary_without_report_and_with_tampering(released: Path, tmp_path: Pat
     text = run_summary(repo, tmp_path / "missing.xml", tmp_path)
     assert text.startswith("## Public tests did not run")
     assert "- `requirements.txt (modified)`" in text
+
+
+def test_message_without_git_init_is_refused(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert cli_main(["release", str(out), "--message", "Week 3"]) == 2
+    assert (
+        "--message is the commit message of --git-init: add --git-init" in capsys.readouterr().err
+    )
+    assert not out.exists()  # nothing written
