@@ -1,12 +1,14 @@
 """How long ``grade-repos`` takes per student, with 1 and with 2 parallel jobs.
 
-    .venv/bin/python benchmarks/bench_grade_repos.py [--students 4] [--jobs 1,2] [--json OUT]
+    .venv/bin/python benchmarks/bench_grade_repos.py [--students 4] [--jobs 1,2]
+        [--isolation auto|bwrap|process] [--json OUT]
 
 Builds ``--students`` local bare repositories (half with the reference solution, half with the
 untouched template, each with a commit after the deadline), grades them all with the real grader
 (``python -m autograder grade`` in a subprocess per student) once per ``--jobs`` value, and prints
-the wall time, the time per student and the speed-up over one job. Not a test: timings on a shared
-machine vary; the numbers are reported, not asserted.
+the wall time, the time per student, the speed-up over one job, the isolation the grader used
+and the load average before and after each run. Not a test: timings on a shared machine vary;
+the numbers are reported, not asserted (the tests prove that two jobs overlap, without clocks).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=4)
     parser.add_argument("--jobs", default="1,2", help="comma-separated job counts to time")
+    parser.add_argument("--isolation", default="auto", choices=("auto", "bwrap", "process"))
     parser.add_argument("--json", help="also write the measurements here")
     args = parser.parse_args(argv)
     measurements = []
@@ -82,11 +85,19 @@ def main(argv: list[str] | None = None) -> int:
         roster = make_class(root, args.students)
         for jobs in [int(j) for j in args.jobs.split(",")]:
             out = root / f"results-{jobs}"
+            load_before = os.getloadavg()[0]
             start = time.perf_counter()
             batch = grade_repos(
-                roster=roster, out_dir=out, deadline=DEADLINE, jobs=jobs, progress=lambda m: None
+                roster=roster,
+                out_dir=out,
+                deadline=DEADLINE,
+                jobs=jobs,
+                isolation=args.isolation,
+                progress=lambda m: None,
             )
             wall = time.perf_counter() - start
+            load_after = os.getloadavg()[0]
+            isolation = sorted({str(r.isolation) for r in batch.rows})
             errors = [r.error for r in batch.rows if r.error]
             scores = sorted(r.score for r in batch.rows)
             measurements.append(
@@ -97,12 +108,16 @@ def main(argv: list[str] | None = None) -> int:
                     "seconds_per_student": round(wall / max(len(batch.rows), 1), 2),
                     "errors": errors,
                     "scores": scores,
+                    "isolation": isolation,
+                    "load_1min_before": round(load_before, 2),
+                    "load_1min_after": round(load_after, 2),
                 }
             )
             print(
                 f"jobs={jobs}: {len(batch.rows)} students in {wall:.1f} s "
-                f"= {wall / max(len(batch.rows), 1):.1f} s per student; scores {scores}"
-                + (f"; errors: {errors}" if errors else ""),
+                f"= {wall / max(len(batch.rows), 1):.1f} s per student; scores {scores}; "
+                f"isolation {', '.join(isolation)}; load {load_before:.1f} -> {load_after:.1f} "
+                f"on {os.cpu_count()} CPUs" + (f"; errors: {errors}" if errors else ""),
                 flush=True,
             )
     base = measurements[0]["wall_seconds"]
