@@ -707,6 +707,10 @@ def _with(path: Path, edit) -> Path:
             lambda t: t.replace('"execution_time": 0.0', '"execution_time": "inf"', 1),
             "'execution_time' is not a finite number",
         ),
+        (  # every score finite, their sum is not
+            lambda t: re.sub(r'"score": [0-9.]+', '"score": 1e308', t),
+            "the tests' total score is not a finite number",
+        ),
     ],
 )
 def test_non_finite_numbers_are_reported_and_skipped(tmp_path, edit, message):

@@ -236,6 +236,9 @@ def _check_finite(result: GradingResult) -> None:
                 raise ValueError(f"test #{i} ({t.name!r}): {key} is not a finite number")
     if not math.isfinite(result.execution_time):
         raise ValueError("'execution_time' is not a finite number")
+    for key, total in (("score", result.score), ("max_score", result.max_score)):
+        if not math.isfinite(total):  # finite scores whose sum overflows
+            raise ValueError(f"the tests' total {key} is not a finite number")
 
 
 def _check_totals(data: dict[str, Any], result: GradingResult, warnings: list[str]) -> None:
