@@ -220,18 +220,19 @@ class NotebookScript:
             return f"line {found[1]} of {self.cell_label(found[0])} in {notebook}"
 
         text = _LINE_REFERENCE.sub(where, text)
-        if _MAIN_GUARD_ADVICE.search(text) or _IMPORT_FAILED.search(text):
-            text = _MAIN_GUARD_ADVICE.sub(lambda _: self._experiment_advice(), text, count=1)
-            text = _IMPORT_FAILED.sub("running your notebook's graded code cells", text)
-            text = _AT_IMPORT_TIME.sub("when its cells run", text)
-            if self.experiment_cells and _EXPERIMENT_ADVICE_MARK not in text:
-                text += "\n  " + self._experiment_advice()
-            missing = _NAME_ERROR.search(text)
-            if missing and missing.group(1) in self.skipped_names:
-                text += (
-                    f"\n  `{missing.group(1)}` is defined only in a cell that is not graded "
-                    f"(tagged {' or '.join(NOTEBOOK_ONLY_TAGS[:2])}): a graded cell cannot use it."
-                )
+        import_failed = bool(_MAIN_GUARD_ADVICE.search(text) or _IMPORT_FAILED.search(text))
+        text = _MAIN_GUARD_ADVICE.sub(lambda _: self._experiment_advice(), text, count=1)
+        for pattern, words in _SCRIPT_WORDS:
+            text = pattern.sub(words, text)
+        text = text.replace(EXERCISE_FILE, notebook)
+        if import_failed and self.experiment_cells and _EXPERIMENT_ADVICE_MARK not in text:
+            text += "\n  " + self._experiment_advice()
+        missing = _NAME_ERROR.search(text) if import_failed else None
+        if missing and missing.group(1) in self.skipped_names:
+            text += (
+                f"\n  `{missing.group(1)}` is defined only in a cell that is not graded "
+                f"(tagged {' or '.join(NOTEBOOK_ONLY_TAGS[:2])}): a graded cell cannot use it."
+            )
         return text
 
     def _experiment_advice(self) -> str:
@@ -250,8 +251,19 @@ class NotebookScript:
 _LINE_REFERENCE = re.compile(rf"line (\d+) of {re.escape(EXERCISE_FILE)}")
 # The sandbox's advice for a script whose import hangs, and its descriptions of a failed import
 _MAIN_GUARD_ADVICE = re.compile(r"Put such code under `if __name__ == ['\"]__main__['\"]:?`\.?")
-_IMPORT_FAILED = re.compile(r"\bimporting your file\b")
-_AT_IMPORT_TIME = re.compile(r"\bat import time\b")
+_IMPORT_FAILED = re.compile(r"\bimporting your file\b|\byour file could not be imported\b")
+# The grader's words for a script, and what they mean for a notebook
+_SCRIPT_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bimporting your file\b"), "running your graded code cells"),
+    (re.compile(r"\byour file could not be imported\b"), "your graded code cells could not run"),
+    (
+        re.compile(r"\byour file does not define (\w+) \(did you rename or delete it\?\)"),
+        rf"your graded code cells do not define \1 (did you rename or delete it, or tag its cell"
+        rf" {EXPERIMENT_TAG}?)",
+    ),
+    (re.compile(r"\bdoes your file call\b"), "does your code call"),
+    (re.compile(r"\bat import time\b"), "when its cells run"),
+)
 _NAME_ERROR = re.compile(r"NameError\b.*?name '(\w+)' is not defined")
 _EXPERIMENT_ADVICE_MARK = "In a notebook, a cell that runs the experiment"
 

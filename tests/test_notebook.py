@@ -306,8 +306,18 @@ def test_experiment_cells_get_notebook_advice_not_script_advice():
     assert "the one starting with `histories = compare_runs(make_mlp" in said
     crashed = "Your code raised NameError while importing your file: name 'Image' is not defined"
     said = script.translate(crashed)
-    assert "running your notebook's graded code cells" in said
+    assert "while running your graded code cells" in said
     assert "`Image` is defined only in a cell that is not graded" in said
+    # the grader's other words for a script
+    said = script.translate(
+        "Not run: your file could not be imported. Only batchnorm_gradclip_exercise.py is graded."
+    )
+    assert said.startswith("Not run: your graded code cells could not run.")
+    assert "Only batchnorm_gradclip_exercise.ipynb is graded." in said
+    said = script.translate(
+        "your file does not define clip_gradients (did you rename or delete it?)"
+    )
+    assert f"or tag its cell {EXPERIMENT_TAG}?" in said and "your file" not in said
     # feedback that has nothing to do with importing is left alone
     assert script.translate("expected 4.0, got 5.0") == "expected 4.0, got 5.0"
     # without an experiment cell, the advice is still about notebooks

@@ -103,11 +103,11 @@ def test_the_mistake_is_realistic():
 
 @pytest.fixture(scope="module")
 def notebook_results(tmp_path_factory) -> dict[str, dict]:
-    """The runtime's grade of the reference and the wrong submission as notebooks."""
+    """The runtime's grade of the three submissions as notebooks."""
     from autograder.export.runtime import grade_to_json
 
     out = {}
-    for kind in ("reference", "wrong"):
+    for kind in KINDS:
         folder = tmp_path_factory.mktemp(f"nb-{kind}")
         path = write_notebook(notebook(kind), folder)
         out[kind] = grade_to_json(submission=path, out=folder / "results.json")
@@ -116,35 +116,26 @@ def notebook_results(tmp_path_factory) -> dict[str, dict]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("kind", ["reference", "wrong"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_notebook_scores_equal_script_scores(kind: str, notebook_results: dict[str, dict]):
     ours, theirs = our_results(kind), notebook_results[kind]
     assert theirs["extra_data"]["grading_status"] == "graded", theirs["output"]
     assert scores_by_check(theirs) == scores_by_check(ours)
     assert (theirs["score"], theirs["max_score"]) == (ours["score"], ours["max_score"])
-    assert "Graded the code cells of batchnorm_gradclip_exercise.ipynb" in theirs["output"]
+    note = "Note: Graded the code cells of batchnorm_gradclip_exercise.ipynb"
+    assert theirs["output"].count(note) == 1, theirs["output"]
     if kind == "reference":
         assert ours["score"] > ours["max_score"] - 1e-9, "the reference must get full marks"
+    elif kind == "template":
+        assert ours["score"] == 0
     else:
         assert 0 < ours["score"] < ours["max_score"], "the mistake must cost some points"
         lost = {t["tags"][0] for t in ours["tests"] if t["status"] == "failed"}
         assert "compute_grad_norm" in lost
 
 
-def _cli_routes_notebooks() -> bool:
-    import inspect
-
-    import autograder.grade
-
-    return "prepared_submission" in inspect.getsource(autograder.grade)
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.skipif(
-    not _cli_routes_notebooks(),
-    reason="autograder/grade.py does not route notebooks through prepared_submission yet",
-)
 def test_grade_command_accepts_a_notebook_directory(tmp_path: Path):
     nb = notebook("wrong")
     nb.cells.insert(1, __import__("nbformat").v4.new_code_cell("%matplotlib inline"))
@@ -152,7 +143,119 @@ def test_grade_command_accepts_a_notebook_directory(tmp_path: Path):
     write_notebook(nb, folder)
     results = grade_cli(folder, tmp_path / "results.json")
     assert scores_by_check(results) == scores_by_check(our_results("wrong"))
-    assert "%matplotlib inline" in results["output"], "the note about the magic is missing"
+    assert results["output"].count("%matplotlib inline") == 1, "the note about the magic"
+
+
+def _with_cell(kind: str, source: str, *, after: str) -> object:
+    """The notebook of ``kind`` with a code cell ``source`` after the cell holding ``after``."""
+    import nbformat
+
+    nb = notebook(kind)
+    index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and after in c.source)
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_removed_shell_escape_that_broke_the_import_is_named(tmp_path: Path):
+    """`!pip install x` then `import x`: the summary shows the note and says it may be why."""
+    from autograder.export.runtime import grade_to_json
+
+    nb = _with_cell(
+        "reference", "!pip install bngc-helpers\nimport bngc_helpers", after="import torch"
+    )
+    path = write_notebook(nb, tmp_path / "submission")
+    data = grade_to_json(submission=path, out=tmp_path / "results.json")
+    assert data["extra_data"]["grading_status"] == "could_not_grade", data["output"]
+    output = data["output"]
+    assert "ModuleNotFoundError" in output and "line 2 of code cell 2" in output
+    assert output.count("`!pip install bngc-helpers` is IPython syntax") == 1
+    assert "may be why your code did not run" in output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_cell_that_runs_the_experiment_gets_notebook_advice(tmp_path: Path):
+    """A graded cell trains at top level: importing times out, and the advice fits a notebook."""
+    from autograder.formats import to_gradescope
+    from autograder.grade import grade_submission
+    from autograder.sandbox.client import Limits
+
+    experiment = (
+        "import torch\n"
+        "batches = [(torch.randn(32, 784), torch.randint(0, 10, (32,)))] * 50\n"
+        "histories = compare_runs(make_mlp, batches, batches, epochs=10_000)"
+    )
+    nb = _with_cell("reference", experiment, after="def make_mlp")
+    path = write_notebook(nb, tmp_path / "submission")
+    # a quarter of the usual time limits: the import is meant to time out
+    result = grade_submission(submission=path, limits=Limits(timeout_scale=0.25))
+    assert result.status == "could_not_grade", result.reason
+    reason = result.reason
+    assert "did not finish within" in reason, reason
+    assert "__name__" not in reason and "`active-ipynb`" in reason
+    assert "(the one starting with `import torch`)" in reason
+    assert reason in to_gradescope(result)["output"]
+    assert all("__name__" not in t.output for t in result.tests)
+
+
+def test_could_not_grade_summary_shows_the_notes():
+    from autograder.formats import summary_text
+    from autograder.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, GradingResult
+
+    notes = [
+        "Graded the code cells of batchnorm_gradclip_exercise.ipynb (9 cells).",
+        "code cell 2 (the one starting with `ip = get_ipython()`), line 1: `ip = get_ipython()`"
+        " is IPython syntax (magic, shell command or get_ipython()) and was removed for grading.",
+    ]
+    result = GradingResult(status=COULD_NOT_GRADE, reason="NameError: name 'ip' is not defined")
+    result.extra["submission_notes"] = notes
+    text = summary_text(result)
+    assert text.startswith("Could not grade your submission: NameError")
+    assert all(f"Note: {n}" in text for n in notes)
+    assert "may be why your code did not run" in text
+    # nothing removed: the notes, no hint
+    result.extra["submission_notes"] = notes[:1]
+    assert "may be why" not in summary_text(result) and notes[0] in summary_text(result)
+    # a grader error is not the student's doing: no hint about their lines
+    result.status, result.extra["submission_notes"] = GRADER_ERROR, notes
+    assert "may be why" not in summary_text(result) and notes[1] in summary_text(result)
+    result.status = GRADED
+    assert summary_text(result).count("Note: ") == 2
+
+
+def test_a_failed_grading_is_not_repeated_by_every_test_cell(monkeypatch: pytest.MonkeyPatch):
+    from autograder.export import runtime
+
+    calls = []
+
+    def failing(submission: Path, **kwargs) -> dict:
+        calls.append(submission)
+        raise runtime.GradingFailed("the grader exited with status 1 without results")
+
+    monkeypatch.setattr(runtime, "_results", None)
+    monkeypatch.setattr(runtime, "_failure", None)
+    monkeypatch.setattr(runtime, "locate_submission", lambda: Path("submission.ipynb"))
+    monkeypatch.setattr(runtime, "grade_in_subprocess", failing)
+    for number in ("1.1", "1.2", "2.1"):
+        with pytest.raises(runtime.GradingFailed, match="without results"):
+            runtime.nbgrader_check(number)
+    with pytest.raises(runtime.GradingFailed, match="without results"):
+        runtime.assert_check_passed("1.1")
+    assert calls == [Path("submission.ipynb")], "graded more than once"
+
+
+def test_the_grading_timeout_ends_before_the_platform_cell_timeout(tmp_path: Path):
+    from autograder.export import runtime
+    from autograder.export.nbgrader import CELL_TIMEOUT_S
+
+    assert runtime.GRADING_TIMEOUT_S <= CELL_TIMEOUT_S - 120, "our message must win the race"
+    submission = tmp_path / SOLUTION_PATH.name
+    submission.write_text(script_text("reference"), encoding="utf-8")
+    # grading takes several seconds at least (torch alone): one second is too short
+    with pytest.raises(runtime.GradingFailed, match=r"did not finish within 1 s"):
+        runtime.grade_in_subprocess(submission, timeout=1.0)
 
 
 def test_a_broken_notebook_is_reported_not_crashed(tmp_path: Path):
