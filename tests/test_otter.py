@@ -20,11 +20,12 @@ from autograder.export.otter import (
     ExportError,
     export_otter,
     otter_edition,
+    requirements_text,
 )
 from autograder.grade import check_catalogue
-from autograder.paths import CHECKS_DIR
 from tests.test_notebook_grading import (
     KINDS,
+    hidden_check_leaks,
     notebook,
     our_results,
     scores_by_check,
@@ -68,14 +69,19 @@ def test_export_layout(export: Path):
         assert any(f"assert_check_passed({check.number!r})" in s for s in sources), check.number
         assert any(f"points = {float(check.max_score)!r}" in s for s in sources)
     # the test files name the checks; their source stays in the grader
-    for check_file in sorted(CHECKS_DIR.glob("check_*.py")):
-        assert not any(f"def {name}" in s for s in sources for name in _functions(check_file))
+    shown = dict(zip(tests, sources, strict=True))
+    for path in sorted(student.iterdir()):
+        shown[f"student/{path.name}"] = path.read_text(encoding="utf-8")
+    assert hidden_check_leaks(shown) == []
 
 
-def _functions(path: Path) -> list[str]:
-    import ast
-
-    return [n.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)]
+def test_requirements_pin_versions_pypi_has():
+    """A local version label (torch 2.14.1+cpu from PyTorch's index) is not on PyPI."""
+    versions = {"torch": "2.14.1+cpu", "torchvision": "0.29.1+cu121"}
+    text = requirements_text(version=lambda name: versions.get(name, "1.2.3"))
+    pins = dict(line.split("==") for line in text.splitlines() if "==" in line)
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+    assert pins["nbformat"] == "1.2.3" and "+" not in text
 
 
 def test_export_refuses_a_non_empty_directory(tmp_path: Path):
@@ -131,8 +137,17 @@ def test_otter_run_scores_equal_ours(kind: str, otter_results: dict[str, dict]):
     assert _otter_scores(theirs) == scores_by_check(ours)
     total = sum(t.get("score", 0) or 0 for t in theirs["tests"])
     assert total == pytest.approx(ours["score"])
-    if kind == "template":
+    # otter's own verdict, not only its agreement with ours
+    possible = sum(c.max_score for c in check_catalogue())  # bonus included, as otter counts
+    assert len(_otter_scores(theirs)) == len(check_catalogue())
+    if kind == "reference":
+        assert total == pytest.approx(possible), "the reference must get full marks"
+    elif kind == "template":
         assert total == 0
+    else:
+        assert 0 < total < possible, "the mistake must cost points"
+        lost = [t["name"] for t in theirs["tests"] if (t.get("score") or 0) < t["max_score"]]
+        assert any("compute_grad_norm" in name for name in lost), lost
     failed = [t for t in ours["tests"] if t["status"] == "failed"]
     text = "\n".join(t.get("output", "") for t in theirs["tests"])
     for test in failed:  # our feedback reaches the student through otter
