@@ -66,12 +66,33 @@ class DemoData:
         return len(self.classes)
 
 
-def default_data_dir() -> Path | None:
-    """The shared CIFAR-10 subset beside the repository, if it is there (else ``None``)."""
+@dataclass
+class DataLocation:
+    """Where the images come from, and who said so (for error messages)."""
+
+    path: Path | None  # an ImageFolder directory; None: torchvision's CIFAR10
+    origin: str  # "--data-dir", "$BNGC_DEMO_DATA", "the shared subset" or "torchvision"
+
+    def describe(self) -> str:
+        """E.g. ``$BNGC_DEMO_DATA (/data/cifar)``: names the flag or variable that chose it."""
+        if self.path is None:
+            return "torchvision's CIFAR10"
+        if self.origin == "--data-dir":
+            return f"--data-dir {self.path}"
+        return f"{self.origin} ({self.path})"
+
+
+def find_data_dir(data_dir: str | os.PathLike | None = None) -> DataLocation:
+    """The directory to read: ``data_dir`` if given, else ``$BNGC_DEMO_DATA`` if set, else the
+    shared CIFAR-10 subset beside the repository if it is there, else torchvision's CIFAR10."""
+    if data_dir is not None:
+        return DataLocation(Path(data_dir), "--data-dir")
     env = os.environ.get("BNGC_DEMO_DATA")
     if env:
-        return Path(env)
-    return SHARED_CIFAR10 if SHARED_CIFAR10.is_dir() else None
+        return DataLocation(Path(env), "$BNGC_DEMO_DATA")
+    if SHARED_CIFAR10.is_dir():
+        return DataLocation(SHARED_CIFAR10, "the shared subset")
+    return DataLocation(None, "torchvision")
 
 
 def list_image_folder(split_dir: Path) -> tuple[list[str], list[tuple[Path, int]]]:
@@ -150,7 +171,7 @@ def load_image_folder(
         )
         if cache_file.exists():
             try:
-                cached = torch.load(cache_file, weights_only=True)
+                cached = torch.load(cache_file, map_location="cpu", weights_only=True)
                 return ImageSplit(cached["images"], cached["labels"], list(cached["classes"]))
             except Exception:
                 cache_file.unlink(missing_ok=True)  # corrupt or old cache: decode again
@@ -172,8 +193,9 @@ def load_torchvision_cifar10(root: str | os.PathLike, *, train: bool) -> ImageSp
         ds = CIFAR10(str(root), train=train, download=True)
     except Exception as exc:
         raise DemoDataError(
-            f"no --data-dir given, the shared subset ({SHARED_CIFAR10}) is absent, and torchvision "
-            f"could not download CIFAR-10 into {root} ({type(exc).__name__}: {exc}).\n"
+            f"no --data-dir given, $BNGC_DEMO_DATA not set, the shared subset ({SHARED_CIFAR10}) "
+            f"is absent, and torchvision could not download CIFAR-10 into {root} "
+            f"({type(exc).__name__}: {exc}).\n"
             "Pass --data-dir DIR with an ImageFolder layout (DIR/train/<class>/*.jpg, "
             "DIR/test/<class>/*.jpg), or connect to the internet once."
         ) from exc
@@ -182,7 +204,7 @@ def load_torchvision_cifar10(root: str | os.PathLike, *, train: bool) -> ImageSp
 
 
 def balanced_subset(
-    labels: torch.Tensor, n: int | None, generator: torch.Generator
+    labels: torch.Tensor, *, n: int | None, generator: torch.Generator
 ) -> torch.Tensor:
     """Indices of ``n`` samples (all when ``None`` or too many), as equal per class as possible."""
     if n is None or n >= len(labels):
@@ -213,15 +235,18 @@ def load_demo_data(
     image_size: int = 32,
     cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
     download_root: str | os.PathLike = DEFAULT_DOWNLOAD_ROOT,
+    origin: str = "--data-dir",
 ) -> DemoData:
     """Training subset from the ``train`` split, validation subset from the ``test`` split.
 
     ``data_dir=None`` means torchvision's CIFAR-10 (downloaded into ``download_root``).
+    ``origin`` names what chose ``data_dir`` in the error messages (see ``find_data_dir``).
     """
     if data_dir is not None:
         data_dir = Path(data_dir)
         if not data_dir.is_dir():
-            raise DemoDataError(f"--data-dir {data_dir} does not exist or is not a directory.")
+            where = DataLocation(data_dir, origin).describe()
+            raise DemoDataError(f"{where} does not exist or is not a directory.")
         train = load_image_folder(data_dir / "train", image_size=image_size, cache_dir=cache_dir)
         val = load_image_folder(data_dir / "test", image_size=image_size, cache_dir=cache_dir)
         if val.classes != train.classes:
@@ -235,20 +260,32 @@ def load_demo_data(
         val = load_torchvision_cifar10(download_root, train=False)
         source = f"torchvision CIFAR10 ({download_root})"
     gen = torch.Generator().manual_seed(seed)
-    train_idx = balanced_subset(train.labels, n_train, gen)
-    val_idx = balanced_subset(val.labels, n_val, gen)
+    train_idx = balanced_subset(train.labels, n=n_train, generator=gen)
+    val_idx = balanced_subset(val.labels, n=n_val, generator=gen)
     x_train, x_val = standardize(train.images[train_idx], val.images[val_idx])
     return DemoData(
         x_train, train.labels[train_idx], x_val, val.labels[val_idx], train.classes, source
     )
 
 
-def make_loaders(data: DemoData, batch_size: int) -> tuple[DataLoader, DataLoader]:
+def make_loaders(data: DemoData, *, batch_size: int) -> tuple[DataLoader, DataLoader]:
     """Shuffled training loader (global RNG, so seeding fixes the order) and a validation loader.
 
     The training loader drops the last incomplete batch: a batch of a few images has a much
     noisier gradient, and its norm would show up as a spike once per epoch in every plot.
+
+    Raises:
+        DemoDataError: fewer training images than ``batch_size`` (no training step at all), or
+            no validation images.
     """
+    if len(data.x_train) < batch_size:
+        raise DemoDataError(
+            f"only {len(data.x_train)} training images for batch size {batch_size}: the "
+            "incomplete last batch is dropped, so no training step would run. Use a smaller "
+            "--batch-size or more images."
+        )
+    if len(data.x_val) == 0:
+        raise DemoDataError("no validation images (the test split is empty).")
     train = DataLoader(
         TensorDataset(data.x_train, data.y_train),
         batch_size=batch_size,
