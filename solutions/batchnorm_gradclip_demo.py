@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python solutions/batchnorm_gradclip_demo.py              # the calm story, about a minute
+    python solutions/batchnorm_gradclip_demo.py              # the calm story, ~25 s on 2 cores
     python solutions/batchnorm_gradclip_demo.py --dramatic   # exploding gradients and their cure
 
 Both runs are trained by the reference ``compare_runs`` of the exercise (same seed, same initial
@@ -34,14 +34,15 @@ from solutions.exercise_utils import ProgressLoader, format_summary, plot_runs  
 
 RUN_NAMES = ("baseline", "regularized")
 
-# What each preset sets; any flag given on the command line wins over the preset.
+# What each preset sets; any flag given on the command line wins over the preset. ``width=None``:
+# the architecture's own default (``demo_models.DEFAULT_WIDTH``: 256 units, 32 channels).
 PRESETS: dict[str, dict[str, object]] = {
     # the exercise's network and settings (ReLU MLP, lr 0.05, clip at 1) on colour images: both
     # runs train; BatchNorm + clipping gets there faster (compare the first epochs)
     "default": dict(
         arch="mlp",
         depth=4,
-        width=256,
+        width=None,
         activation="relu",
         lr=0.05,
         max_norm=1.0,
@@ -56,7 +57,7 @@ PRESETS: dict[str, dict[str, object]] = {
     "dramatic": dict(
         arch="mlp",
         depth=8,
-        width=256,
+        width=None,
         activation="tanh",
         lr=0.2,
         max_norm=1.0,
@@ -89,6 +90,7 @@ class DemoConfig:
     out: str
     preset: str = "default"
     cache_dir: str | None = None
+    data_origin: str = "--data-dir"  # what chose data_dir (see demo_data.find_data_dir)
 
 
 @dataclass
@@ -122,8 +124,9 @@ class DemoResult:
 
 
 def outcome(
-    history: Mapping[str, Sequence[float]], max_norm: float, num_classes: int
+    history: Mapping[str, Sequence[float]], *, max_norm: float, num_classes: int
 ) -> RunOutcome:
+    """The verdict on one ``compare_runs`` history (NaN counts as the largest gradient norm)."""
     norms = list(history["grad_norm"])
     finite = all(math.isfinite(v) for v in [*history["train_loss"], *norms])
     max_norm_seen = max(norms, key=lambda v: math.inf if math.isnan(v) else v, default=0.0)
@@ -148,6 +151,7 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> DemoResult:
         n_val=config.n_val,
         seed=config.seed,
         cache_dir=config.cache_dir,
+        origin=config.data_origin,
     )
     print(
         f"data: {len(data.x_train)} training / {len(data.x_val)} validation images "
@@ -164,7 +168,7 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> DemoResult:
         init_gain=config.init_gain,
     )
     print(f"model (baseline): {make_model()}".replace("\n", "\n  "))
-    train_loader, val_loader = demo_data.make_loaders(data, config.batch_size)
+    train_loader, val_loader = demo_data.make_loaders(data, batch_size=config.batch_size)
     loader = ProgressLoader(train_loader, epochs=config.epochs, runs=RUN_NAMES)
     if not progress:
         loader = train_loader
@@ -179,12 +183,13 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> DemoResult:
             seed=config.seed,
         )
     outcomes = {
-        name: outcome(histories[name], config.max_norm, data.num_classes) for name in RUN_NAMES
+        name: outcome(histories[name], max_norm=config.max_norm, num_classes=data.num_classes)
+        for name in RUN_NAMES
     }
     result = DemoResult(
         config, histories, recorder.runs, outcomes, seconds=time.perf_counter() - start
     )
-    result.files = write_outputs(result, Path(config.out))
+    result.files = write_outputs(result, out=Path(config.out))
     result.seconds = time.perf_counter() - start
     return result
 
@@ -212,7 +217,8 @@ def _json_safe(value: object) -> object:
     return value
 
 
-def write_outputs(result: DemoResult, out: Path) -> dict[str, Path]:
+def write_outputs(result: DemoResult, *, out: Path) -> dict[str, Path]:
+    """Write ``metrics.json``, ``diagnostics.json`` and the four figures into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     cfg = result.config
     label = (
@@ -237,18 +243,21 @@ def write_outputs(result: DemoResult, out: Path) -> dict[str, Path]:
         title=f"Baseline vs BatchNorm + clipping at {cfg.max_norm:g}: {label}",
     )
     files["activations"] = demo_diagnostics.plot_activations(
-        result.diagnostics, out / "activations.png", f"Activations per hidden layer: {label}"
+        result.diagnostics,
+        path=out / "activations.png",
+        title=f"Activations per hidden layer: {label}",
     )
     files["gradients"] = demo_diagnostics.plot_gradients(
-        result.diagnostics, out / "gradients.png", f"Gradients per layer: {label}"
+        result.diagnostics, path=out / "gradients.png", title=f"Gradients per layer: {label}"
     )
     files["updates"] = demo_diagnostics.plot_updates(
-        result.diagnostics, out / "updates.png", f"Update-to-data ratio: {label}"
+        result.diagnostics, path=out / "updates.png", title=f"Update-to-data ratio: {label}"
     )
     return files
 
 
 def format_outcomes(result: DemoResult) -> str:
+    """One line per run: the verdict, best accuracy, largest norm, steps above max-norm."""
     lines = []
     for name, o in result.outcomes.items():
         verdict = "trained"
@@ -268,6 +277,28 @@ def format_outcomes(result: DemoResult) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -276,27 +307,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data-dir",
         default=None,
-        help="ImageFolder directory with train/ and test/ (default: the shared CIFAR-10 subset "
-        f"{demo_data.SHARED_CIFAR10} if present, else torchvision's CIFAR10, downloaded)",
+        help="ImageFolder directory with train/ and test/ (default: $BNGC_DEMO_DATA if set, else "
+        f"the shared CIFAR-10 subset {demo_data.SHARED_CIFAR10} if present, else torchvision's "
+        "CIFAR10, downloaded)",
     )
     p.add_argument(
         "--dramatic",
         action="store_true",
         help="deeper net, stronger init, higher lr: the baseline explodes",
     )
-    p.add_argument("--subset", type=int, help="training images (class balanced)")
-    p.add_argument("--n-val", type=int, help="validation images, from the test split")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float, help="SGD learning rate (momentum 0.9)")
-    p.add_argument("--max-norm", type=float, help="gradient clipping threshold")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--subset", type=positive_int, help="training images (class balanced)")
+    p.add_argument("--n-val", type=positive_int, help="validation images, from the test split")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--lr", type=positive_float, help="SGD learning rate (momentum 0.9)")
+    p.add_argument(
+        "--max-norm",
+        type=positive_float,
+        help="gradient clipping threshold (a huge value such as 1e9 switches clipping off)",
+    )
+    p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--arch", choices=demo_models.ARCHITECTURES)
-    p.add_argument("--depth", type=int, help="hidden layers (MLP) or conv blocks (CNN)")
-    p.add_argument("--width", type=int, help="hidden units (MLP) or first conv channels (CNN)")
+    p.add_argument("--depth", type=positive_int, help="hidden layers (MLP) or conv blocks (CNN)")
+    p.add_argument(
+        "--width",
+        type=positive_int,
+        help="hidden units (MLP) or first conv channels (CNN); default "
+        + ", ".join(f"{k} {v}" for k, v in demo_models.DEFAULT_WIDTH.items()),
+    )
     p.add_argument("--activation", choices=tuple(demo_models.ACTIVATIONS))
     p.add_argument(
         "--init-gain",
-        type=float,
+        type=positive_float,
         help="redraw weights from N(0, gain^2/fan_in) (default: PyTorch's init)",
     )
     p.add_argument("--seed", type=int, default=0)
@@ -312,14 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> DemoConfig:
+    """The preset chosen by ``--dramatic``, overridden by every flag given explicitly."""
     preset = "dramatic" if args.dramatic else "default"
     values = {
         key: getattr(args, key) if getattr(args, key) is not None else default
         for key, default in PRESETS[preset].items()
     }
-    data_dir = args.data_dir if args.data_dir is not None else demo_data.default_data_dir()
+    if values["width"] is None:
+        values["width"] = demo_models.DEFAULT_WIDTH[values["arch"]]
+    location = demo_data.find_data_dir(args.data_dir)
     return DemoConfig(
-        data_dir=str(data_dir) if data_dir is not None else None,
+        data_dir=str(location.path) if location.path is not None else None,
+        data_origin=location.origin,
         seed=args.seed,
         out=args.out,
         preset=preset,
@@ -328,9 +373,25 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
     )
 
 
+def config_problem(config: DemoConfig) -> str | None:
+    """What makes a configuration unusable even though every flag is valid alone, or ``None``."""
+    if config.subset < config.batch_size:
+        return (
+            f"--subset {config.subset} is smaller than --batch-size {config.batch_size} "
+            f"(with the {config.preset} preset's values): the incomplete last batch is dropped, "
+            "so no training step would run. Raise --subset or lower --batch-size."
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Command line: parse and check the flags, run the demo, print the tables; exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     config = config_from_args(args)
+    problem = config_problem(config)
+    if problem:
+        parser.error(problem)  # exits with status 2
     try:
         result = run_demo(config, progress=not args.no_progress)
     except demo_data.DemoDataError as exc:
