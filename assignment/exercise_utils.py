@@ -19,6 +19,7 @@ Where the data comes from, in this order:
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import shutil
 import tempfile
@@ -225,18 +226,41 @@ class ProgressLoader:
 
 
 def format_summary(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
-    """A small text table: final losses, accuracy and gradient-norm statistics of each run."""
+    """A small text table: final losses, accuracy and gradient-norm statistics of each run.
+
+    Inputs:
+    - histories: ``{"baseline": {...}, "regularized": {...}}`` as returned by ``compare_runs``.
+
+    Returns:
+    - The table as a string. A run that diverged has ``inf`` / ``nan`` gradient norms: its
+      "max |g|" then reads ``nan`` (if any norm is nan) or ``inf``, its median is taken over the
+      finite norms only, and a note under the table says how many steps were not finite.
+    """
     lines = [
         f"{'run':<12} {'train loss':>10} {'val loss':>9} {'val acc':>8} "
         f"{'max |g|':>8} {'median |g|':>10}"
     ]
+    notes = []
     for name, h in histories.items():
-        norms = sorted(h["grad_norm"]) or [float("nan")]
+        norms = [float(v) for v in h["grad_norm"]]
+        finite = sorted(v for v in norms if math.isfinite(v))
+        if any(math.isnan(v) for v in norms):
+            largest = math.nan  # sorting with nan gives an arbitrary order: never sort them
+        elif len(finite) < len(norms):
+            largest = math.inf
+        else:
+            largest = finite[-1] if finite else math.nan
+        median = finite[len(finite) // 2] if finite else math.nan
         lines.append(
             f"{name:<12} {h['train_loss'][-1]:>10.4f} {h['val_loss'][-1]:>9.4f} "
-            f"{h['val_acc'][-1]:>8.2%} {norms[-1]:>8.2f} {norms[len(norms) // 2]:>10.2f}"
+            f"{h['val_acc'][-1]:>8.2%} {largest:>8.2f} {median:>10.2f}"
         )
-    return "\n".join(lines)
+        if len(finite) < len(norms):
+            notes.append(
+                f"{name}: {len(norms) - len(finite)} of {len(norms)} gradient norms are inf/nan "
+                f"(the run diverged); its median |g| is over the {len(finite)} finite ones"
+            )
+    return "\n".join(lines + notes)
 
 
 def plot_runs(
