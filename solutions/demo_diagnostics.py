@@ -23,19 +23,22 @@ watched run is bit-for-bit the run it would have been.
 
 from __future__ import annotations
 
+import io
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+from PIL import Image
 from torch.nn.modules import module as module_hooks
 from torch.optim import optimizer as optimizer_hooks
 
 TANH_SATURATION = 0.97  # |tanh| above this counts as saturated
 SAMPLE_SIZE = 20_000  # values kept per layer for a histogram snapshot
+HIST_BINS = 60  # bins of every histogram, in the figures and in diagnostics.json
 UPDATE_REFERENCE = -3.0  # log10 update:data ratio that Karpathy's lecture calls healthy
 ACTIVATION_TYPES = (nn.ReLU, nn.Tanh)
 WEIGHTED_TYPES = (nn.Linear, nn.Conv2d)
@@ -213,7 +216,9 @@ class DiagnosticsRecorder:
         return run
 
     @staticmethod
-    def _activation_hook(trace: ActivationTrace):
+    def _activation_hook(
+        trace: ActivationTrace,
+    ) -> Callable[[nn.Module, tuple, torch.Tensor], None]:
         def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
             if not (module.training and torch.is_grad_enabled()):
                 return  # evaluation pass
@@ -239,7 +244,7 @@ class DiagnosticsRecorder:
         return hook
 
     @staticmethod
-    def _weight_grad_hook(trace: WeightTrace):
+    def _weight_grad_hook(trace: WeightTrace) -> Callable[[torch.Tensor], None]:
         def hook(param: torch.Tensor) -> None:
             grad = param.grad.detach()
             trace.grad_norm.append(torch.linalg.vector_norm(grad.float()).item())
@@ -272,6 +277,7 @@ class DiagnosticsRecorder:
 
 
 def describe_layer(m: nn.Module) -> str:
+    """``"Linear 3072->256"``, ``"Conv2d 3->32"``: what a weighted layer maps."""
     if isinstance(m, nn.Linear):
         return f"Linear {m.in_features}->{m.out_features}"
     if isinstance(m, nn.Conv2d):
@@ -289,34 +295,102 @@ def finite_or_none(values: Iterable[float]) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in map(float, values)]
 
 
-def histogram(sample: torch.Tensor | None, bins: int, lo: float, hi: float) -> list[int]:
+def histogram_range(samples: Iterable[torch.Tensor | None], kind: str) -> tuple[float, float]:
+    """A histogram range that covers EVERY finite value of ``samples`` (nothing is clamped or
+    dropped): [-1, 1] for tanh, [0, max] for ReLU, [-max |g|, max |g|] for ``kind="grad"``."""
+    if kind == "tanh":
+        return -1.0, 1.0
+    finite = [s[torch.isfinite(s)] for s in samples if s is not None]
+    values = torch.cat(finite) if finite else torch.zeros(0)
+    if kind == "relu":
+        lo = min(0.0, values.min().item()) if values.numel() else 0.0
+        hi = values.max().item() if values.numel() else 1.0
+        return lo, max(hi, lo + 1e-6)
+    if kind == "grad":
+        bound = values.abs().max().item() if values.numel() else 1.0
+        bound = bound if bound > 0 else 1e-12
+        return -bound, bound
+    raise ValueError(f"no histogram range for kind {kind!r}")
+
+
+def histogram(sample: torch.Tensor | None, *, bins: int, lo: float, hi: float) -> list[int]:
+    """Counts of the finite values of ``sample`` in ``bins`` equal bins over [lo, hi] (the last
+    bin includes ``hi``); with a range from ``histogram_range`` they add up to ``count_finite``."""
     if sample is None:
         return [0] * bins
-    finite = sample[torch.isfinite(sample)]
+    finite = sample[torch.isfinite(sample)].float()
     return torch.histc(finite, bins=bins, min=lo, max=hi).long().tolist()
 
 
-def diagnostics_to_dict(runs: Mapping[str, RunDiagnostics], bins: int = 50) -> dict:
-    """Per-step series (non-finite -> null) and first/last-step activation histograms."""
+def count_finite(sample: torch.Tensor | None) -> tuple[int, int]:
+    """``(finite values, non-finite values)`` of a snapshot (``(0, 0)`` when there is none)."""
+    if sample is None:
+        return 0, 0
+    n_finite = int(torch.isfinite(sample).sum())
+    return n_finite, sample.numel() - n_finite
+
+
+def activation_ranges(runs: Mapping[str, RunDiagnostics]) -> dict[str, tuple[float, float]]:
+    """One histogram range per activation kind, shared by every layer, run and snapshot: the
+    range of the activation figure and of ``diagnostics.json``."""
+    kinds = sorted({a.kind for run in runs.values() for a in run.activations})
+    return {
+        kind: histogram_range(
+            [
+                s
+                for run in runs.values()
+                for a in run.activations
+                if a.kind == kind
+                for s in (a.first_sample, a.last_sample)
+            ],
+            kind,
+        )
+        for kind in kinds
+    }
+
+
+def gradient_range(runs: Mapping[str, RunDiagnostics]) -> tuple[float, float]:
+    """The range of the first-step dL/d(activation) histograms, shared by every layer and run."""
+    return histogram_range(
+        [a.first_grad_sample for run in runs.values() for a in run.activations], "grad"
+    )
+
+
+def diagnostics_to_dict(runs: Mapping[str, RunDiagnostics], bins: int = HIST_BINS) -> dict:
+    """Per-step series (non-finite -> null) and the histograms the figures draw: activations at
+    the first and last step, dL/d(activation) at the first step. Each histogram counts every
+    finite value of its snapshot (``*_values``); non-finite ones are counted apart."""
+    ranges = activation_ranges(runs)
+    g_lo, g_hi = gradient_range(runs)
     out: dict = {}
     for name, run in runs.items():
         acts = []
         for a in run.activations:
-            lo, hi = activation_range(a)
-            acts.append(
-                {
-                    "label": a.label,
-                    "kind": a.kind,
-                    "saturation_measure": a.saturation_name,
-                    "mean": finite_or_none(a.mean),
-                    "std": finite_or_none(a.std),
-                    "saturated": finite_or_none(a.saturated),
-                    "grad_std": finite_or_none(a.grad_std),
-                    "histogram_range": [lo, hi],
-                    "histogram_first_step": histogram(a.first_sample, bins, lo, hi),
-                    "histogram_last_step": histogram(a.last_sample, bins, lo, hi),
-                }
+            lo, hi = ranges[a.kind]
+            entry = {
+                "label": a.label,
+                "kind": a.kind,
+                "saturation_measure": a.saturation_name,
+                "mean": finite_or_none(a.mean),
+                "std": finite_or_none(a.std),
+                "saturated": finite_or_none(a.saturated),
+                "grad_std": finite_or_none(a.grad_std),
+                "histogram_range": [lo, hi],
+                "histogram_bins": bins,
+            }
+            for key, sample in (("first_step", a.first_sample), ("last_step", a.last_sample)):
+                n_finite, n_bad = count_finite(sample)
+                entry[f"histogram_{key}"] = histogram(sample, bins=bins, lo=lo, hi=hi)
+                entry[f"histogram_{key}_values"] = n_finite
+                entry[f"histogram_{key}_non_finite"] = n_bad
+            n_finite, n_bad = count_finite(a.first_grad_sample)
+            entry["grad_histogram_range"] = [g_lo, g_hi]
+            entry["grad_histogram_first_step"] = histogram(
+                a.first_grad_sample, bins=bins, lo=g_lo, hi=g_hi
             )
+            entry["grad_histogram_first_step_values"] = n_finite
+            entry["grad_histogram_first_step_non_finite"] = n_bad
+            acts.append(entry)
         weights = [
             {
                 "label": w.label,
@@ -360,16 +434,16 @@ def format_diagnostics_summary(runs: Mapping[str, RunDiagnostics]) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def activation_range(trace: ActivationTrace) -> tuple[float, float]:
-    """Histogram range: [-1, 1] for tanh; [0, a high percentile of both snapshots] for ReLU."""
-    if trace.kind == "tanh":
-        return -1.0, 1.0
-    samples = [
-        s[torch.isfinite(s)] for s in (trace.first_sample, trace.last_sample) if s is not None
-    ]
-    values = torch.cat(samples) if samples else torch.zeros(1)
-    hi = torch.quantile(values[:100_000], 0.99).item() if values.numel() else 1.0
-    return 0.0, max(hi, 1e-3)
+DPI = 110  # the PNGs: ~1400 px wide, readable in the README and on a projector
+FIGURE_STYLE = {
+    "font.size": 11,
+    "axes.titlesize": 11.5,
+    "axes.labelsize": 10.5,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "legend.fontsize": 8.5,
+    "figure.titlesize": 14,
+}
 
 
 def _pyplot():
@@ -382,36 +456,52 @@ def _pyplot():
 
 
 def _layer_colors(n: int) -> list:
-    plt = _pyplot()
-    cmap = plt.get_cmap("viridis")
+    cmap = _pyplot().get_cmap("viridis")
     return [cmap(i / max(1, n - 1) * 0.9) for i in range(n)]
 
 
-def _hist_panel(ax, traces, which: str, title: str, grad: bool = False) -> None:
+def _short(label: str) -> str:
+    """``"layer 2 (Tanh)"`` -> ``"layer 2"`` (the panel title says which activation)."""
+    return label.split(" (")[0]
+
+
+def _hist_panel(
+    ax,
+    traces: Sequence[ActivationTrace],
+    *,
+    which: str,
+    lo: float,
+    hi: float,
+    title: str,
+    grad: bool = False,
+    bins: int = HIST_BINS,
+) -> None:
+    """One curve per layer: the fraction of the snapshot's values in each of ``bins`` bins over
+    [lo, hi] (a range that covers every finite value, so no bin collects clamped outliers)."""
     colors = _layer_colors(len(traces))
+    edges = torch.linspace(lo, hi, bins + 1)
+    centers = ((edges[:-1] + edges[1:]) / 2).numpy()
     drawn = False
     for trace, color in zip(traces, colors, strict=True):
         sample = getattr(trace, f"{which}_grad_sample" if grad else f"{which}_sample")
-        if sample is None:
+        n_finite, n_bad = count_finite(sample)
+        if n_finite == 0:
             continue
         finite = sample[torch.isfinite(sample)]
-        if finite.numel() == 0 or (grad and finite.abs().max() == 0):
-            continue
+        counts = torch.tensor(histogram(sample, bins=bins, lo=lo, hi=hi), dtype=torch.float64)
+        density = (counts / n_finite).numpy()
         if grad:
-            bound = torch.quantile(finite.abs()[:100_000], 0.995).item() or 1e-12
-            lo, hi = -bound, bound
-            label = f"{trace.label}: std {finite.std().item():.1e}"
+            label = f"{_short(trace.label)}: std {finite.std().item():.1e}"
         else:
-            lo, hi = activation_range(trace)
             sat = trace.saturated[0 if which == "first" else -1]
             label = (
-                f"{trace.label}: mean {finite.mean().item():+.2f}, std {finite.std().item():.2f}, "
+                f"{_short(trace.label)}: mean {finite.mean().item():+.2f}, "
+                f"std {finite.std().item():.2f}, "
                 f"{'dead' if trace.kind == 'relu' else 'saturated'} {sat:.0%}"
             )
-        counts = torch.histc(finite.clamp(lo, hi), bins=60, min=lo, max=hi)
-        centers = torch.linspace(lo, hi, 61)[:-1] + (hi - lo) / 120
-        density = counts / counts.sum().clamp_min(1)
-        ax.plot(centers.numpy(), density.numpy(), color=color, lw=1.2, label=label)
+        if n_bad:
+            label += f", {n_bad / sample.numel():.0%} nan/inf"
+        ax.plot(centers, density, color=color, lw=1.3, label=label)
         drawn = True
     if not drawn:
         ax.text(
@@ -422,29 +512,46 @@ def _hist_panel(ax, traces, which: str, title: str, grad: bool = False) -> None:
             va="center",
             transform=ax.transAxes,
             color="tab:red",
+            fontsize=13,
         )
     else:
-        ax.legend(fontsize=6.5, loc="upper center")
-    if not grad and traces and traces[0].kind == "relu":
+        ax.legend(loc="best", framealpha=0.85)
+    log = grad or (bool(traces) and traces[0].kind == "relu")
+    if log:
         ax.set_yscale("log")
-    ax.set_title(title, fontsize=9)
+    kind = traces[0].kind if traces else ""
+    ax.set_xlabel("dL/d(activation)" if grad else f"activation value ({kind} output)")
+    ax.set_ylabel("fraction of values" + (" (log scale)" if log else ""))
+    ax.set_xlim(lo - 0.01 * (hi - lo), hi + 0.01 * (hi - lo))
+    if grad:
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+    ax.set_title(title)
     ax.grid(alpha=0.3)
 
 
-def _series_panel(ax, labels, series, title: str, *, log: bool, ylabel: str = "") -> None:
+def _series_panel(
+    ax,
+    labels: Sequence[str],
+    series: Sequence[Sequence[float]],
+    *,
+    title: str,
+    log: bool,
+    ylabel: str = "",
+) -> None:
+    """One line per layer over the optimizer steps (inf / nan leave gaps)."""
     colors = _layer_colors(len(series))
     for label, values, color in zip(labels, series, colors, strict=True):
         ys = [v if math.isfinite(v) else float("nan") for v in values]
-        ax.plot(ys, color=color, lw=0.9, label=label)
+        ax.plot(ys, color=color, lw=1.0, label=label)
     if log:
         ax.set_yscale("log")
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel("optimizer step", fontsize=8)
+    ax.set_title(title)
+    ax.set_xlabel("optimizer step")
     if ylabel:
-        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
     if series:
-        ax.legend(fontsize=6.5)
+        ax.legend(loc="best", framealpha=0.85, ncol=2 if len(series) > 5 else 1)
 
 
 def _save(fig, path: str | os.PathLike, title: str) -> Path:
@@ -453,96 +560,130 @@ def _save(fig, path: str | os.PathLike, title: str) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=DPI, format="png")
     plt.close(fig)
+    # a 256-colour palette, without dithering, looks the same and keeps the files ~3x smaller
+    with Image.open(buffer) as rendered:
+        palette = rendered.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
+    palette.save(path, optimize=True)
     return path
 
 
 def plot_activations(
-    runs: Mapping[str, RunDiagnostics], path: str | os.PathLike, title: str = ""
+    runs: Mapping[str, RunDiagnostics], *, path: str | os.PathLike, title: str = ""
 ) -> Path:
-    """Rows: histograms at the first step, at the last step, saturation per step; a column a run."""
+    """Rows: histograms at the first step, at the last step, saturation per step; a column a run.
+
+    All four histogram panels share one x range, which covers every value (as in
+    ``diagnostics.json``): the runs and the two snapshots compare at a glance."""
     plt = _pyplot()
     names = list(runs)
-    fig, axes = plt.subplots(3, len(names), figsize=(6.2 * len(names), 10), squeeze=False)
-    for col, name in enumerate(names):
-        acts = runs[name].activations
-        _hist_panel(axes[0, col], acts, "first", f"{name}: activations at the first step")
-        _hist_panel(axes[1, col], acts, "last", f"{name}: activations at the last step")
-        measure = acts[0].saturation_name if acts else ""
-        _series_panel(
-            axes[2, col],
-            [a.label for a in acts],
-            [[100 * v for v in a.saturated] for a in acts],
-            f"{name}: % saturated ({measure}) per step",
-            log=False,
-            ylabel="%",
-        )
-    _share_y(axes[2])
-    return _save(fig, path, title or "Activations per hidden layer")
+    ranges = activation_ranges(runs)
+    with plt.rc_context(FIGURE_STYLE):
+        fig, axes = plt.subplots(3, len(names), figsize=(6.5 * len(names), 12), squeeze=False)
+        for col, name in enumerate(names):
+            acts = runs[name].activations
+            lo, hi = ranges[acts[0].kind] if acts else (0.0, 1.0)
+            for row, which in enumerate(("first", "last")):
+                _hist_panel(
+                    axes[row, col],
+                    acts,
+                    which=which,
+                    lo=lo,
+                    hi=hi,
+                    title=f"{name}: activations at the {which} step",
+                )
+            measure = acts[0].saturation_name if acts else ""
+            _series_panel(
+                axes[2, col],
+                [_short(a.label) for a in acts],
+                [[100 * v for v in a.saturated] for a in acts],
+                title=f"{name}: % saturated ({measure}) per step",
+                log=False,
+                ylabel="% of units" if measure == "dead units" else "% of outputs",
+            )
+        _share_y(axes[2])
+        return _save(fig, path, title or "Activations per hidden layer")
 
 
 def plot_gradients(
-    runs: Mapping[str, RunDiagnostics], path: str | os.PathLike, title: str = ""
+    runs: Mapping[str, RunDiagnostics], *, path: str | os.PathLike, title: str = ""
 ) -> Path:
-    """Rows: dL/d(activation) histograms at the first step, weight-gradient norm per layer, and
-    the gradient-to-data ratio per layer, per step; a column per run."""
+    """Rows: dL/d(activation) histograms at the first step (one x range for both runs), weight-
+    gradient norm per layer, and the gradient-to-data ratio per layer, per step; a column a run."""
     plt = _pyplot()
     names = list(runs)
-    fig, axes = plt.subplots(3, len(names), figsize=(6.2 * len(names), 10), squeeze=False)
-    for col, name in enumerate(names):
-        run = runs[name]
-        _hist_panel(
-            axes[0, col],
-            run.activations,
-            "first",
-            f"{name}: gradient dL/d(activation) at the first step",
-            grad=True,
-        )
-        labels = [w.label for w in run.weights]
-        _series_panel(
-            axes[1, col],
-            labels,
-            [w.grad_norm for w in run.weights],
-            f"{name}: weight-gradient 2-norm per layer (before clipping)",
-            log=True,
-        )
-        _series_panel(
-            axes[2, col],
-            labels,
-            [w.grad_to_data for w in run.weights],
-            f"{name}: gradient-to-data ratio std(grad) / std(W)",
-            log=True,
-        )
-    _share_y(axes[1])
-    _share_y(axes[2])
-    return _save(fig, path, title or "Gradients per layer")
+    g_lo, g_hi = gradient_range(runs)
+    with plt.rc_context(FIGURE_STYLE):
+        fig, axes = plt.subplots(3, len(names), figsize=(6.5 * len(names), 12), squeeze=False)
+        for col, name in enumerate(names):
+            run = runs[name]
+            _hist_panel(
+                axes[0, col],
+                run.activations,
+                which="first",
+                lo=g_lo,
+                hi=g_hi,
+                title=f"{name}: dL/d(activation) at the first step",
+                grad=True,
+            )
+            labels = [w.label for w in run.weights]
+            _series_panel(
+                axes[1, col],
+                labels,
+                [w.grad_norm for w in run.weights],
+                title=f"{name}: weight-gradient 2-norm (before clipping)",
+                log=True,
+                ylabel="||dL/dW||",
+            )
+            _series_panel(
+                axes[2, col],
+                labels,
+                [w.grad_to_data for w in run.weights],
+                title=f"{name}: gradient-to-data ratio",
+                log=True,
+                ylabel="std(dL/dW) / std(W)",
+            )
+        _share_y(axes[1])
+        _share_y(axes[2])
+        return _save(fig, path, title or "Gradients per layer")
 
 
 def plot_updates(
-    runs: Mapping[str, RunDiagnostics], path: str | os.PathLike, title: str = ""
+    runs: Mapping[str, RunDiagnostics], *, path: str | os.PathLike, title: str = ""
 ) -> Path:
     """log10 update-to-data ratio per weight matrix and step, with the -3 reference line."""
     plt = _pyplot()
     names = list(runs)
-    fig, axes = plt.subplots(1, len(names), figsize=(6.2 * len(names), 4.2), squeeze=False)
-    for col, name in enumerate(names):
-        run = runs[name]
-        ax = axes[0, col]
-        _series_panel(
-            ax,
-            [w.label for w in run.weights],
-            [w.log10_update_to_data for w in run.weights],
-            f"{name}: log10( std(update) / std(W) ) per step",
-            log=False,
-        )
-        ax.axhline(UPDATE_REFERENCE, color="black", ls="--", lw=1, label="reference -3")
-        ax.legend(fontsize=6.5)
-    _share_y(axes[0])
-    return _save(fig, path, title or "Update-to-data ratio")
+    with plt.rc_context(FIGURE_STYLE):
+        fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 5.2), squeeze=False)
+        for col, name in enumerate(names):
+            run = runs[name]
+            _series_panel(
+                axes[0, col],
+                [w.label for w in run.weights],
+                [w.log10_update_to_data for w in run.weights],
+                title=f"{name}: update-to-data ratio per step",
+                log=False,
+                ylabel="log10( std(update) / std(W) )",
+            )
+        _share_y(axes[0])
+        for ax in axes[0]:
+            ax.axhline(UPDATE_REFERENCE, color="black", ls="--", lw=1.2)
+            ax.text(
+                0.99,
+                UPDATE_REFERENCE,
+                f"{UPDATE_REFERENCE:g}: the lecture's rule of thumb ",
+                transform=ax.get_yaxis_transform(),
+                ha="right",
+                va="top",
+                fontsize=9.5,
+            )
+        return _save(fig, path, title or "Update-to-data ratio")
 
 
-def _share_y(axes_row) -> None:
+def _share_y(axes_row: Sequence) -> None:
     """Give a row of panels the same y-limits so the runs compare at a glance."""
     lows, highs = zip(*(ax.get_ylim() for ax in axes_row), strict=True)
     for ax in axes_row:
