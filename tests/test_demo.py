@@ -133,13 +133,43 @@ def test_main_reports_a_bad_data_dir_without_a_traceback(tmp_path: Path, capsys)
     assert err.startswith("error: ") and "nowhere" in err and "Traceback" not in err
 
 
+def test_a_missing_bngc_demo_data_is_named_in_the_error(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """No --data-dir was given: the message must name the variable, not a flag never typed."""
+    missing = tmp_path / "moved-away"
+    monkeypatch.setenv("BNGC_DEMO_DATA", str(missing))
+    code = demo.main(["--out", str(tmp_path / "o"), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: $BNGC_DEMO_DATA ({missing}) does not exist"), err
+    assert "--data-dir" not in err and not (tmp_path / "o").exists()
+    # an explicit --data-dir still wins over the variable, and is named as such
+    monkeypatch.setenv("BNGC_DEMO_DATA", str(tmp_path))
+    assert demo.main(["--data-dir", str(missing), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --data-dir {missing} does not exist")
+
+
+def test_a_corrupt_cache_file_is_decoded_again(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "data", n_train=2, n_test=1)
+    cache = tmp_path / "cache"
+    first = demo_data.load_image_folder(root / "train", cache_dir=cache)
+    (cached,) = sorted(cache.glob("train-*.pt"))
+    cached.write_bytes(b"not a torch file")
+    again = demo_data.load_image_folder(root / "train", cache_dir=cache)
+    assert torch.equal(first.images, again.images)
+    assert torch.load(cached, map_location="cpu", weights_only=True)["labels"].tolist() == (
+        first.labels.tolist()
+    )
+
+
 def test_balanced_subset_is_balanced_and_reproducible() -> None:
     labels = torch.arange(10).repeat_interleave(50)  # 10 classes x 50
-    idx = demo_data.balanced_subset(labels, 120, torch.Generator().manual_seed(3))
+    idx = demo_data.balanced_subset(labels, n=120, generator=torch.Generator().manual_seed(3))
     counts = torch.bincount(labels[idx], minlength=10)
     assert len(idx) == 120 and len(set(idx.tolist())) == 120
     assert counts.max() - counts.min() <= 1
-    again = demo_data.balanced_subset(labels, 120, torch.Generator().manual_seed(3))
+    again = demo_data.balanced_subset(labels, n=120, generator=torch.Generator().manual_seed(3))
     assert torch.equal(idx, again)
 
 
@@ -230,12 +260,24 @@ def test_recorder_watches_compare_runs_without_changing_it() -> None:
             assert a.first_sample is not None and a.first_grad_sample is not None
         for w in run.weights:
             assert len(w.grad_norm) == len(w.grad_to_data) == len(w.log10_update_to_data) == steps
-    # per-layer weight-gradient norms are consistent with the total norm compare_runs records
-    # (the regularized run also has BatchNorm parameters, so only the baseline adds up exactly)
+    # the first step of the baseline, recomputed directly: compare_runs seeds, builds the model,
+    # then draws the first shuffled batch, so the same three lines give the same gradients
+    torch.manual_seed(kwargs["seed"])
+    model = make()
+    x, y = next(iter(train))
+    nn.functional.cross_entropy(model(x), y).backward()
+    linears = [m for m in model if isinstance(m, nn.Linear)]
     base = rec.runs["baseline"]
-    for step in (0, steps - 1):
-        per_layer = math.sqrt(sum(w.grad_norm[step] ** 2 for w in base.weights))
-        assert per_layer <= plain["baseline"]["grad_norm"][step] + 1e-6
+    for layer, trace in zip(linears, base.weights, strict=True):
+        g, w = layer.weight.grad, layer.weight.detach()
+        assert trace.grad_norm[0] == pytest.approx(g.norm().item(), rel=1e-5)
+        assert trace.grad_to_data[0] == pytest.approx((g.std() / w.std()).item(), rel=1e-5)
+    # weights and biases together make up the total norm compare_runs recorded for that step
+    total = math.sqrt(
+        sum(t.grad_norm[0] ** 2 for t in base.weights)
+        + sum(layer.bias.grad.norm().item() ** 2 for layer in linears)
+    )
+    assert total == pytest.approx(plain["baseline"]["grad_norm"][0], rel=1e-5)
     # BatchNorm keeps the activations of the first step unit-scale before the tanh
     reg_first_std = [a.std[0] for a in rec.runs["regularized"].activations]
     assert min(reg_first_std) > 0.5
@@ -243,6 +285,74 @@ def test_recorder_watches_compare_runs_without_changing_it() -> None:
     model = watched["baseline"]["model"]
     assert all(not m._forward_hooks for m in model.modules())
     assert all(not p._post_accumulate_grad_hooks for p in model.parameters())
+
+
+def _global_hook_counts() -> dict[str, int]:
+    from torch.nn.modules import module as module_hooks
+    from torch.optim import optimizer as optimizer_hooks
+
+    return {
+        "forward_pre": len(module_hooks._global_forward_pre_hooks),
+        "forward": len(module_hooks._global_forward_hooks),
+        "optimizer_pre": len(optimizer_hooks._global_optimizer_pre_hooks),
+        "optimizer_post": len(optimizer_hooks._global_optimizer_post_hooks),
+    }
+
+
+def test_recorded_norms_and_ratios_match_a_direct_computation_before_clipping() -> None:
+    """Several steps of a hand-written loop with momentum and clipping: every recorded number is
+    recomputed directly from the gradients, before the clipping rescales them."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3)
+    )
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    x, y = torch.randn(4, 16, 12), torch.randint(0, 3, (4, 16))
+    expected_norms, expected_ratios, expected_updates = [], [], []
+    with demo_diagnostics.DiagnosticsRecorder(["run"]) as rec:
+        for step in range(4):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[step]), y[step]).backward()
+            expected_norms.append([m.weight.grad.norm().item() for m in linears])
+            expected_ratios.append(
+                [(m.weight.grad.std() / m.weight.detach().std()).item() for m in linears]
+            )
+            assert nn.utils.clip_grad_norm_(model.parameters(), 0.05) > 0.05  # really clipped
+            before = [m.weight.detach().clone() for m in linears]
+            opt.step()
+            expected_updates.append(
+                [
+                    math.log10(((m.weight.detach() - b).std() / b.std()).item())
+                    for m, b in zip(linears, before, strict=True)
+                ]
+            )
+    run = rec.runs["run"]
+    assert run.steps == 4
+    for i, trace in enumerate(run.weights):
+        assert trace.grad_norm == pytest.approx([e[i] for e in expected_norms], rel=1e-5)
+        assert trace.grad_to_data == pytest.approx([e[i] for e in expected_ratios], rel=1e-5)
+        assert trace.log10_update_to_data == pytest.approx(
+            [e[i] for e in expected_updates], abs=1e-4
+        )
+
+
+def test_global_hooks_are_removed_after_the_run_even_after_an_error() -> None:
+    before = _global_hook_counts()
+    model = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 2))
+    with demo_diagnostics.DiagnosticsRecorder(["a"]) as rec:
+        during = _global_hook_counts()
+        model(torch.randn(3, 4)).sum().backward()
+    assert all(during[k] == before[k] + 1 for k in before), (before, during)
+    assert _global_hook_counts() == before
+    assert all(not m._forward_hooks for m in model.modules())
+    assert all(not p._post_accumulate_grad_hooks for p in model.parameters())
+    assert len(rec.runs["a"].activations[0].mean) == 1  # it did record while installed
+    with pytest.raises(RuntimeError, match="boom"), demo_diagnostics.DiagnosticsRecorder(["b"]):
+        model(torch.randn(3, 4))
+        raise RuntimeError("boom")
+    assert _global_hook_counts() == before
+    assert all(not m._forward_hooks for m in model.modules())
 
 
 def test_update_ratio_is_what_the_optimizer_did() -> None:
@@ -260,6 +370,61 @@ def test_update_ratio_is_what_the_optimizer_did() -> None:
     trace = rec.runs["only"].weights[0]
     assert trace.grad_norm == [pytest.approx(expected_grad_norm)]
     assert trace.log10_update_to_data == [pytest.approx(expected, abs=1e-4)]
+
+
+def _trace_with(
+    kind: str, first: torch.Tensor, last: torch.Tensor
+) -> demo_diagnostics.ActivationTrace:
+    trace = demo_diagnostics.ActivationTrace("layer 1 (ReLU)", kind, saturated=[0.0, 0.0])
+    trace.first_sample, trace.last_sample = first, last
+    trace.first_grad_sample = trace.last_grad_sample = first - first.mean()
+    return trace
+
+
+def test_histograms_count_every_value_and_the_figure_draws_the_json_numbers() -> None:
+    """A long ReLU tail: no bin may collect clamped outliers (the old false spike at the right
+    end), nothing may be dropped, and the plotted curve is the JSON histogram, normalised."""
+    plt = demo_diagnostics._pyplot()
+    g = torch.Generator().manual_seed(0)
+    bulk = torch.rand(990, generator=g)  # in [0, 1)
+    # 1 % far out, above the 99th percentile (and away from bin edges: float32 vs float64)
+    tail = torch.tensor([5.1, 7.3, 9.9, 12.2, 15.1, 18.5, 22.4, 27.5, 33.1, 40.0])
+    first = torch.cat([bulk, tail, torch.tensor([float("nan")])])
+    last = torch.cat([bulk * 2, torch.zeros(10)])
+    runs = {
+        name: demo_diagnostics.RunDiagnostics(name, [_trace_with("relu", first, last)], [])
+        for name in ("baseline", "regularized")
+    }
+    entry = demo_diagnostics.diagnostics_to_dict(runs)["baseline"]["activations"][0]
+    lo, hi = entry["histogram_range"]
+    assert lo == 0.0 and hi == pytest.approx(40.0)
+    counts = entry["histogram_first_step"]
+    assert len(counts) == demo_diagnostics.HIST_BINS
+    assert sum(counts) == entry["histogram_first_step_values"] == 1000
+    assert entry["histogram_first_step_non_finite"] == 1
+    expected, _ = np.histogram(first[:-1].numpy(), bins=len(counts), range=(lo, hi))
+    assert counts == expected.tolist()
+    assert counts[-1] == 1  # only the value 40 itself, not the whole clamped tail
+    assert sum(entry["histogram_last_step"]) == 1000
+    assert sum(entry["grad_histogram_first_step"]) == entry["grad_histogram_first_step_values"]
+    fig, ax = plt.subplots()
+    demo_diagnostics._hist_panel(
+        ax, runs["baseline"].activations, which="first", lo=lo, hi=hi, title="t"
+    )
+    drawn = ax.lines[0].get_ydata()
+    plt.close(fig)
+    assert np.allclose(drawn, np.array(counts) / 1000)
+    assert "nan/inf" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_histogram_ranges_cover_the_data_and_tanh_is_fixed() -> None:
+    t = torch.tensor([0.0, 3.0, float("inf"), 7.5])
+    assert demo_diagnostics.histogram_range([t, None], "relu") == (0.0, 7.5)
+    assert demo_diagnostics.histogram_range([t * -1], "grad") == (-7.5, 7.5)
+    assert demo_diagnostics.histogram_range([t], "tanh") == (-1.0, 1.0)
+    assert demo_diagnostics.histogram_range([torch.tensor([float("nan")])], "relu") == (0.0, 1.0)
+    with pytest.raises(ValueError, match="kind"):
+        demo_diagnostics.histogram_range([t], "gelu")
 
 
 def test_dead_relus_are_counted() -> None:
@@ -300,6 +465,114 @@ def test_presets_and_flags() -> None:
     assert wild.depth > calm.depth and wild.lr > calm.lr
     mine = demo.config_from_args(parser.parse_args(["--dramatic", "--lr", "0.01", "--no-cache"]))
     assert mine.lr == 0.01 and mine.depth == wild.depth and mine.cache_dir is None
+
+
+def _weights(config: demo.DemoConfig) -> int:
+    make = demo_models.model_factory(
+        config.arch,
+        (3, 32, 32),
+        10,
+        depth=config.depth,
+        width=config.width,
+        activation=config.activation,
+    )
+    return sum(p.numel() for p in make().parameters())
+
+
+def test_the_cnn_gets_its_own_default_width() -> None:
+    """The MLP's 256 units as first-block channels would be 15.5 M weights: hopeless on a CPU."""
+    parser = demo.build_parser()
+    cnn = demo.config_from_args(parser.parse_args(["--arch", "cnn"]))
+    assert cnn.width == demo_models.DEFAULT_WIDTH["cnn"] == 32
+    assert _weights(cnn) < 1_000_000
+    assert demo.config_from_args(parser.parse_args(["--arch", "cnn", "--width", "8"])).width == 8
+    assert demo.config_from_args(parser.parse_args([])).width == 256
+    assert demo.config_from_args(parser.parse_args(["--dramatic", "--arch", "cnn"])).width == 32
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--subset", "0"], "argument --subset: must be at least 1, got 0"),
+        (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+        (["--epochs", "two"], "argument --epochs: expected a whole number, got 'two'"),
+        (["--batch-size", "-4"], "argument --batch-size: must be at least 1"),
+        (["--n-val", "0"], "argument --n-val: must be at least 1"),
+        (["--depth", "0"], "argument --depth: must be at least 1"),
+        (["--width", "0"], "argument --width: must be at least 1"),
+        (["--lr", "-0.1"], "argument --lr: must be a finite number > 0, got -0.1"),
+        (["--lr", "0"], "argument --lr: must be a finite number > 0"),
+        (["--lr", "nan"], "argument --lr: must be a finite number > 0, got nan"),
+        (["--max-norm", "-1"], "argument --max-norm: must be a finite number > 0"),
+        (["--max-norm", "inf"], "argument --max-norm: must be a finite number > 0"),
+        (["--init-gain", "0"], "argument --init-gain: must be a finite number > 0"),
+        (["--subset", "100"], "--subset 100 is smaller than --batch-size 128"),
+        (["--subset", "64", "--batch-size", "65"], "--subset 64 is smaller than --batch-size 65"),
+        (["--dramatic", "--subset", "10"], "with the dramatic preset's values"),
+    ],
+)
+def test_bad_numbers_are_refused_with_one_clear_line(
+    tmp_path: Path, capsys, flags: list[str], message: str
+) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exited:
+        demo.main([*flags, "--out", str(out), "--no-progress"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("batchnorm_gradclip_demo.py: error: ") or "error: " in last
+    assert message in last, err
+    assert not out.exists()  # refused before anything was loaded or written
+
+
+def test_too_few_images_for_one_batch_is_a_clear_error(
+    toy_dir: Path, tmp_path: Path, capsys
+) -> None:
+    """--subset passes the check, but the folder holds only 48 training images."""
+    args = ["--data-dir", str(toy_dir), "--subset", "100", "--batch-size", "64", "--no-cache"]
+    assert demo.main([*args, "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: only 48 training images for batch size 64"), err
+    assert not (tmp_path / "o").exists()
+
+
+def test_format_summary_is_nan_aware() -> None:
+    from solutions.exercise_utils import format_summary
+
+    nan, inf = float("nan"), float("inf")
+    histories = {
+        # nan sorts anywhere: the old table printed 3.00 as the largest norm of this run
+        "baseline": {
+            "train_loss": [2.3, nan],
+            "val_loss": [2.3, nan],
+            "val_acc": [0.1, 0.1],
+            "grad_norm": [1.0, 5.0, nan, 3.0, inf, 2.0],
+        },
+        "exploded": {
+            "train_loss": [2.3, 9.0],
+            "val_loss": [2.3, 9.0],
+            "val_acc": [0.1, 0.1],
+            "grad_norm": [1.0, inf, 2.0],
+        },
+        "regularized": {
+            "train_loss": [2.0, 1.5],
+            "val_loss": [2.1, 1.7],
+            "val_acc": [0.3, 0.4],
+            "grad_norm": [4.0, 1.0, 2.0],
+        },
+    }
+    lines = format_summary(histories).splitlines()
+    base, exploded, reg = (line.split() for line in lines[1:4])
+    assert base[0] == "baseline" and base[4:] == ["nan", "3.00"]  # median of 1, 2, 3, 5
+    assert exploded[4:] == ["inf", "2.00"]
+    assert reg[4:] == ["4.00", "2.00"]
+    assert lines[4:] == [
+        "baseline: 2 of 6 gradient norms are inf/nan (the run diverged); its median |g| is over "
+        "the 4 finite ones",
+        "exploded: 1 of 3 gradient norms are inf/nan (the run diverged); its median |g| is over "
+        "the 2 finite ones",
+    ]
 
 
 def test_outcome_flags_divergence_and_strict_json() -> None:
