@@ -5,7 +5,9 @@
 Platforms: ``autograder grade`` on the .py, our grader on the notebook edition, ``otter run``
 with the exported autograder zip, and ``nbgrader autograde`` of the exported course. Prints one
 row per submission: the score on each platform and the seconds it took to grade one submission
-there (wall clock, this machine, whatever else is running on it).
+there (wall clock, this machine, whatever else is running on it), and the machine's load
+average (1 minute) before each submission and at the end, so that numbers taken on a busy
+machine can be told from those of a quiet one.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def bench(kinds: list[str], work: Path) -> list[dict]:
     assert api.generate_assignment(ASSIGNMENT_NAME)["success"]
     rows = []
     for kind in kinds:
-        row: dict = {"submission": kind}
+        row: dict = {"submission": kind, "load_before": os.getloadavg()[0]}
         folder = work / kind
         folder.mkdir()
         (folder / "batchnorm_gradclip_exercise.py").write_text(script_text(kind))
@@ -81,6 +83,11 @@ def bench(kinds: list[str], work: Path) -> list[dict]:
     return rows
 
 
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages, as `uptime` shows them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> int:
     # nbgrader's gradebook code warns about its own SQLAlchemy usage; not ours to fix
     warnings.filterwarnings("ignore", message="Object of type <Submitted")
@@ -88,16 +95,19 @@ def main() -> int:
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
+    print(f"cpus {os.cpu_count()}, load average at the start {_load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bngc-bench-platforms-") as tmp:
         rows = bench(args.kinds.split(","), Path(tmp))
     head = f"{'submission':<10} {'grade .py':>14} {'grade .ipynb':>14} {'otter run':>14} "
-    print("\n" + head + f"{'nbgrader':>14}")
+    print("\n" + head + f"{'nbgrader':>14} {'load':>6}")
     for r in rows:
         cells = [
             f"{r[k]:>6g} ({r[k + '_s']:>4.0f}s)"
             for k in ("grade_py", "grade_ipynb", "otter", "nbgrader")
         ]
-        print(f"{r['submission']:<10} " + " ".join(f"{c:>14}" for c in cells))
+        line = f"{r['submission']:<10} " + " ".join(f"{c:>14}" for c in cells)
+        print(line + f" {r['load_before']:>6.2f}")
+    print(f"load average at the end {_load()}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
