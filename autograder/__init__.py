@@ -6,6 +6,7 @@ Commands (``python -m autograder COMMAND --help``), one module each:
 * ``template``     regenerate the student template from the reference        (``template.py``)
 * ``release``      write the student repository                              (``release.py``)
 * ``grade-repos``  grade every student repository of a roster                (``grade_repos.py``)
+* ``post-statuses`` post scores as GitHub commit statuses                    (``post_statuses.py``)
 * ``scoreboard``   gradebook database and static HTML scoreboard             (``scoreboard/``)
 * ``export``       otter-grader and nbgrader editions                        (``export/``)
 """

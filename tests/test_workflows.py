@@ -243,6 +243,18 @@ def test_grading_workflow() -> None:
     assert {n for n, j in wf["jobs"].items() if j.get("environment")} == {"grade", "publish"}
     run = "\n".join(s.get("run", "") for s in publish["steps"])
     assert "--collect" in run and "autograder scoreboard results --out site" in run
+    # the gradebook (history of every round) goes from run to run as an artifact
+    i_find, find = step_named(publish, "Find the gradebook of the previous run")
+    i_restore, restore = step_named(publish, "Restore the previous gradebook")
+    i_build, build = step_named(publish, "Merge into summary.csv and build the scoreboard")
+    i_keep, keep = step_named(publish, "Upload the gradebook")
+    assert i_find < i_restore < i_build < i_keep < i_post
+    assert "name=gradebook" in find["run"] and "select(.expired | not)" in find["run"]
+    assert restore["with"]["run-id"] == "${{ steps.previous.outputs.run-id }}"
+    assert "--db gradebook/gradebook.sqlite3" in build["run"]
+    assert keep["with"]["path"] == "gradebook/gradebook.sqlite3"
+    assert keep["with"]["name"] == restore["with"]["name"] == "gradebook"
+    assert publish["permissions"] == {"contents": "read", "actions": "read"}
 
 
 def test_the_sandbox_check_fails_the_job_when_bubblewrap_fails(tmp_path: Path) -> None:
