@@ -62,10 +62,6 @@ def test_template_gets_zero_with_feedback_everywhere(template):
             assert "not implemented yet" in t["output"] and "Hint:" in t["output"], t
 
 
-def test_template_is_graded_quickly(template):
-    assert template.seconds < 60  # the target is 15 s, see benchmarks/bench_grading.py
-
-
 def test_same_submission_graded_twice_gets_the_same_scores(tmp_path):
     case = next(c for c in WRONG if c.name == "runs_mean_of_batch_means")
     first = grade_sources({"a": case.source(), "b": case.source()}, tmp_path)
