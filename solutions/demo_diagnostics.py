@@ -566,7 +566,7 @@ def _save(fig, path: str | os.PathLike, title: str) -> Path:
     # a 256-colour palette, without dithering, looks the same and keeps the files ~3x smaller
     with Image.open(buffer) as rendered:
         palette = rendered.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
-    palette.save(path, optimize=True)
+    palette.save(path)
     return path
 
 
@@ -677,8 +677,9 @@ def plot_updates(
                 f"{UPDATE_REFERENCE:g}: the lecture's rule of thumb ",
                 transform=ax.get_yaxis_transform(),
                 ha="right",
-                va="top",
+                va="bottom",
                 fontsize=9.5,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
             )
         return _save(fig, path, title or "Update-to-data ratio")
 
