@@ -263,6 +263,11 @@ def format_summary(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> st
     return "\n".join(lines + notes)
 
 
+def _first_non_finite(values: Sequence[float]) -> int | None:
+    """Index of the first inf / nan in ``values`` (a diverged run), or ``None``."""
+    return next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+
+
 def plot_runs(
     histories: Mapping[str, Mapping[str, Sequence[float]]],
     *,
@@ -296,7 +301,11 @@ def plot_runs(
     for ax, key, label in panels:
         for name, h in histories.items():
             epochs = range(1, len(h[key]) + 1)
-            ax.plot(epochs, h[key], marker="o", label=name, color=colors.get(name))
+            first_bad = _first_non_finite(h[key])
+            run_label = (
+                name if first_bad is None else f"{name} (nan/inf from epoch {first_bad + 1})"
+            )
+            ax.plot(epochs, h[key], marker="o", label=run_label, color=colors.get(name))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(label)
@@ -304,7 +313,11 @@ def plot_runs(
         ax.legend()
     ax = axes[1, 1]
     for name, h in histories.items():
-        ax.plot(h["grad_norm"], lw=0.8, label=f"{name} (before clipping)", color=colors.get(name))
+        first_bad = _first_non_finite(h["grad_norm"])
+        run_label = f"{name} (before clipping)"
+        if first_bad is not None:
+            run_label += f", nan/inf from step {first_bad}"
+        ax.plot(h["grad_norm"], lw=0.8, label=run_label, color=colors.get(name))
     if max_norm is not None:
         ax.axhline(max_norm, ls="--", color="black", lw=1, label=f"clip threshold = {max_norm:g}")
     ax.set_yscale("log")

@@ -104,9 +104,12 @@ def strided_sample(t: torch.Tensor, size: int = SAMPLE_SIZE) -> torch.Tensor:
 def saturated_fraction(output: torch.Tensor, kind: str) -> float:
     """tanh: fraction of outputs with |t| > 0.97. relu: fraction of units dead on the whole batch.
 
-    A unit is a feature of a (N, F) output, a channel of a (N, C, H, W) one.
+    A unit is a feature of a (N, F) output, a channel of a (N, C, H, W) one. ``nan`` when the
+    output holds inf / nan (a diverged run): NaN units are neither dead nor alive.
     """
     out = output.detach()
+    if not torch.isfinite(out).all():
+        return float("nan")
     if kind == "tanh":
         return (out.abs() > TANH_SATURATION).float().mean().item()
     if kind == "relu":

@@ -703,3 +703,44 @@ def test_the_dramatic_story_on_the_shared_cifar10_subset(tmp_path: Path) -> None
     assert not reg.diverged and reg.final_val_acc > 0.2, reg  # chance is 0.1
     assert reg.max_grad_norm < base.max_grad_norm or not math.isfinite(base.max_grad_norm)
     _check_outputs(out, epochs=2, steps_per_epoch=3000 // 128)
+
+
+def test_saturation_of_a_diverged_layer_is_nan_not_dead() -> None:
+    nans = torch.full((4, 3), float("nan"))
+    assert math.isnan(demo_diagnostics.saturated_fraction(nans, "relu"))
+    assert math.isnan(demo_diagnostics.saturated_fraction(nans, "tanh"))
+
+
+def test_plot_runs_says_where_a_run_became_nan(tmp_path: Path, monkeypatch) -> None:
+    import matplotlib.pyplot as plt
+
+    from solutions.exercise_utils import plot_runs
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    nan = float("nan")
+    histories = {
+        "baseline": {
+            "train_loss": [2.3, nan, nan],
+            "val_loss": [2.3, nan, nan],
+            "val_acc": [0.1, 0.1, 0.1],
+            "grad_norm": [1.0, 3e4, float("inf"), nan],
+        },
+        "regularized": {
+            "train_loss": [2.2, 2.0, 1.9],
+            "val_loss": [2.2, 2.1, 2.0],
+            "val_acc": [0.2, 0.3, 0.3],
+            "grad_norm": [2.0, 1.0, 1.5, 1.2],
+        },
+    }
+    path = plot_runs(histories, max_norm=1.0, path=tmp_path / "runs.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    (fig,) = figures
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes]
+    assert legends[0] == ["baseline (nan/inf from epoch 2)", "regularized"]
+    assert legends[3][:2] == [
+        "baseline (before clipping), nan/inf from step 2",
+        "regularized (before clipping)",
+    ]
+    monkeypatch.undo()
+    plt.close(fig)
