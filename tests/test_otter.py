@@ -155,7 +155,7 @@ def test_otter_run_scores_equal_ours(kind: str, otter_results: dict[str, dict]):
         assert test["output"].splitlines()[0] in text
 
 
-def test_with_data_bundles_fashion_mnist(tmp_path: Path):
+def test_with_data_bundles_fashion_mnist(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     from autograder.export.otter import fashion_mnist_archives
 
     try:
@@ -169,5 +169,8 @@ def test_with_data_bundles_fashion_mnist(tmp_path: Path):
         names = set(zf.namelist())
     for archive in archives:
         assert f"files/{GRADER_DIR}/assignment/data/{archive.name}" in names
-    # a second export into the same directory is refused, and says how to proceed
+    # a second export into the same directory is refused, and says how to proceed, on stderr
+    capsys.readouterr()
     assert main(["export", "otter", str(tmp_path / "out")]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and "export otter: error:" in said.err and "--force" in said.err
