@@ -540,6 +540,7 @@ def _series_panel(
     title: str,
     log: bool,
     ylabel: str = "",
+    legend: bool = True,
 ) -> None:
     """One line per layer over the optimizer steps (inf / nan leave gaps)."""
     colors = _layer_colors(len(series))
@@ -553,8 +554,15 @@ def _series_panel(
     if ylabel:
         ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
-    if series:
+    if series and legend:
         ax.legend(loc="best", framealpha=0.85, ncol=2 if len(series) > 5 else 1)
+
+
+def _legend_here(labels_by_column: Sequence[Sequence[str]], col: int) -> bool:
+    """Draw a row's layer legend once, in its last panel, when every panel has the same layers
+    (same labels, same colours): a legend on a noisy baseline panel only hides its data."""
+    same = all(list(labels) == list(labels_by_column[0]) for labels in labels_by_column)
+    return not same or col == len(labels_by_column) - 1
 
 
 def _save(fig, path: str | os.PathLike, title: str) -> Path:
@@ -605,6 +613,9 @@ def plot_activations(
                 title=f"{name}: % saturated ({measure}) per step",
                 log=False,
                 ylabel="% of units" if measure == "dead units" else "% of outputs",
+                legend=_legend_here(
+                    [[_short(a.label) for a in runs[n].activations] for n in names], col
+                ),
             )
         _share_y(axes[2])
         return _save(fig, path, title or "Activations per hidden layer")
@@ -632,6 +643,7 @@ def plot_gradients(
                 grad=True,
             )
             labels = [w.label for w in run.weights]
+            legend = _legend_here([[w.label for w in runs[n].weights] for n in names], col)
             _series_panel(
                 axes[1, col],
                 labels,
@@ -639,6 +651,7 @@ def plot_gradients(
                 title=f"{name}: weight-gradient 2-norm (before clipping)",
                 log=True,
                 ylabel="||dL/dW||",
+                legend=legend,
             )
             _series_panel(
                 axes[2, col],
@@ -647,6 +660,7 @@ def plot_gradients(
                 title=f"{name}: gradient-to-data ratio",
                 log=True,
                 ylabel="std(dL/dW) / std(W)",
+                legend=legend,
             )
         _share_y(axes[1])
         _share_y(axes[2])
@@ -670,6 +684,7 @@ def plot_updates(
                 title=f"{name}: update-to-data ratio per step",
                 log=False,
                 ylabel="log10( std(update) / std(W) )",
+                legend=_legend_here([[w.label for w in runs[n].weights] for n in names], col),
             )
         _share_y(axes[0])
         for ax in axes[0]:
