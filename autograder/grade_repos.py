@@ -51,6 +51,7 @@ from autograder import __version__
 from autograder.formats import write_json_atomic
 from autograder.manifest import Manifest, restore
 from autograder.paths import EXERCISE_FILE, REPO_ROOT
+from autograder.post_statuses import add_github_arguments
 
 DEFAULT_MAX_SCORE = 100.0  # the grader's max_score, for rows that could not be graded
 SUMMARY_FILE = "summary.csv"
@@ -77,7 +78,6 @@ _RESERVED_NAMES = {"con", "prn", "aux", "nul"} | {
     f"{d}{i}" for d in ("com", "lpt") for i in range(10)
 }
 _SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|^GH_|^GITHUB_")
-DEFAULT_TOKEN_ENV = "CLASSROOM_TOKEN"
 
 
 class RosterError(Exception):
@@ -899,17 +899,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="post each score as the commit status 'autograder/score' on GitHub "
         "(the same as the post-statuses command afterwards)",
     )
-    parser.add_argument("--status-url", help="link of the commit status; {student} is replaced")
-    parser.add_argument(
-        "--token-env",
-        default=DEFAULT_TOKEN_ENV,
-        metavar="NAME",
-        help=f"environment variable holding the GitHub token (default {DEFAULT_TOKEN_ENV})",
-    )
-    parser.add_argument(
-        "--api-url", default=None, help="GitHub API URL (GitHub Enterprise: https://HOST/api/v3)"
-    )
-    parser.add_argument("--git-host", default="github.com", help="host that gets the token")
+    add_github_arguments(parser, git_host_help="host that gets the token")
     parser.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds allowed to grade one student"
     )

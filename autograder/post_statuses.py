@@ -209,6 +209,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the statuses instead of posting them"
     )
+    add_github_arguments(parser, git_host_help="host of the repositories' clone URLs")
+
+
+def add_github_arguments(parser: argparse.ArgumentParser, *, git_host_help: str) -> None:
+    """The options shared by the commands that talk to GitHub (post-statuses, grade-repos)."""
     parser.add_argument("--status-url", help="link of the commit status; {student} is replaced")
     parser.add_argument(
         "--token-env",
@@ -219,9 +224,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-url", default=None, help="GitHub API URL (GitHub Enterprise: https://HOST/api/v3)"
     )
-    parser.add_argument(
-        "--git-host", default="github.com", help="host of the repositories' clone URLs"
-    )
+    parser.add_argument("--git-host", default="github.com", help=git_host_help)
 
 
 def run(args: argparse.Namespace) -> int:
