@@ -2,8 +2,9 @@
 
 Run from the repository root::
 
-    python solutions/batchnorm_gradclip_demo.py              # the calm story, ~25 s on 2 cores
-    python solutions/batchnorm_gradclip_demo.py --dramatic   # exploding gradients and their cure
+    python solutions/batchnorm_gradclip_demo.py              # the calm story, ~30 s on 2 cores
+    python solutions/batchnorm_gradclip_demo.py --dramatic   # exploding gradients, ~35 s
+    python solutions/batchnorm_gradclip_demo.py --arch cnn   # the small CNN, ~65 s
 
 Both runs are trained by the reference ``compare_runs`` of the exercise (same seed, same initial
 weights, same batches); ``DiagnosticsRecorder`` watches them through hooks. The output directory
