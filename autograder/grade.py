@@ -26,7 +26,13 @@ from autograder.formats import render_table, to_gradescope, write_json_atomic
 from autograder.paths import CHECKS_DIR
 from autograder.plugin import GradingPlugin
 from autograder.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, GradingResult, TestResult
-from autograder.sandbox.client import Limits, Sandbox, become_subreaper, kill_descendants
+from autograder.sandbox.client import (
+    ISOLATIONS,
+    Limits,
+    Sandbox,
+    become_subreaper,
+    kill_descendants,
+)
 from autograder.submission import SubmissionNotFound, prepared_submission
 
 
@@ -169,7 +175,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="do not print the table")
     parser.add_argument(
         "--isolation",
-        choices=("auto", "bwrap", "process"),
+        choices=ISOLATIONS,
         default="auto",
         help="bwrap: bubblewrap sandbox (no network, repository hidden), a grader error when "
         "bubblewrap cannot run here; process: resource limits only (trusted code); auto: bwrap "

@@ -38,6 +38,8 @@ from . import protocol
 
 SANDBOX_PACKAGE_DIR = Path(__file__).resolve().parent
 EXERCISE_FILE = "batchnorm_gradclip_exercise.py"
+# How the student process may be isolated (see Sandbox): "auto" is bwrap where it works
+ISOLATIONS: tuple[str, ...] = ("auto", "bwrap", "process")
 
 
 @dataclass(frozen=True)
@@ -342,7 +344,7 @@ class Sandbox:
 
     def __post_init__(self) -> None:
         self.submission = Path(self.submission)
-        if self.isolation not in ("auto", "bwrap", "process"):
+        if self.isolation not in ISOLATIONS:
             raise ValueError(f"unknown isolation {self.isolation!r}")
         problem = bwrap_problem() if self.isolation != "process" else None
         if self.isolation == "bwrap" and problem:
