@@ -48,9 +48,12 @@ def grade(
     isolation: str = "auto",
     env: dict[str, str] | None = None,
     timeout: float = 900,
+    select: str | None = None,
 ) -> Graded:
     cmd = [sys.executable, "-m", "autograder", "grade", str(submission), "--out", str(out)]
     cmd += ["--quiet", "--isolation", isolation]
+    if select:
+        cmd += ["--select", select]
     started = time.monotonic()
     proc = subprocess.run(
         cmd,

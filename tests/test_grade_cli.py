@@ -101,18 +101,11 @@ def test_auto_isolation_falls_back_to_process_with_a_warning(tmp_path):
     sub = tmp_path / "sub"
     sub.mkdir()
     (sub / "batchnorm_gradclip_exercise.py").write_text("import torch\n")
-    cmd = [sys.executable, "-m", "autograder", "grade", str(sub), "--out", str(tmp_path / "r.json")]
-    proc = subprocess.run(
-        [*cmd, "--quiet", "--isolation", "auto", "--select", "integrity"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **_failing_bwrap(tmp_path)},
-        cwd=REPO_ROOT,
-        timeout=300,
-        check=False,
+    g = grade(
+        sub, tmp_path / "r.json", isolation="auto", env=_failing_bwrap(tmp_path), select="integrity"
     )
-    assert proc.returncode == 0, proc.stderr
-    r = json.loads((tmp_path / "r.json").read_text())
+    assert g.returncode == 0, g.stderr
+    r = g.results
     assert r["extra_data"]["isolation"] == "process"
     assert "uid map" in r["extra_data"]["isolation_note"]
-    assert "warning:" in proc.stderr and "resource limits only" in proc.stderr
+    assert "warning:" in g.stderr and "resource limits only" in g.stderr
