@@ -702,6 +702,7 @@ def _with(path: Path, edit) -> Path:
         (lambda t: t.replace('"score": 4.0', '"score": Infinity', 1), "Infinity is not"),
         (lambda t: t.replace('"max_score": 4.0', '"max_score": -Infinity', 1), "-Infinity"),
         (lambda t: t.replace('"score": 4.0', '"score": 1e999', 1), "non-finite number inf"),
+        (lambda t: t.replace('"max_score": 4.0', '"max_score": -1e999', 1), "number -inf"),
         (lambda t: t.replace('"score": 4.0', '"score": "nan"', 1), "score is not a finite"),
         (
             lambda t: t.replace('"execution_time": 0.0', '"execution_time": "inf"', 1),

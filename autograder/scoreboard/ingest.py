@@ -64,7 +64,9 @@ def _read_results_file(path: Path, source: str) -> tuple[Submission | None, list
     if len(raw) > MAX_FILE_BYTES:
         return None, [Problem(source, f"file too large ({len(raw)} bytes)")]
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        data = json.loads(
+            raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
+        )
     except UnicodeDecodeError as exc:
         return None, [Problem(source, f"not UTF-8 text: {exc.reason}")]
     except json.JSONDecodeError as exc:
@@ -91,32 +93,28 @@ def _reject_constant(name: str) -> Any:
     raise _NonFinite(f"{name} is not a number JSON allows (a score must be finite)")
 
 
-def check_json_values(data: Any) -> None:
-    """ValueError unless ``data`` is at most ``MAX_DEPTH`` deep and every number is finite.
+def _finite_float(text: str) -> float:
+    """``json.loads`` hook: a literal too large for a float (``1e999``) would read as infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(f"non-finite number {value!r} ({text} overflows; a score must be finite)")
+    return value
 
-    Iterative, so that no input can exhaust the stack; catches ``1e999`` (read as infinity).
+
+def check_json_values(data: Any) -> None:
+    """ValueError unless ``data`` is at most ``MAX_DEPTH`` arrays/objects deep.
+
+    Iterative, so that no input can exhaust the stack. (Non-finite numbers never get this far:
+    the ``json.loads`` hooks above reject them.)
     """
-    # (value, its parent's entry, its key): the path is spelled out only for the message
-    stack: list[tuple[Any, Any, Any, int]] = [(data, None, None, 0)]
+    stack: list[tuple[Any, int]] = [(data, 0)]
     while stack:
-        entry = stack.pop()
-        value, _, _, depth = entry
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"non-finite number {value!r} at {_json_path(entry)}")
+        value, depth = stack.pop()
         if isinstance(value, (dict, list)):
             if depth >= MAX_DEPTH:
                 raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            stack.extend((item, entry, key, depth + 1) for key, item in items)
-
-
-def _json_path(entry: tuple[Any, Any, Any, int]) -> str:
-    parts = []
-    while entry[1] is not None:
-        key = entry[2]
-        parts.append(f".{key}" if isinstance(key, str) else f"[{key}]")
-        entry = entry[1]
-    return "".join(reversed(parts)).lstrip(".") or "the top level"
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
 
 
 def parse_submission(
