@@ -185,7 +185,7 @@ def bwrap_problem() -> str | None:
             " (on Ubuntu 23.10 and later, AppArmor restricts unprivileged user namespaces: "
             "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` lifts it)"
         )
-    return f"bubblewrap cannot create namespaces: {said[-1] if said else 'no message'}{hint}"
+    return f"bubblewrap cannot create its namespaces: {said[-1] if said else 'no message'}{hint}"
 
 
 def bwrap_available() -> bool:
