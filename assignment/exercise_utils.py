@@ -233,8 +233,9 @@ def format_summary(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> st
 
     Returns:
     - The table as a string. A run that diverged has ``inf`` / ``nan`` gradient norms: its
-      "max |g|" then reads ``nan`` (if any norm is nan) or ``inf``, its median is taken over the
-      finite norms only, and a note under the table says how many steps were not finite.
+      "max |g|" then reads the first of them (``inf`` or ``nan``: where the run overflowed), its
+      median is taken over the finite norms only, and a note under the table says how many
+      steps were not finite.
     """
     lines = [
         f"{'run':<12} {'train loss':>10} {'val loss':>9} {'val acc':>8} "
@@ -244,12 +245,8 @@ def format_summary(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> st
     for name, h in histories.items():
         norms = [float(v) for v in h["grad_norm"]]
         finite = sorted(v for v in norms if math.isfinite(v))
-        if any(math.isnan(v) for v in norms):
-            largest = math.nan  # sorting with nan gives an arbitrary order: never sort them
-        elif len(finite) < len(norms):
-            largest = math.inf
-        else:
-            largest = finite[-1] if finite else math.nan
+        # nan ranks as inf and the first of equals wins: the first inf / nan, else the largest
+        largest = max(norms, key=lambda v: math.inf if math.isnan(v) else v, default=math.nan)
         median = finite[len(finite) // 2] if finite else math.nan
         lines.append(
             f"{name:<12} {h['train_loss'][-1]:>10.4f} {h['val_loss'][-1]:>9.4f} "

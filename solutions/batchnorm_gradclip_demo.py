@@ -101,7 +101,7 @@ class RunOutcome:
     final_val_acc: float
     best_val_acc: float
     final_train_loss: float
-    max_grad_norm: float  # inf or nan when the gradients overflowed
+    max_grad_norm: float  # the first inf / nan when the gradients overflowed, else the largest
     non_finite: bool  # a loss or gradient norm became inf / nan
     diverged: bool  # non-finite, or the final training loss is above 2 ln(classes): far worse
     # than the ln(classes) of a uniform guess
@@ -127,9 +127,14 @@ class DemoResult:
 def outcome(
     history: Mapping[str, Sequence[float]], *, max_norm: float, num_classes: int
 ) -> RunOutcome:
-    """The verdict on one ``compare_runs`` history (NaN counts as the largest gradient norm)."""
+    """The verdict on one ``compare_runs`` history.
+
+    ``max_grad_norm`` is the first non-finite gradient norm (inf or nan: where the run
+    overflowed) if there is one, else the largest; ``format_summary``'s "max |g|" is the same.
+    """
     norms = list(history["grad_norm"])
     finite = all(math.isfinite(v) for v in [*history["train_loss"], *norms])
+    # nan ranks as inf and max() keeps the first of equal keys: the first inf / nan wins
     max_norm_seen = max(norms, key=lambda v: math.inf if math.isnan(v) else v, default=0.0)
     return RunOutcome(
         final_val_acc=history["val_acc"][-1],

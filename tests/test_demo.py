@@ -593,6 +593,24 @@ def test_outcome_flags_divergence_and_strict_json() -> None:
     assert json.loads(text)["baseline"]["grad_norm"] == [1.0, 50.0, None, None]
 
 
+def test_summary_table_and_verdict_agree_on_the_largest_norm() -> None:
+    """Both print the first inf / nan of a diverged run: the table once said nan where the
+    verdict printed right under it said inf."""
+    from solutions.exercise_utils import format_summary
+
+    nan, inf = float("nan"), float("inf")
+    for norms, expected in (([1.0, inf, nan], "inf"), ([1.0, nan, inf], "nan")):
+        history = {
+            "train_loss": [2.3, nan],
+            "val_loss": [2.3, nan],
+            "val_acc": [0.1, 0.1],
+            "grad_norm": norms,
+        }
+        row = format_summary({"baseline": history}).splitlines()[1].split()
+        o = demo.outcome(history, max_norm=1.0, num_classes=10)
+        assert row[4] == f"{o.max_grad_norm:.2f}" == expected, (norms, row)
+
+
 def _strict_json(path: Path) -> dict:
     def reject(constant: str) -> None:
         raise AssertionError(f"{path.name} holds {constant}, which is not JSON")
