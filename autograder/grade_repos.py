@@ -52,6 +52,7 @@ from autograder.formats import write_json_atomic
 from autograder.manifest import Manifest, restore
 from autograder.paths import EXERCISE_FILE, REPO_ROOT
 from autograder.post_statuses import add_github_arguments
+from autograder.sandbox.client import ISOLATIONS
 
 DEFAULT_MAX_SCORE = 100.0  # the grader's max_score, for rows that could not be graded
 SUMMARY_FILE = "summary.csv"
@@ -71,7 +72,6 @@ SUMMARY_COLUMNS = (
     "graded_at",
     "isolation",
 )
-ISOLATION_CHOICES = ("auto", "bwrap", "process")
 STUDENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # names Windows refuses for files (results are often downloaded there)
 _RESERVED_NAMES = {"con", "prn", "aux", "nul"} | {
@@ -693,8 +693,8 @@ def grade_repos(
     rows = _rows_of(roster, shard)
     when = parse_deadline(deadline) if isinstance(deadline, str) else deadline
     _check_jobs(jobs)
-    if isolation not in ISOLATION_CHOICES:
-        raise ValueError(f"--isolation must be one of {', '.join(ISOLATION_CHOICES)}")
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"--isolation must be one of {', '.join(ISOLATIONS)}")
     if clones is not None and not Path(clones).is_dir():
         raise ValueError(f"--clones {clones}: no such folder (run grade-repos --fetch-only first)")
     release = build_release()
@@ -867,7 +867,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", metavar="K/N", help="grade only shard K of N of the roster")
     parser.add_argument(
         "--isolation",
-        choices=ISOLATION_CHOICES,
+        choices=ISOLATIONS,
         default="auto",
         help="passed to every `grade`: bwrap (required on shared runners: a machine where "
         "bubblewrap fails gives grader errors), process, or auto (bwrap when it works)",

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from autograder.grade_repos import grade_repos
 from autograder.paths import EXERCISE_FILE, SOLUTION_PATH
 from autograder.release import build_release
+from autograder.sandbox.client import ISOLATIONS
 
 DEADLINE = "2026-11-01T12:00:00+00:00"
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=4)
     parser.add_argument("--jobs", default="1,2", help="comma-separated job counts to time")
-    parser.add_argument("--isolation", default="auto", choices=("auto", "bwrap", "process"))
+    parser.add_argument("--isolation", default="auto", choices=ISOLATIONS)
     parser.add_argument("--json", help="also write the measurements here")
     args = parser.parse_args(argv)
     measurements = []
