@@ -23,13 +23,12 @@ class FigureFile:
     height: int
 
 
-# Every file ``write_figures`` may write (one per maker below, when it has data).
-FIGURE_NAMES = (
-    "score_histogram.png",
-    "pass_rate_functions.png",
-    "pass_rate_checks.png",
-    "scores_over_time.png",
-)
+# The file each maker below writes (when it has data), and all of them: what a build may write.
+SCORE_HISTOGRAM = "score_histogram.png"
+PASS_RATE_FUNCTIONS = "pass_rate_functions.png"
+PASS_RATE_CHECKS = "pass_rate_checks.png"
+SCORES_OVER_TIME = "scores_over_time.png"
+FIGURE_NAMES = (SCORE_HISTOGRAM, PASS_RATE_FUNCTIONS, PASS_RATE_CHECKS, SCORES_OVER_TIME)
 
 
 def write_figures(board: Board, out_dir: Path) -> list[FigureFile]:
@@ -74,7 +73,7 @@ def score_histogram(board: Board) -> tuple[Figure, str, str, str] | None:
         f"Current score of the {len(scores)} students the grader ran on "
         "(a submission that does not import scores 0)."
     )
-    return fig, "score_histogram.png", "Histogram of current scores", caption
+    return fig, SCORE_HISTOGRAM, "Histogram of current scores", caption
 
 
 def tag_pass_rates(board: Board) -> tuple[Figure, str, str, str] | None:
@@ -91,7 +90,7 @@ def tag_pass_rates(board: Board) -> tuple[Figure, str, str, str] | None:
     ax.set_xlabel("points earned, % of points available")
     ax.set_title("Per function")
     caption = "Share of each function's points earned by the fully graded students."
-    return fig, "pass_rate_functions.png", "Bar chart of points earned per function", caption
+    return fig, PASS_RATE_FUNCTIONS, "Bar chart of points earned per function", caption
 
 
 def check_pass_rates(board: Board) -> tuple[Figure, str, str, str] | None:
@@ -108,7 +107,7 @@ def check_pass_rates(board: Board) -> tuple[Figure, str, str, str] | None:
     ax.set_xlabel("students passing, %")
     ax.set_title("Pass rate per check")
     caption = "Share of fully graded students passing each check; red bars are what to re-teach."
-    return fig, "pass_rate_checks.png", "Bar chart of the pass rate of every check", caption
+    return fig, PASS_RATE_CHECKS, "Bar chart of the pass rate of every check", caption
 
 
 def scores_over_time(board: Board) -> tuple[Figure, str, str, str] | None:
@@ -135,7 +134,7 @@ def scores_over_time(board: Board) -> tuple[Figure, str, str, str] | None:
         f"The class after each of the {len(points)} grading rounds: median, mean and the "
         "middle half of the scores of the students graded so far."
     )
-    return fig, "scores_over_time.png", "Line chart of the class's scores over time", caption
+    return fig, SCORES_OVER_TIME, "Line chart of the class's scores over time", caption
 
 
 def _colour(rate_percent: float) -> str:
