@@ -19,6 +19,7 @@ from autograder.results import COULD_NOT_GRADE, GRADED, GradingResult
 from autograder.results import TestResult as CheckResult
 from autograder.scoreboard import db as dbmod
 from autograder.scoreboard import ingest as ingestmod
+from autograder.scoreboard import site as sitemod
 from autograder.scoreboard.command import build_scoreboard
 from autograder.scoreboard.db import (
     Gradebook,
@@ -28,6 +29,7 @@ from autograder.scoreboard.db import (
     schema_version,
 )
 from autograder.scoreboard.exports import LMS_COLUMNS
+from autograder.scoreboard.figures import FIGURE_NAMES
 from autograder.scoreboard.ingest import MAX_DEPTH, read_results_dir, read_results_file
 from autograder.scoreboard.model import NOT_GRADED, Board
 from autograder.scoreboard.site import MANIFEST, SiteError, repo_url, student_slug, unique_slugs
@@ -972,3 +974,47 @@ def test_a_manifest_never_deletes_outside_the_board_files(tmp_path):
     with pytest.raises(SiteError, match="cannot be read"):
         build_scoreboard(results_dir=rd, out_dir=site, db_path=tmp_path / "g")
     assert (site / "index.html").is_file()
+
+
+@pytest.mark.parametrize("step", ["write_figures", "write_lms_csv"])
+def test_a_build_interrupted_part_way_into_an_empty_directory_can_be_rerun(
+    tmp_path, monkeypatch, step
+):
+    rd = tmp_path / "r"
+    results_file(rd, "ada")
+    results_file(rd, "bo", passed=HALF)
+    site = tmp_path / "site"
+    site.mkdir()
+    real = getattr(sitemod, step)
+
+    def interrupted(*args, **kwargs):
+        if step == "write_figures":  # one figure written, then the build dies
+            out_dir = args[1]
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / FIGURE_NAMES[0]).write_bytes(b"half a png")
+        raise RuntimeError("killed part-way")
+
+    monkeypatch.setattr(sitemod, step, interrupted)
+    with pytest.raises(RuntimeError, match="killed part-way"):
+        build_scoreboard(results_dir=rd, out_dir=site, db_path=tmp_path / "g")
+    assert (site / "students" / "ada.html").is_file()  # the directory is no longer empty
+    monkeypatch.setattr(sitemod, step, real)
+    report = build_scoreboard(results_dir=rd, out_dir=site, db_path=tmp_path / "g")
+    assert report.site.removed == []
+    assert {f.name for f in report.site.figures} == set(FIGURE_NAMES)
+    files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    assert files == sorted(
+        [
+            MANIFEST,
+            "class.html",
+            "exports/lms_grades.csv",
+            "exports/test_matrix.csv",
+            *(f"figures/{name}" for name in FIGURE_NAMES),
+            "index.html",
+            "students/ada.html",
+            "students/bo.html",
+        ]
+    )
+    manifest = json.loads((site / MANIFEST).read_text())
+    assert sorted(manifest["files"]) == [f for f in files if f != MANIFEST]
+    assert (site / "figures" / FIGURE_NAMES[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
