@@ -36,7 +36,7 @@ from solutions.exercise_utils import ProgressLoader, format_summary, plot_runs  
 RUN_NAMES = ("baseline", "regularized")
 
 # What each preset sets; any flag given on the command line wins over the preset. ``width=None``:
-# the architecture's own default (``demo_models.DEFAULT_WIDTH``: 256 units, 32 channels).
+# the architecture's own default (``demo_models.DEFAULT_WIDTH``: 256 units, 16 channels).
 PRESETS: dict[str, dict[str, object]] = {
     # the exercise's network and settings (ReLU MLP, lr 0.05, clip at 1) on colour images: both
     # runs train; BatchNorm + clipping gets there faster (compare the first epochs)

@@ -22,8 +22,8 @@ import torch.nn as nn
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
 ARCHITECTURES = ("mlp", "cnn")
 # ``--width`` when it is not given: hidden units of the MLP, first-block channels of the CNN. The
-# CNN doubles its channels twice, so the MLP's 256 would make it 256 -> 512 -> 1024 channels, 15.5 M
-# weights: hopeless on a laptop CPU. 16 (16 -> 32 -> 64, 71 k weights in 4 blocks) runs the default
+# CNN doubles its channels twice, so the MLP's 256 would make it 256-512-1024-1024 channels, 15.5 M
+# weights in 4 blocks: hopeless on a laptop CPU. 16 (16-32-64-64, 71 k weights) runs the default
 # demo in about a minute on 2 cores; 32 (0.26 M) gains a point of accuracy at twice the time.
 DEFAULT_WIDTH: dict[str, int] = {"mlp": 256, "cnn": 16}
 
