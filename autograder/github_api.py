@@ -134,23 +134,23 @@ def post_commit_status(
     *,
     state: str,
     description: str,
-    token: str | None,
+    token: str | None = None,
     base_url: str | None = None,
     context: str = STATUS_CONTEXT,
     target_url: str | None = None,
     gh: Github | None = None,
-    timeout: int = DEFAULT_TIMEOUT,
 ) -> None:
     """Create a commit status on ``full_name``@``sha`` (description cut to GitHub's 140).
 
     Pass one client ``gh`` for many statuses: PyGithub then spaces the writes out as GitHub's
-    secondary rate limits ask (one second apart).
+    secondary rate limits ask (one second apart). Without ``gh``, a client of its own is made
+    from ``token`` and ``base_url`` (which are not used when ``gh`` is given).
     """
     if state not in STATUS_STATES:
         raise ValueError(f"state must be one of {STATUS_STATES}, not {state!r}")
     if not re.fullmatch(r"[0-9a-f]{40}", sha):
         raise ValueError(f"not a full commit SHA: {sha!r}")
-    gh = gh or client(token, base_url=base_url, timeout=timeout)
+    gh = gh or client(token, base_url=base_url)
     kwargs = {"state": state, "description": description[:140], "context": context}
     if target_url:
         kwargs["target_url"] = target_url

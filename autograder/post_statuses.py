@@ -141,8 +141,6 @@ def post_results(
                 post.commit,
                 state=post.state,
                 description=post.description,
-                token=token,
-                base_url=base_url,
                 target_url=post.target_url,
                 gh=gh,
             )
