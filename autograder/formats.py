@@ -137,16 +137,22 @@ def summary_text(result: GradingResult) -> str:
     return "\n".join(lines + _note_lines(result))
 
 
-# The words of every note about a line or cell of a notebook that was not graded as written
-# (autograder.notebook.strip_ipython).
+# The words of the notes about a line or cell of a notebook that was not graded as written
+# (autograder.notebook.strip_ipython). REMOVED_FOR_GRADING: what the graded code may have needed
+# (a shell escape, a get_ipython() call, a magic that installs, defines or runs something, a
+# cell dropped by its cell magic). LEFT_OUT_OF_GRADING: what it cannot have needed
+# (``%matplotlib inline``, help ``obj?``, the ``%%time`` line of a cell whose code is kept).
 REMOVED_FOR_GRADING = "removed for grading"
+LEFT_OUT_OF_GRADING = "left out of grading"
 
 
 def _note_lines(result: GradingResult) -> list[str]:
     """The notes about how the submission was prepared (a notebook's removed magics, ...).
 
     When the submission could not be graded, a removed line is a likely cause (``!pip install
-    x`` then ``import x``; ``ip = get_ipython()`` then ``ip.…``): the summary says so.
+    x`` then ``import x``; ``ip = get_ipython()`` then ``ip.…``): the summary says so. Only for
+    the removals the code may have needed (``REMOVED_FOR_GRADING``), not for those left out
+    because they only affect Jupyter (``LEFT_OUT_OF_GRADING``).
     """
     notes = [str(n) for n in result.extra.get("submission_notes", [])]
     lines = [f"Note: {note}" for note in notes]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.formats import REMOVED_FOR_GRADING
+from autograder.formats import LEFT_OUT_OF_GRADING, REMOVED_FOR_GRADING
 from autograder.paths import ASSIGNMENT_DIR, EXERCISE_FILE, SOLUTION_PATH, SOLUTIONS_DIR
 from autograder.template import build_template, strip_markers
 
@@ -423,6 +423,10 @@ def strip_ipython(
       and ``%%capture`` whose Python body is kept;
     * line magics (``%time``, ``%matplotlib``), shell escapes (``!pip``, ``x = !ls``), help
       (``obj?``) and explicit ``get_ipython()`` calls become ``pass`` statements.
+
+    A note about what the code may have needed says ``REMOVED_FOR_GRADING``; one about what only
+    affects Jupyter (``%matplotlib inline``, ``obj?``, the ``%%time`` line) says
+    ``LEFT_OUT_OF_GRADING`` (the summary's could-not-grade hint is keyed on the difference).
     """
     notes: list[str] = []
     first = source.lstrip("\n").split("\n", 1)[0].strip()
@@ -430,9 +434,18 @@ def strip_ipython(
         magic = first[2:].split(maxsplit=1)[0] if len(first) > 2 else ""
         body = source.lstrip("\n").split("\n", 1)[1] if "\n" in source.strip("\n") else ""
         if magic in _PYTHON_BODY_CELL_MAGICS:
-            notes.append(
-                f"{where}: the cell magic `%%{magic}` was {REMOVED_FOR_GRADING}; its code was kept."
-            )
+            # `%%capture out` binds `out`, which code after the cell may use
+            binds = [arg for arg in first.split()[1:] if not arg.startswith("-")]
+            if binds:
+                notes.append(
+                    f"{where}: the cell magic `{_short(first)}` was {REMOVED_FOR_GRADING}; its"
+                    f" code was kept, but `{binds[0]}` is not set."
+                )
+            else:
+                notes.append(
+                    f"{where}: the cell magic `%%{magic}` was {LEFT_OUT_OF_GRADING}; its code"
+                    " was kept."
+                )
             code, more = strip_ipython(body, where=where, first_line=first_line + 1)
             return f"# {first}  (removed for grading)\n" + code, notes + more
         notes.append(
@@ -462,12 +475,39 @@ def strip_ipython(
         indent = re.match(r"\s*", lines[start - 1]).group(0)
         removed = [f"{indent}pass  # removed for grading: {_short(shown.strip())}"]
         lines[start - 1 : end] = removed + ["#"] * (end - start)  # keep the line numbers
-        notes.append(
-            f"{where}, line {start + first_line - 1}: `{_short(shown.strip())}` is IPython"
-            f" syntax (magic, shell command or get_ipython()) and was {REMOVED_FOR_GRADING}."
-        )
+        if same_shape and start == end and _jupyter_only(shown):
+            what = (
+                f"that only affects Jupyter (display, settings, help) and was {LEFT_OUT_OF_GRADING}"
+            )
+        else:
+            what = f"(magic, shell command or get_ipython()) and was {REMOVED_FOR_GRADING}"
+        where_line = f"{where}, line {start + first_line - 1}"
+        notes.append(f"{where_line}: `{_short(shown.strip())}` is IPython syntax {what}.")
     notes.reverse()
     return "\n".join(lines) + "\n", notes
+
+
+# Line magics that only change how Jupyter shows or loads things, and help (``obj?``): the
+# graded code cannot have needed them (their notes get no "may be why" hint in the summary).
+_JUPYTER_ONLY_MAGICS = frozenset(
+    {"matplotlib", "config", "load_ext", "reload_ext", "autoreload", "precision", "xmode"}
+    | {"pprint", "pinfo", "pinfo2", "pdoc", "pdef", "psource", "pfile"}
+)
+_LINE_MAGIC = re.compile(r"%(\w+)")
+_HELP = re.compile(r"[\w.]+\?{1,2}|\?{1,2}[\w.]+")
+
+
+def _jupyter_only(line: str) -> bool:
+    """Whether a removed line, as the student wrote it, is a magic the graded code cannot need.
+
+    ``%matplotlib inline``, ``%config ...``, help (``obj?``): yes. ``%time y = 2`` (it binds
+    ``y``), ``%pip install x``, ``x = %config``, ``get_ipython()...`` calls: no.
+    """
+    line = line.strip()
+    magic = _LINE_MAGIC.match(line)
+    return (magic is not None and magic.group(1) in _JUPYTER_ONLY_MAGICS) or bool(
+        _HELP.fullmatch(line)
+    )
 
 
 _IPYTHON_HINT = re.compile(r"^\s*[%!]|get_ipython|\?\s*$|=\s*[!%]", re.MULTILINE)

@@ -282,6 +282,31 @@ def test_could_not_grade_summary_shows_the_notes():
     assert summary_text(result).count("Note: ") == 2
 
 
+def test_harmless_removals_give_no_hint_when_the_notebook_cannot_be_graded():
+    """`%matplotlib inline`, help and a `%%time` line cannot be why the code did not run."""
+    import nbformat
+
+    from autograder.formats import summary_text
+    from autograder.notebook import notebook_to_script
+    from autograder.results import COULD_NOT_GRADE, GradingResult
+
+    def summary(*cells: str) -> str:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        notes = notebook_to_script(nb).notes
+        result = GradingResult(status=COULD_NOT_GRADE, reason="NameError: name 'x' is not defined")
+        result.extra["submission_notes"] = notes
+        return summary_text(result)
+
+    harmless = summary("%matplotlib inline\nimport torch", "torch.nn?", "%%time\ny = x + 1")
+    assert "`%matplotlib inline` is IPython syntax" in harmless
+    assert "`torch.nn?` is IPython syntax" in harmless and "`%%time`" in harmless
+    assert "may be why" not in harmless
+    # what the code may have needed still gets the hint, also next to a harmless removal
+    for risky in ("x = !ls", "%time x = 1", "ip = get_ipython()", "%%capture x\nprint(1)"):
+        said = summary("%matplotlib inline", risky, "print(x)")
+        assert "may be why your code did not run" in said, risky
+
+
 def test_a_failed_grading_is_not_repeated_by_every_test_cell(monkeypatch: pytest.MonkeyPatch):
     from autograder.export import runtime
 
