@@ -618,13 +618,22 @@ def load_results(out_dir: Path) -> list[dict[str, Any]]:
     return sorted(found, key=lambda d: str(d["student"]).lower())
 
 
-def write_summary(out_dir: Path, rows: Sequence[dict[str, Any]] = ()) -> Path:
+def write_summary(
+    out_dir: Path,
+    rows: Sequence[dict[str, Any]] = (),
+    *,
+    files: Sequence[dict[str, Any]] | None = None,
+) -> Path:
     """(Re)write ``out_dir/summary.csv`` from all the per-student JSON files in it.
 
     ``rows`` (results of the batch just graded) take the place of a student's file: a row
-    whose JSON could not be written is still in the summary, with its error.
+    whose JSON could not be written is still in the summary, with its error. ``files`` are
+    those files when the caller has already read them (``load_results(out_dir)``), so that they
+    are not read, and their problems reported, a second time.
     """
-    by_student = {str(d["student"]).lower(): d for d in load_results(out_dir)}
+    if files is None:
+        files = load_results(out_dir)
+    by_student = {str(d["student"]).lower(): d for d in files}
     for data in rows:
         by_student[str(data["student"]).lower()] = data
     buf = io.StringIO()
@@ -950,8 +959,8 @@ def run(args: argparse.Namespace) -> int:
             assert out is not None
             if not out.is_dir():
                 raise RosterError(f"--collect: {out} is not a folder of results")
-            summary = write_summary(out)
             rows_data = load_results(out)
+            summary = write_summary(out, files=rows_data)
             print(f"summarised {len(rows_data)} student(s) in {summary}")
         else:
             roster: Any = _org_roster(args, token) if args.org else args.roster

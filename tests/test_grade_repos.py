@@ -615,6 +615,20 @@ def test_shards_then_collect_cover_the_class(fake_class: dict, tmp_path: Path) -
         assert sorted(r["student"] for r in csv.DictReader(f)) == ["empty", "full"]
 
 
+def test_collect_reads_each_results_file_once(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "results"
+    out.mkdir()
+    good = gr.RepoResult(student="ann", repo="r", results=gr.could_not_grade_results("x"))
+    (out / "ann.json").write_text(json.dumps(good.to_json()), encoding="utf-8")
+    (out / "bob.json").write_text("{not json", encoding="utf-8")
+    assert cli_main(["grade-repos", "--out", str(out), "--collect"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count(f"grade-repos: skipping {out / 'bob.json'}: ") == 1
+    assert "summarised 1 student(s)" in captured.out
+    with (out / "summary.csv").open(newline="") as f:
+        assert [r["student"] for r in csv.DictReader(f)] == ["ann"]
+
+
 def test_cli_rejects_bad_roster_without_writing(tmp_path: Path, capsys) -> None:
     roster = tmp_path / "r.csv"
     roster.write_text("student,repo\nalice,a\nalice,b\n", encoding="utf-8")
