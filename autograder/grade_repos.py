@@ -189,7 +189,7 @@ def read_roster(path: str | os.PathLike) -> list[RosterRow]:
 
 
 def roster_from_org(listed: Sequence[Any], *, org: str = "") -> tuple[list[RosterRow], list[str]]:
-    """Roster rows for the repositories of an organisation (``github_api.OrgRepo``-like objects).
+    """Roster rows for the repositories of an organisation (``github_api.OrgRepo`` objects).
 
     A repository whose student name cannot name a results file (``bngc-.x``, ``bngc-CON``) or
     that repeats another's (ignoring case) is left out with a warning (the second list): one odd
@@ -201,7 +201,7 @@ def roster_from_org(listed: Sequence[Any], *, org: str = "") -> tuple[list[Roste
     where = f" of {org}" if org else ""
     for repo in listed:
         student = str(repo.student)
-        name = str(getattr(repo, "full_name", "") or getattr(repo, "name", "") or student)
+        name = str(repo.full_name)
         problem = student_name_problem(student)
         if problem is None and student.lower() in seen:
             problem = f"student {student!r} is also the student of {seen[student.lower()]}"
