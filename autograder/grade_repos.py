@@ -36,7 +36,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -724,8 +723,7 @@ def grade_repos(
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     started = time.monotonic()
-    results: list[RepoResult] = []
-    lock = threading.Lock()
+    results: list[RepoResult] = []  # appended to on this thread only, as futures complete
     tmp = None if workdir else tempfile.TemporaryDirectory(prefix="grade-repos-")
     root = Path(workdir) if workdir else Path(tmp.name)  # type: ignore[union-attr]
     try:
@@ -762,9 +760,8 @@ def grade_repos(
                         error=f"grader_error: {exc!r}",
                         graded_at=_now(),
                     )
-                with lock:
-                    results.append(res)
-                    n = len(results)
+                results.append(res)
+                n = len(results)
                 note = f"error: {res.error}" if res.error else "ok"
                 flags = (" late" if res.late else "") + (" tampered" if res.tampered else "")
                 say(
