@@ -206,7 +206,13 @@ def load_torchvision_cifar10(root: str | os.PathLike, *, train: bool) -> ImageSp
 def balanced_subset(
     labels: torch.Tensor, *, n: int | None, generator: torch.Generator
 ) -> torch.Tensor:
-    """Indices of ``n`` samples (all when ``None`` or too many), as equal per class as possible."""
+    """Indices of ``n`` samples (all when ``None`` or too many), as equal per class as possible.
+
+    Raises:
+        ValueError: ``n`` below 1 (an empty subset would train or validate on nothing).
+    """
+    if n is not None and n < 1:
+        raise ValueError(f"a subset needs at least 1 sample, got n={n}")
     if n is None or n >= len(labels):
         return torch.randperm(len(labels), generator=generator)
     num_classes = int(labels.max()) + 1
@@ -275,8 +281,7 @@ def make_loaders(data: DemoData, *, batch_size: int) -> tuple[DataLoader, DataLo
     noisier gradient, and its norm would show up as a spike once per epoch in every plot.
 
     Raises:
-        DemoDataError: fewer training images than ``batch_size`` (no training step at all), or
-            no validation images.
+        DemoDataError: fewer training images than ``batch_size`` (no training step at all).
     """
     if len(data.x_train) < batch_size:
         raise DemoDataError(
@@ -284,8 +289,6 @@ def make_loaders(data: DemoData, *, batch_size: int) -> tuple[DataLoader, DataLo
             "incomplete last batch is dropped, so no training step would run. Use a smaller "
             "--batch-size or more images."
         )
-    if len(data.x_val) == 0:
-        raise DemoDataError("no validation images (the test split is empty).")
     train = DataLoader(
         TensorDataset(data.x_train, data.y_train),
         batch_size=batch_size,

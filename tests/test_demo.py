@@ -173,6 +173,14 @@ def test_balanced_subset_is_balanced_and_reproducible() -> None:
     assert torch.equal(idx, again)
 
 
+@pytest.mark.parametrize("n", [0, -3])
+def test_an_empty_or_negative_subset_is_a_clear_error(n: int) -> None:
+    """n=0 used to die in torch.stack on an empty list; n=-3 silently dropped 3 samples."""
+    labels = torch.arange(3).repeat_interleave(4)
+    with pytest.raises(ValueError, match=f"at least 1 sample, got n={n}"):
+        demo_data.balanced_subset(labels, n=n, generator=torch.Generator().manual_seed(0))
+
+
 def test_standardize_uses_training_statistics() -> None:
     g = torch.Generator().manual_seed(0)
     train = torch.randint(0, 256, (64, 3, 4, 4), generator=g, dtype=torch.uint8)
