@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import textwrap
@@ -76,8 +77,8 @@ def from_gradescope(data: dict[str, Any]) -> GradingResult:
                     name=str(t["name"]),
                     number=str(t.get("number", "")),
                     tag=str(tags[0]),
-                    max_score=float(t["max_score"]),
-                    score=float(t["score"]),
+                    max_score=_finite_float(t["max_score"], "max_score"),
+                    score=_finite_float(t["score"], "score"),
                     output=str(t.get("output", "")),
                     visibility=str(t.get("visibility", "visible")),
                     instructor_note=str(notes.get(str(t.get("number", "")), "")),
@@ -104,7 +105,7 @@ def from_gradescope(data: dict[str, Any]) -> GradingResult:
         tests=tests,
         status=str(extra.get("grading_status", GRADED)),
         reason=str(extra.get("reason", "")),
-        execution_time=float(data.get("execution_time", 0.0) or 0.0),
+        execution_time=_finite_float(data.get("execution_time") or 0.0, "'execution_time'"),
         grader_version=str(extra.get("grader_version", "")),
         submission=str(extra.get("submission", "")),
         isolation=str(extra.get("isolation", "")),
@@ -112,6 +113,14 @@ def from_gradescope(data: dict[str, Any]) -> GradingResult:
         traceback=str(extra.get("traceback", "")),
         extra={k: v for k, v in extra.items() if k not in known},
     )
+
+
+def _finite_float(value: Any, what: str) -> float:
+    """``float(value)``, refusing what a score cannot be: ``"nan"``, ``"inf"``, ``1e999``."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{what} is not a finite number ({value!r})")
+    return number
 
 
 def summary_text(result: GradingResult) -> str:

@@ -55,6 +55,12 @@ def test_malformed_results_are_reported():
         from_gradescope({"score": 1})
     with pytest.raises(ValueError, match="exactly one tag"):
         from_gradescope({"tests": [{"name": "x", "score": 1, "max_score": 1, "tags": []}]})
+    one = {"name": "x", "score": 1, "max_score": 1, "tags": ["bonus"]}
+    for bad in ("nan", "inf", 1e999):
+        with pytest.raises(ValueError, match="score is not a finite number"):
+            from_gradescope({"tests": [{**one, "score": bad}]})
+        with pytest.raises(ValueError, match="'execution_time' is not a finite number"):
+            from_gradescope({"tests": [one], "execution_time": bad})
 
 
 def test_table_shows_feedback_of_failed_checks_only():
