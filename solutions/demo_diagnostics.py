@@ -61,8 +61,7 @@ class ActivationTrace:
     grad_std: list[float] = field(default_factory=list)  # std of dL/d(output)
     first_sample: torch.Tensor | None = None  # activation values at the first step
     last_sample: torch.Tensor | None = None  # ... at the latest step
-    first_grad_sample: torch.Tensor | None = None  # dL/d(output) values at the first step
-    last_grad_sample: torch.Tensor | None = None
+    first_grad_sample: torch.Tensor | None = None  # dL/d(output) values at the first step only
 
     @property
     def saturation_name(self) -> str:
@@ -237,10 +236,8 @@ class DiagnosticsRecorder:
 
                 def grad_hook(grad: torch.Tensor) -> None:
                     trace.grad_std.append(grad.detach().float().std().item())
-                    gsample = strided_sample(grad)
-                    if trace.first_grad_sample is None:
-                        trace.first_grad_sample = gsample
-                    trace.last_grad_sample = gsample
+                    if trace.first_grad_sample is None:  # the only gradient snapshot drawn
+                        trace.first_grad_sample = strided_sample(grad)
 
                 output.register_hook(grad_hook)
 

@@ -380,12 +380,35 @@ def test_update_ratio_is_what_the_optimizer_did() -> None:
     assert trace.log10_update_to_data == [pytest.approx(expected, abs=1e-4)]
 
 
+def test_the_gradient_snapshot_is_the_first_steps() -> None:
+    """dL/d(activation) is sampled once, at the first step; its std is recorded at every step."""
+    import copy
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 2))
+    x, y = torch.randn(3, 5, 4), torch.randint(0, 2, (3, 5))
+    twin = copy.deepcopy(model)  # the first step by hand, outside the recorder
+    act = twin[1](twin[0](x[0]))
+    act.retain_grad()
+    nn.functional.cross_entropy(twin[2](act), y[0]).backward()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    with demo_diagnostics.DiagnosticsRecorder(["run"]) as rec:
+        for step in range(3):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[step]), y[step]).backward()
+            opt.step()
+    (trace,) = rec.runs["run"].activations
+    assert len(trace.grad_std) == 3
+    assert torch.allclose(trace.first_grad_sample, act.grad.reshape(-1))
+    assert trace.grad_std[0] == pytest.approx(act.grad.std().item(), rel=1e-5)
+
+
 def _trace_with(
     kind: str, first: torch.Tensor, last: torch.Tensor
 ) -> demo_diagnostics.ActivationTrace:
     trace = demo_diagnostics.ActivationTrace("layer 1 (ReLU)", kind, saturated=[0.0, 0.0])
     trace.first_sample, trace.last_sample = first, last
-    trace.first_grad_sample = trace.last_grad_sample = first - first.mean()
+    trace.first_grad_sample = first - first.mean()
     return trace
 
 
