@@ -91,6 +91,33 @@ def test_export_refuses_a_non_empty_directory(tmp_path: Path):
     assert (tmp_path / "keep.txt").read_text() == "instructor's file"
 
 
+def test_export_otter_without_nbformat_is_a_clear_error(tmp_path: Path):
+    """Without the [notebooks] extra: the advice on stderr and exit status 2, no traceback.
+
+    In a fresh process, where otter.generate (which imports nbformat) is not imported yet; the
+    `export` command's own parser and run() (the CLI's glue would import torch for nothing).
+    """
+    code = (
+        "import argparse, sys; sys.modules['nbformat'] = None\n"
+        "from autograder.export import command\n"
+        "parser = argparse.ArgumentParser(prog='export'); command.add_arguments(parser)\n"
+        f"sys.exit(command.run(parser.parse_args(['otter', {str(tmp_path / 'out')!r}])))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    assert "export otter: error:" in proc.stderr
+    assert "pip install -e '.[notebooks]'" in proc.stderr
+    assert not (tmp_path / "out").exists(), "nothing may be written"
+
+
 def otter_run(zip_path: Path, submission: Path, out_dir: Path) -> tuple[dict, float]:
     """``otter run -a autograder.zip SUBMISSION``: its results.json and the seconds it took."""
     out_dir.mkdir(parents=True, exist_ok=True)

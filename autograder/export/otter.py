@@ -177,6 +177,11 @@ def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False)
     ``with_data`` puts Fashion-MNIST (30 MB) into the zip, so that grading on Gradescope needs
     no download.
     """
+    from autograder.notebook import require
+
+    # first: otter.generate imports nbformat itself, and its ModuleNotFoundError is not ours to
+    # explain below (NotebookSupportMissing says which extra to install)
+    nbformat = require("nbformat")
     try:
         from otter.generate import main as otter_generate
         from otter.utils import chdir
@@ -186,9 +191,6 @@ def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False)
         raise ExportError(
             "otter-grader is not installed: pip install -e '.[otter,notebooks]'"
         ) from None
-    from autograder.notebook import require
-
-    nbformat = require("nbformat")
 
     from autograder.grade import check_catalogue
     from autograder.notebook import NOTEBOOK_FILE, notebook_text, student_notebook
