@@ -376,20 +376,18 @@ def diagnostics_to_dict(runs: Mapping[str, RunDiagnostics], bins: int = HIST_BIN
                 "saturated": finite_or_none(a.saturated),
                 "grad_std": finite_or_none(a.grad_std),
                 "histogram_range": [lo, hi],
+                "grad_histogram_range": [g_lo, g_hi],
                 "histogram_bins": bins,
             }
-            for key, sample in (("first_step", a.first_sample), ("last_step", a.last_sample)):
+            for key, sample, s_lo, s_hi in (
+                ("histogram_first_step", a.first_sample, lo, hi),
+                ("histogram_last_step", a.last_sample, lo, hi),
+                ("grad_histogram_first_step", a.first_grad_sample, g_lo, g_hi),
+            ):
                 n_finite, n_bad = count_finite(sample)
-                entry[f"histogram_{key}"] = histogram(sample, bins=bins, lo=lo, hi=hi)
-                entry[f"histogram_{key}_values"] = n_finite
-                entry[f"histogram_{key}_non_finite"] = n_bad
-            n_finite, n_bad = count_finite(a.first_grad_sample)
-            entry["grad_histogram_range"] = [g_lo, g_hi]
-            entry["grad_histogram_first_step"] = histogram(
-                a.first_grad_sample, bins=bins, lo=g_lo, hi=g_hi
-            )
-            entry["grad_histogram_first_step_values"] = n_finite
-            entry["grad_histogram_first_step_non_finite"] = n_bad
+                entry[key] = histogram(sample, bins=bins, lo=s_lo, hi=s_hi)
+                entry[f"{key}_values"] = n_finite
+                entry[f"{key}_non_finite"] = n_bad
             acts.append(entry)
         weights = [
             {
