@@ -418,7 +418,7 @@ def format_diagnostics_summary(runs: Mapping[str, RunDiagnostics]) -> str:
         for a in run.activations:
             first = a.saturated[0] if a.saturated else float("nan")
             last = a.saturated[-1] if a.saturated else float("nan")
-            upd = updates.get(a.label.split(" (")[0], [])
+            upd = updates.get(_short(a.label), [])
             tail = upd[len(upd) - max(1, len(upd) // 5) :] if upd else []
             lines.append(
                 f"{name:<12} {a.label + ', ' + a.saturation_name:<34} {first:>15.1%} "

@@ -755,6 +755,28 @@ def test_the_dramatic_story_on_the_shared_cifar10_subset(tmp_path: Path) -> None
     _check_outputs(out, epochs=2, steps_per_epoch=3000 // 128)
 
 
+def test_diagnostics_summary_pairs_each_activation_with_its_layers_updates() -> None:
+    act = demo_diagnostics.ActivationTrace
+    weight = demo_diagnostics.WeightTrace
+    run = demo_diagnostics.RunDiagnostics(
+        "baseline",
+        [
+            act("layer 1 (Tanh)", "tanh", saturated=[0.5, 0.25]),
+            act("layer 2 (Tanh)", "tanh", saturated=[0.0, 0.125]),
+        ],
+        [
+            weight("layer 1: Linear 4->8", log10_update_to_data=[-1.0] * 8 + [-2.5, -2.25]),
+            weight("layer 2: Linear 8->8", log10_update_to_data=[-4.0] * 9 + [-3.5]),
+            weight("output: Linear 8->2", log10_update_to_data=[0.0] * 10),
+        ],
+    )
+    lines = demo_diagnostics.format_diagnostics_summary({"baseline": run}).splitlines()
+    assert [line.split()[-3:] for line in lines[1:]] == [
+        ["50.0%", "25.0%", "-2.25"],  # upper median of the last 20 % (2 of 10 steps)
+        ["0.0%", "12.5%", "-3.50"],
+    ]
+
+
 def test_saturation_of_a_diverged_layer_is_nan_not_dead() -> None:
     nans = torch.full((4, 3), float("nan"))
     assert math.isnan(demo_diagnostics.saturated_fraction(nans, "relu"))
