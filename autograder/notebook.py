@@ -32,6 +32,7 @@ from typing import Any
 
 from autograder.formats import LEFT_OUT_OF_GRADING, REMOVED_FOR_GRADING
 from autograder.paths import ASSIGNMENT_DIR, EXERCISE_FILE, SOLUTION_PATH, SOLUTIONS_DIR
+from autograder.sandbox import wording
 from autograder.template import build_template, strip_markers
 
 NOTEBOOK_FILE = "batchnorm_gradclip_exercise.ipynb"
@@ -249,20 +250,30 @@ class NotebookScript:
 
 
 _LINE_REFERENCE = re.compile(rf"line (\d+) of {re.escape(EXERCISE_FILE)}")
+
+
+def _phrase(words: str) -> re.Pattern[str]:
+    """``words`` (one of ``autograder.sandbox.wording``'s phrases) as whole words."""
+    return re.compile(rf"\b{re.escape(words)}\b")
+
+
 # The sandbox's advice for a script whose import hangs, and its descriptions of a failed import
-_MAIN_GUARD_ADVICE = re.compile(r"Put such code under `if __name__ == ['\"]__main__['\"]:?`\.?")
-_IMPORT_FAILED = re.compile(r"\bimporting your file\b|\byour file could not be imported\b")
+_MAIN_GUARD_ADVICE = re.compile(re.escape(wording.MAIN_GUARD_ADVICE) + r"\.?")
+_IMPORTING = _phrase(wording.IMPORTING)
+_NOT_IMPORTED = _phrase(wording.NOT_IMPORTED)
+_IMPORT_FAILED = re.compile(f"{_IMPORTING.pattern}|{_NOT_IMPORTED.pattern}")
 # The grader's words for a script, and what they mean for a notebook
+_MISSING_NAME = re.escape(wording.MISSING_NAME).replace(re.escape("{name}"), r"(\w+)")
 _SCRIPT_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\bimporting your file\b"), "running your graded code cells"),
-    (re.compile(r"\byour file could not be imported\b"), "your graded code cells could not run"),
+    (_IMPORTING, "running your graded code cells"),
+    (_NOT_IMPORTED, "your graded code cells could not run"),
     (
-        re.compile(r"\byour file does not define (\w+) \(did you rename or delete it\?\)"),
+        re.compile(rf"\b{_MISSING_NAME}"),
         rf"your graded code cells do not define \1 (did you rename or delete it, or tag its cell"
         rf" {EXPERIMENT_TAG}?)",
     ),
-    (re.compile(r"\bdoes your file call\b"), "does your code call"),
-    (re.compile(r"\bat import time\b"), "when its cells run"),
+    (_phrase(wording.DOES_YOUR_FILE_CALL), "does your code call"),
+    (_phrase(wording.AT_IMPORT_TIME), "when its cells run"),
 )
 _NAME_ERROR = re.compile(r"NameError\b.*?name '(\w+)' is not defined")
 _EXPERIMENT_ADVICE_MARK = "In a notebook, a cell that runs the experiment"

@@ -19,6 +19,7 @@ import pytest
 
 from autograder.feedback import CheckFailed
 from autograder.results import TAGS, TestResult
+from autograder.sandbox import wording
 from autograder.sandbox.client import Sandbox, SandboxError, SubmissionDoesNotImport
 
 INTERNAL_ERROR = (
@@ -28,6 +29,11 @@ INTERNAL_ERROR = (
 
 
 PASSED = "Passed."
+
+
+def not_imported_feedback(exc: SubmissionDoesNotImport) -> str:
+    """What every check says when the submission could not be imported."""
+    return f"Not run: {wording.NOT_IMPORTED}. {exc}"
 
 
 @dataclass
@@ -126,7 +132,7 @@ class GradingPlugin:
         if isinstance(exc, CheckFailed):
             return self._result(meta, 0.0, exc.feedback())
         if isinstance(exc, SubmissionDoesNotImport):
-            return self._result(meta, 0.0, f"Not run: your file could not be imported. {exc}")
+            return self._result(meta, 0.0, not_imported_feedback(exc))
         if isinstance(exc, SandboxError):
             return self._result(meta, 0.0, f"Could not run this check. {exc}")
         if isinstance(exc, pytest.skip.Exception):

@@ -284,6 +284,12 @@ def _notebook_with(cells: list[str], *, at: int | None = None):
 
 def test_experiment_cells_get_notebook_advice_not_script_advice():
     """A graded cell that runs the experiment: advice to tag it, never `if __name__ == ...`."""
+    import types
+
+    from autograder.plugin import not_imported_feedback
+    from autograder.sandbox import probes, wording
+    from autograder.sandbox.client import StudentCodeError, SubmissionDoesNotImport
+
     nb = _notebook_with(
         [
             "histories = compare_runs(make_mlp, train_loader, val_loader)",
@@ -296,28 +302,39 @@ def test_experiment_cells_get_notebook_advice_not_script_advice():
     assert script.experiment_cells == [len(code_cells) - 2]
     assert "Image" in script.skipped_names and "compare_runs" not in script.skipped_names
     # what the sandbox says when importing a script hangs (autograder/sandbox/client.py)
-    hang = (
-        "importing your file did not finish within 80 s: does it train a model or wait for "
-        "input at import time? Put such code under `if __name__ == '__main__':`"
+    hang = str(
+        SubmissionDoesNotImport({"type": "TimeoutError", "message": wording.import_timed_out(80)})
     )
     said = script.translate(hang)
     assert "__name__" not in said and "import time" not in said
     assert f"`{EXPERIMENT_TAG}`" in said and "code cell" in said
     assert "the one starting with `histories = compare_runs(make_mlp" in said
-    crashed = "Your code raised NameError while importing your file: name 'Image' is not defined"
+    assert "your file" not in said
+    crashed = str(
+        SubmissionDoesNotImport({"type": "NameError", "message": "name 'Image' is not defined"})
+    )
     said = script.translate(crashed)
     assert "while running your graded code cells" in said
     assert "`Image` is defined only in a cell that is not graded" in said
-    # the grader's other words for a script
-    said = script.translate(
-        "Not run: your file could not be imported. Only batchnorm_gradclip_exercise.py is graded."
-    )
+    ended = {"type": "ProcessEnded", "message": wording.process_ended(3)}
+    said = script.translate(str(SubmissionDoesNotImport(ended)))
+    assert "does your code call sys.exit" in said and "when its cells run?" in said
+    assert "your file" not in said and "import time" not in said
+    # the grader's other words for a script: what every check says (autograder/plugin.py), ...
+    helpers = {"type": "ModuleNotFoundError", "message": "No module named 'helpers'"}
+    said = script.translate(not_imported_feedback(SubmissionDoesNotImport(helpers)))
     assert said.startswith("Not run: your graded code cells could not run.")
+    assert "only batchnorm_gradclip_exercise.ipynb is graded" in said and "your file" not in said
+    said = script.translate("Only batchnorm_gradclip_exercise.py is graded.")  # wherever it is
     assert "Only batchnorm_gradclip_exercise.ipynb is graded." in said
-    said = script.translate(
-        "your file does not define clip_gradients (did you rename or delete it?)"
-    )
+    # ... and what a probe says of a missing name (autograder/sandbox/probes.py)
+    with pytest.raises(probes.MissingName) as missing:
+        probes.student(types.SimpleNamespace(), "clip_gradients")
+    said = script.translate(str(missing.value))
     assert f"or tag its cell {EXPERIMENT_TAG}?" in said and "your file" not in said
+    error = {"type": "MissingName", "message": str(missing.value)}
+    said = script.translate(str(StudentCodeError("clip_gradients", error)))
+    assert "your graded code cells do not define clip_gradients" in said
     # feedback that has nothing to do with importing is left alone
     assert script.translate("expected 4.0, got 5.0") == "expected 4.0, got 5.0"
     # without an experiment cell, the advice is still about notebooks

@@ -255,6 +255,9 @@ def test_a_cell_that_runs_the_experiment_gets_notebook_advice(tmp_path: Path):
     assert "(the one starting with `import torch`)" in reason
     assert reason in to_gradescope(result)["output"]
     assert all("__name__" not in t.output for t in result.tests)
+    # the sandbox's and the plugin's words for a script are all rewritten (sandbox/wording.py)
+    assert "your file" not in reason
+    assert all("your file" not in t.output for t in result.tests)
 
 
 def test_could_not_grade_summary_shows_the_notes():

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import protocol
+from . import protocol, wording
 
 SANDBOX_PACKAGE_DIR = Path(__file__).resolve().parent
 EXERCISE_FILE = "batchnorm_gradclip_exercise.py"
@@ -67,7 +67,7 @@ class SandboxError(Exception):
 class SubmissionDoesNotImport(SandboxError):
     def __init__(self, error: dict[str, Any]) -> None:
         self.error = error
-        super().__init__(describe_student_error(error, doing="importing your file"))
+        super().__init__(describe_student_error(error, doing=wording.IMPORTING))
 
 
 class StudentCodeError(SandboxError):
@@ -442,9 +442,7 @@ class Sandbox:
             raise SubmissionDoesNotImport(
                 {
                     "type": "TimeoutError",
-                    "message": f"importing your file did not finish within {seconds:.0f} s: does "
-                    "it train a model or wait for input at import time? Put such code under "
-                    "`if __name__ == '__main__':`",
+                    "message": wording.import_timed_out(seconds),
                 }
             ) from None
         except protocol.ProtocolError as exc:
@@ -453,8 +451,7 @@ class Sandbox:
             raise SubmissionDoesNotImport(
                 {
                     "type": "ProcessEnded",
-                    "message": f"the process ended while importing your file (status {code}); "
-                    "does your file call sys.exit/os._exit or exit() at import time?"
+                    "message": wording.process_ended(code)
                     + (f" Output: {tail[-600:]}" if tail.strip() else ""),
                 }
             ) from exc

@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from . import modelspec
+from . import modelspec, wording
 
 # --------------------------------------------------------------------------------------------
 # Tampering: the identity of the torch functions the probes and the protocol rely on.
@@ -69,7 +69,7 @@ def student(module: Any, name: str) -> Any:
     """``module.<name>``, or a MissingName error that the grader reports to the student."""
     value = getattr(module, name, None)
     if value is None:
-        raise MissingName(f"your file does not define {name} (did you rename or delete it?)")
+        raise MissingName(wording.missing_name(name))
     return value
 
 
