@@ -24,9 +24,9 @@ from autograder.export.otter import ExportError  # noqa: E402
 from autograder.grade import check_catalogue  # noqa: E402
 from autograder.notebook import NOTEBOOK_FILE, notebook_to_script  # noqa: E402
 from autograder.template import strip_markers  # noqa: E402
+from tests.leaks import hidden_check_leaks  # noqa: E402
 from tests.test_notebook_grading import (  # noqa: E402
     KINDS,
-    hidden_check_leaks,
     our_results,
     scores_by_check,
     solution_text,

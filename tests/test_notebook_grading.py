@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import html
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from autograder.paths import REPO_ROOT, SOLUTION_PATH, TEMPLATE_PATH
 from autograder.template import strip_markers
+from tests.leaks import hidden_check_leaks, hidden_check_source_lines
 
 pytest.importorskip("nbformat", reason="notebook support needs the [notebooks] extra")
 pytest.importorskip("jupytext", reason="notebook support needs the [notebooks] extra")
@@ -98,48 +98,12 @@ def scores_by_check(results: dict) -> dict[str, float]:
     return {t["number"]: t["score"] for t in results["tests"]}
 
 
-def readable_lines(name: str, text: str) -> set[str]:
-    """The stripped lines a reader sees in a file: a notebook's cell sources and outputs, an
-    HTML page without its tags (nbconvert splits highlighted code into spans), else the text."""
-    if name.endswith(".ipynb"):
-        chunks = []
-        for cell in json.loads(text)["cells"]:
-            chunks.append("".join(cell.get("source", "")))
-            for out in cell.get("outputs", []):
-                chunks.append("".join(out.get("text", "")))
-                chunks += [
-                    "".join(v) for v in out.get("data", {}).values() if isinstance(v, str | list)
-                ]
-                chunks += out.get("traceback", [])
-        text = "\n".join(chunks)
-    elif name.endswith(".html"):
-        text = html.unescape(re.sub(r"<[^>]*>", "", text))
-    return {line.strip() for line in text.splitlines()}
-
-
-def hidden_check_leaks(files: dict[str, str]) -> list[str]:
-    """Hidden check function names, or any distinctive line of the hidden checks' source, in
-    ``files`` (name -> text), as tests/test_release.py looks for them in the release."""
-    from tests.test_release import hidden_identifiers_and_lines, idioms
-
-    names, check_lines = hidden_identifiers_and_lines()
-    problems = []
-    for name, text in sorted(files.items()):
-        problems += [
-            f"{name}: hidden check {n}" for n in sorted(names) if re.search(rf"\b{n}\b", text)
-        ]
-        shared = check_lines & readable_lines(name, text)
-        problems += [f"{name}: hidden check line {s!r}" for s in sorted(shared - idioms(shared))]
-    return problems
-
-
 def test_leak_detection_finds_a_planted_check():
     import nbformat
 
     from autograder.paths import CHECKS_DIR
-    from tests.test_release import hidden_identifiers_and_lines
 
-    _, check_lines = hidden_identifiers_and_lines()
+    check_lines = hidden_check_source_lines()
     check = sorted(CHECKS_DIR.glob("check_*.py"))[0].read_text(encoding="utf-8")
     body = [ln.strip() for ln in check.splitlines() if ln.strip() in check_lines]
     assert len(body) >= 10

@@ -23,9 +23,9 @@ from autograder.export.otter import (
     requirements_text,
 )
 from autograder.grade import check_catalogue
+from tests.leaks import hidden_check_leaks
 from tests.test_notebook_grading import (
     KINDS,
-    hidden_check_leaks,
     notebook,
     our_results,
     scores_by_check,
