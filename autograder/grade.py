@@ -187,25 +187,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--select", help="only run checks matching this pytest -k expression")
 
 
-def run(args: argparse.Namespace) -> int:
-    limits = Limits(timeout_scale=args.timeout_scale, memory_mb=args.memory_mb)
+def grade_and_write(
+    *,
+    submission: str | Path,
+    out: str | Path | None,
+    limits: Limits | None = None,
+    isolation: str = "auto",
+    data_root: str | None = None,
+    select: str | None = None,
+) -> GradingResult:
+    """Grade ``submission`` as a command does, and write its results JSON to ``out`` (if given).
+
+    The student's processes, orphans included, are killed when grading ends; a crash of the
+    grader itself becomes ``grader_failure``'s result. Used by ``autograder grade`` and by the
+    platforms' grading process (``autograder.export.runtime``).
+    """
     started = time.monotonic()
     become_subreaper()  # orphans of the student process become ours, and are killed below
     try:
         result = grade_submission(
-            submission=args.submission,
+            submission=submission,
             limits=limits,
-            isolation=args.isolation,
-            data_root=args.data_root,
-            select=args.select,
+            isolation=isolation,
+            data_root=data_root,
+            select=select,
         )
     except Exception as exc:
-        result = grader_failure(str(args.submission), exc, time.monotonic() - started)
+        result = grader_failure(str(submission), exc, time.monotonic() - started)
     finally:
         kill_descendants()
     # written last, after every student process is gone: nothing can overwrite it
-    if args.out:
-        write_json_atomic(to_gradescope(result), args.out)
+    if out:
+        write_json_atomic(to_gradescope(result), out)
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    limits = Limits(timeout_scale=args.timeout_scale, memory_mb=args.memory_mb)
+    result = grade_and_write(
+        submission=args.submission,
+        out=args.out,
+        limits=limits,
+        isolation=args.isolation,
+        data_root=args.data_root,
+        select=args.select,
+    )
     if not args.quiet:
         print(render_table(result))
         if args.out:

@@ -16,7 +16,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -147,21 +146,10 @@ def grade_to_json(*, submission: str | Path, out: str | Path) -> dict[str, Any]:
 
     The notes about a notebook (its removed magics, ...) are part of the summary, once.
     """
-    from autograder.formats import to_gradescope, write_json_atomic
-    from autograder.grade import grade_submission, grader_failure
-    from autograder.sandbox.client import become_subreaper, kill_descendants
+    from autograder.formats import to_gradescope
+    from autograder.grade import grade_and_write
 
-    started = time.monotonic()
-    become_subreaper()
-    try:
-        result = grade_submission(submission=submission)
-    except Exception as exc:
-        result = grader_failure(str(submission), exc, time.monotonic() - started)
-    finally:
-        kill_descendants()
-    data = to_gradescope(result)
-    write_json_atomic(data, out)
-    return data
+    return to_gradescope(grade_and_write(submission=submission, out=out))
 
 
 def main(argv: list[str] | None = None) -> int:
