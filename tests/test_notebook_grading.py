@@ -307,6 +307,41 @@ def test_the_grading_timeout_ends_before_the_platform_cell_timeout(tmp_path: Pat
         runtime.grade_in_subprocess(submission, timeout=1.0)
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (killed, not yet reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.timeout(180)
+def test_a_timed_out_grading_leaves_no_student_process(tmp_path: Path):
+    """The student's processes run in sessions of their own: when the grading process is
+    stopped for taking too long, they are stopped with it (what a hung `process`-isolation
+    grading would otherwise leave running beside the kernel)."""
+    from autograder.export import runtime
+
+    pid_file = tmp_path / "student.pid"
+    grading = (  # a grading process as runtime.main sets it up, whose student never finishes
+        "import subprocess, sys, time\n"
+        "from autograder.export.runtime import end_with_students_on_sigterm\n"
+        "from autograder.sandbox.client import become_subreaper\n"
+        "become_subreaper()\n"
+        "end_with_students_on_sigterm()\n"
+        "student = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'],\n"
+        "                           start_new_session=True)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(student.pid))\n"
+        "time.sleep(600)\n"
+    )
+    # 30 s: time to import torch on a busy machine, as the grading process does first
+    with pytest.raises(subprocess.TimeoutExpired):
+        runtime.run_grader([sys.executable, "-c", grading], cwd=REPO_ROOT, timeout=30)
+    student = int(pid_file.read_text())
+    assert not _running(student), "the student's process outlived the grading"
+
+
 def test_a_broken_notebook_is_reported_not_crashed(tmp_path: Path):
     from autograder.export.runtime import grade_to_json
 

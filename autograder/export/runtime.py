@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,8 @@ from autograder.submission import EXERCISE_NOTEBOOK
 # ends with our message, not with nbgrader's "CellTimeoutError". Grading takes 10-60 s; the
 # slowest legitimate case (every probe of a slow submission timing out) stays well under this.
 GRADING_TIMEOUT_S = 600.0
+# How long a timed-out grading process has to kill the student's processes before it is killed.
+STOP_GRACE_S = 10.0
 
 _results: dict[str, Any] | None = None  # the results JSON of this kernel's submission
 _failure: GradingFailed | None = None  # why grading it failed, if it did (not retried)
@@ -61,13 +65,10 @@ def grade_in_subprocess(submission: Path, *, timeout: float = GRADING_TIMEOUT_S)
         out = Path(tmp) / "results.json"
         cmd = [sys.executable, "-m", "autograder.export.runtime", str(submission.resolve())]
         try:
-            proc = subprocess.run(
+            proc = run_grader(
                 [*cmd, "--out", str(out)],
                 cwd=package_parent,  # the same grader package as this one
-                capture_output=True,  # nothing on the kernel's stderr (nbgrader scores that 0)
-                text=True,
                 timeout=timeout,
-                check=False,
             )
         except subprocess.TimeoutExpired:
             raise GradingFailed(
@@ -80,6 +81,51 @@ def grade_in_subprocess(submission: Path, *, timeout: float = GRADING_TIMEOUT_S)
                 f"{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
             )
         return json.loads(out.read_text(encoding="utf-8"))
+
+
+def run_grader(
+    cmd: list[str], *, cwd: Path, timeout: float, grace: float = STOP_GRACE_S
+) -> subprocess.CompletedProcess[str]:
+    """Run the grading process ``cmd``, its output captured; ``TimeoutExpired`` after ``timeout``.
+
+    On a timeout the process is asked to stop with SIGTERM, on which it kills the student's
+    processes (``end_with_students_on_sigterm``: they run in sessions of their own, which
+    killing the grading process alone would leave running), and SIGKILLed after ``grace``
+    seconds. Either way it has exited when this returns or raises.
+    """
+    with subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.PIPE,  # nothing on the kernel's stderr (nbgrader scores that 0)
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.communicate(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()  # not communicate(): a survivor may hold the pipes open
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+def end_with_students_on_sigterm() -> None:
+    """Make SIGTERM kill every descendant of this (subreaper) process, then exit at once.
+
+    For the grading process: the student's processes run in sessions of their own (and
+    double-forked ones are reparented to this process), so only this process can find them.
+    """
+    from autograder.sandbox.client import kill_descendants
+
+    def stop(signum: int, frame: object) -> None:
+        kill_descendants()
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def results() -> dict[str, Any]:
@@ -157,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("submission", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    end_with_students_on_sigterm()  # run_grader's SIGTERM, when grading took too long
     data = grade_to_json(submission=args.submission, out=args.out)
     return 1 if data.get("extra_data", {}).get("grading_status") == "grader_error" else 0
 
