@@ -2,12 +2,12 @@
 
     .venv/bin/python benchmarks/bench_platforms.py [--kinds reference,wrong] [--json OUT]
 
-Platforms: ``autograder grade`` on the .py, our grader on the notebook edition, ``otter run``
-with the exported autograder zip, and ``nbgrader autograde`` of the exported course. Prints one
-row per submission: the score on each platform and the seconds it took to grade one submission
-there (wall clock, this machine, whatever else is running on it), and the machine's load
-average (1 minute) before each submission and at the end, so that numbers taken on a busy
-machine can be told from those of a quiet one.
+Platforms: ``autograder grade`` on the .py and on the notebook edition (the same command line,
+a fresh process each), ``otter run`` with the exported autograder zip, and ``nbgrader
+autograde`` of the exported course. Prints one row per submission: the score on each platform
+and the seconds it took to grade one submission there (wall clock, this machine, whatever else
+is running on it), and the machine's load average (1 minute) before each submission and at the
+end, so that numbers taken on a busy machine can be told from those of a quiet one.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ def bench(kinds: list[str], work: Path) -> list[dict]:
 
     from autograder.export.nbgrader import ASSIGNMENT_NAME, export_nbgrader
     from autograder.export.otter import export_otter, otter_edition
-    from autograder.export.runtime import grade_to_json
     from autograder.notebook import NOTEBOOK_FILE
 
     export_otter(out_dir=work / "otter")
@@ -60,10 +59,8 @@ def bench(kinds: list[str], work: Path) -> list[dict]:
         row["grade_py_s"] = time.monotonic() - started
 
         nb_path = write_notebook(notebook(kind), work / f"{kind}-nb")
-        started = time.monotonic()
-        row["grade_ipynb"] = grade_to_json(submission=nb_path, out=work / f"{kind}-nb.json")[
-            "score"
-        ]
+        started = time.monotonic()  # the same command line as the .py: a fresh process each
+        row["grade_ipynb"] = grade_cli(nb_path, work / f"{kind}-nb.json")["score"]
         row["grade_ipynb_s"] = time.monotonic() - started
 
         otter_nb = write_notebook(otter_edition(notebook(kind)), work / f"{kind}-otter")
