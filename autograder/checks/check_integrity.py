@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from autograder.feedback import expect
 from autograder.markers import points, tag
+from autograder.sandbox.wording import IMPORTING
 
 pytestmark = tag("integrity")
 
@@ -30,7 +31,7 @@ def check_leaves_torch_alone(grading):
     report = grading.sandbox.import_report()
     expect(
         not report["tampered"],
-        expected="torch, torch.nn and torch.optim unchanged after importing your file",
+        expected=f"torch, torch.nn and torch.optim unchanged after {IMPORTING}",
         got="replaced: " + ", ".join(report["tampered"]),
         hint="do not assign to attributes of torch modules or classes (monkey-patching); your "
         "instructor sees this flag.",

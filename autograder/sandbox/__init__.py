@@ -9,4 +9,5 @@ nothing from the rest of ``autograder``: no verdicts, no references, no hidden c
 * ``worker``    the student process: imports the submission and answers probe requests
 * ``probes``    what the student process can be asked to run (it reports raw observations only)
 * ``client``    trusted side: starts, limits, times out, restarts and kills the student process
+* ``wording``   the phrases of the messages about the submission file (rewritten for notebooks)
 """
