@@ -8,6 +8,7 @@ nothing from the rest of ``autograder``: no verdicts, no references, no hidden c
 * ``modelspec`` flat ``nn.Sequential`` models <-> plain data (layer descriptions + state dicts)
 * ``worker``    the student process: imports the submission and answers probe requests
 * ``probes``    what the student process can be asked to run (it reports raw observations only)
+* ``tamper``    which torch functions the submission replaced (fingerprints taken in the student process)
 * ``client``    trusted side: starts, limits, times out, restarts and kills the student process
 * ``wording``   the phrases of the messages about the submission file (rewritten for notebooks)
 """

@@ -55,10 +55,10 @@ def import_submission(path: Path):
 def serve(submission: Path, fd_in: int, fd_out: int) -> None:
     import torch
 
-    from . import probes, protocol
+    from . import probes, protocol, tamper
 
     torch.set_num_threads(int(os.environ.get("BNGC_THREADS", "1")))
-    fingerprint = probes.torch_fingerprint()
+    fingerprint = tamper.torch_fingerprint()
     try:
         module = import_submission(submission)
     except BaseException as exc:  # SyntaxError, ImportError, SystemExit at import, ...
@@ -71,7 +71,7 @@ def serve(submission: Path, fd_in: int, fd_out: int) -> None:
         {
             "ok": True,
             "defined": [n for n in REQUIRED_NAMES + BONUS_NAMES if hasattr(module, n)],
-            "tampered": probes.changed_since(fingerprint),
+            "tampered": tamper.changed_since(fingerprint),
         },
     )
     while True:
@@ -92,7 +92,7 @@ def serve(submission: Path, fd_in: int, fd_out: int) -> None:
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
-        reply["tampered"] = probes.changed_since(fingerprint)
+        reply["tampered"] = tamper.changed_since(fingerprint)
         try:
             protocol.send(fd_out, reply)
         except Exception as exc:  # a reply torch.save cannot encode
