@@ -2,30 +2,43 @@
 
 Checks never use bare ``assert`` on student data: pytest would print the check's source. They
 call ``expect(...)`` (or raise ``CheckFailed``), whose message is the whole feedback.
+
+A failure may name its root ``Cause``: when one mistake fails several checks, the plugin lets the
+first of them say so and makes the others refer to it, so the student fixes one thing, not five.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One mistake that can fail several checks: ``key`` identifies it within a grading,
+    ``summary`` names it for the student ("add_batchnorm inserted no batch norm")."""
+
+    key: str
+    summary: str
 
 
 class CheckFailed(AssertionError):
     """A check's verdict against the submission, with feedback for the student."""
 
-    def __init__(self, *, expected: str, got: str, hint: str) -> None:
-        self.expected, self.got, self.hint = expected, got, hint
+    def __init__(self, *, expected: str, got: str, hint: str, cause: Cause | None = None) -> None:
+        self.expected, self.got, self.hint, self.cause = expected, got, hint, cause
         super().__init__(self.feedback())
 
     def feedback(self) -> str:
         return f"Expected: {self.expected}\nGot: {self.got}\nHint: {self.hint}"
 
 
-def expect(ok: bool, *, expected: str, got: str, hint: str) -> None:
+def expect(ok: bool, *, expected: str, got: str, hint: str, cause: Cause | None = None) -> None:
     if not ok:
-        raise CheckFailed(expected=expected, got=got, hint=hint)
+        raise CheckFailed(expected=expected, got=got, hint=hint, cause=cause)
 
 
 def is_close(a: float | None, b: float, *, rtol: float, atol: float = 0.0) -> bool:

@@ -10,6 +10,7 @@ source) is never used.
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,14 @@ INTERNAL_ERROR = (
 
 
 PASSED = "Passed."
+
+
+def linked_feedback(failure: CheckFailed, number: str, summary: str) -> str:
+    """A failed check's feedback pointing at check ``number``, which names its root cause."""
+    return (
+        f"Expected: {failure.expected}\nGot: {failure.got}\n"
+        f"Hint: same cause as check {number} ({summary}): fix that first."
+    )
 
 
 def not_imported_feedback(exc: SubmissionDoesNotImport) -> str:
@@ -58,6 +67,7 @@ class GradingPlugin:
         self._meta: dict[str, CheckMeta] = {}
         self._order: list[str] = []
         self._memo: dict[str, tuple[bool, Any]] = {}
+        self._caused: dict[str, CheckFailed] = {}  # nodeid -> its failure that named a cause
 
     # -- shared, memoised work (one probe call serves several checks) ---------------------------
 
@@ -130,6 +140,8 @@ class GradingPlugin:
     def _failure(self, meta: CheckMeta, excinfo: pytest.ExceptionInfo | None) -> TestResult:
         exc = excinfo.value if excinfo is not None else None
         if isinstance(exc, CheckFailed):
+            if exc.cause is not None:
+                self._caused[self._nodeid(meta)] = exc
             return self._result(meta, 0.0, exc.feedback())
         if isinstance(exc, SubmissionDoesNotImport):
             return self._result(meta, 0.0, not_imported_feedback(exc))
@@ -145,15 +157,36 @@ class GradingPlugin:
         self.internal_errors.append(f"{meta.number} {meta.name}:\n{trace}")
         return self._result(meta, 0.0, INTERNAL_ERROR, note=trace)
 
+    def _nodeid(self, meta: CheckMeta) -> str:
+        return next(n for n, m in self._meta.items() if m is meta)
+
     def test_results(self) -> list[TestResult]:
-        """Every collected check, in report order; a check that never reported is failed."""
+        """Every collected check, in report order; a check that never reported is failed.
+
+        Checks that failed from one root cause are linked: the first says which other checks
+        the same mistake costs, the others refer to the first.
+        """
         out = []
         for nodeid in self._order:
             meta = self._meta[nodeid]
-            out.append(
-                self.results.get(nodeid)
-                or self._result(meta, 0.0, "Not run: grading stopped before this check.")
+            result = self.results.get(nodeid) or self._result(
+                meta, 0.0, "Not run: grading stopped before this check."
             )
+            out.append(dataclasses.replace(result))  # the links below do not touch self.results
+        by_cause: dict[str, list[tuple[CheckFailed, TestResult]]] = {}
+        for nodeid, result in zip(self._order, out, strict=True):
+            failure = self._caused.get(nodeid)
+            if failure is not None and failure.cause is not None and not result.passed:
+                by_cause.setdefault(failure.cause.key, []).append((failure, result))
+        for group in by_cause.values():
+            if len(group) < 2:
+                continue
+            (failure, first), rest = group[0], group[1:]
+            summary = failure.cause.summary if failure.cause else ""
+            others = ", ".join(r.number for _, r in rest)
+            first.output += f"\nThis one mistake ({summary}) also fails check(s) {others}."
+            for other, result in rest:
+                result.output = linked_feedback(other, first.number, summary)
         return out
 
     def catalogue(self) -> list[CheckMeta]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from autograder.sandbox.modelspec import mlp
+from autograder.sandbox.replies import LayerDesc
+
 
 @dataclass(frozen=True)
 class FashionMNISTRun:
@@ -14,6 +17,7 @@ class FashionMNISTRun:
     subset_seed: int = 0
     hidden: tuple[int, ...] = (128, 64)
     batch_size: int = 64
+    val_batch_size: int = 512
     epochs: int = 2
     lr: float = 0.05
     max_norm: float = 1.0
@@ -23,11 +27,12 @@ class FashionMNISTRun:
     # (regularized) and 0.7830 (baseline), minus a 0.03 safety margin, floored.
     min_regularized_accuracy: float = 0.77
     min_baseline_accuracy: float = 0.75
-    layers: list[dict] = field(default_factory=list)
+    # The grader evaluates a returned model on the test images within this time (seconds, before
+    # --timeout-scale); the reference's models need well under a second.
+    evaluation_seconds: float = 20.0
+    layers: list[LayerDesc] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from autograder.sandbox.modelspec import mlp
-
         object.__setattr__(self, "layers", mlp([784, *self.hidden, 10], flatten=True))
 
 

@@ -1,22 +1,28 @@
 """Section 5: the grader evaluates the models that compare_runs trained, on held-out images.
 
 compare_runs runs in the student process on a Fashion-MNIST training subset; the trained models
-come back as layer descriptions and state dicts, are rebuilt here from standard torch.nn layers
-only, and are evaluated here on the 10,000 official test images, which the student process never
+come back as layer descriptions with their tensors, are rebuilt here from standard torch.nn layers
+only (arguments checked against the tensors' shapes, under a parameter cap), and are evaluated
+here, within a time budget, on the 10,000 official test images, which the student process never
 sees.
 """
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from autograder.data import grading_splits, standardise
-from autograder.feedback import CheckFailed, expect
+from autograder.feedback import Cause, CheckFailed, expect
 from autograder.markers import points, tag
-from autograder.sandbox import modelspec
+from autograder.sandbox.modelspec import RebuildError, build_model
+from autograder.sandbox.replies import TrainReply
 from autograder.settings import FMNIST_RUN as RUN
 
 pytestmark = tag("accuracy")
+
+CHUNK = 1000  # test images per forward pass
 
 
 def _splits(grading):
@@ -31,7 +37,7 @@ def _splits(grading):
     )
 
 
-def trained_runs(grading, probe) -> dict:
+def trained_runs(grading, probe) -> TrainReply:
     splits = _splits(grading)
     return probe(
         "compare_runs_train",
@@ -42,6 +48,7 @@ def trained_runs(grading, probe) -> dict:
         val_x=standardise(splits.val_x),
         val_y=splits.val_y,
         batch_size=RUN.batch_size,
+        val_batch_size=RUN.val_batch_size,
         epochs=RUN.epochs,
         lr=RUN.lr,
         max_norm=RUN.max_norm,
@@ -51,30 +58,64 @@ def trained_runs(grading, probe) -> dict:
 
 def test_accuracy(grading, probe, name: str) -> float:
     """Rebuild the trained model ``name`` and return its accuracy on the test split."""
-    runs = trained_runs(grading, probe).get("runs") or {}
-    desc = (runs.get(name) or {}).get("model")
-    if not desc or not desc.get("layers"):
+    reply = trained_runs(grading, probe)
+    index = ("baseline", "regularized").index(name)
+    steps = reply.steps_per_run[index] if index < len(reply.steps_per_run) else 0
+    want_steps = RUN.epochs * -(-RUN.n_train // RUN.batch_size)
+    expect(
+        steps == want_steps,
+        expected=f"the {name} model trained for {RUN.epochs} epochs of {RUN.n_train} images in "
+        f"batches of {RUN.batch_size} ({want_steps} optimizer steps)",
+        got=f"{steps} optimizer steps",
+        hint="train for the epochs asked, one optimizer.step() per batch of train_loader.",
+        cause=Cause(f"accuracy:steps:{name}", f"the {name} model was not trained as asked"),
+    )
+    history = reply.histories.runs.get(name)
+    if history is None or not history.model.is_module or not history.model.layers:
         raise CheckFailed(
             expected=f"compare_runs to return the trained {name} model",
             got="no model in the history",
             hint='store the trained model under history["model"].',
         )
     try:
-        model = modelspec.build_model(desc["layers"], desc["state"])
-    except Exception as exc:
+        model = build_model(history.model.layers, load_state=True)
+    except RebuildError as exc:
         raise CheckFailed(
-            expected=f"a {name} model made of standard torch.nn layers",
-            got=f"a model the grader cannot rebuild ({type(exc).__name__}: {exc})"[:400],
-            hint="use torch.nn layers only (Linear, BatchNorm1d, ReLU, ...), no custom classes.",
+            expected=f"a {name} model the grader can rebuild from standard torch.nn layers",
+            got=f"{exc}"[:400],
+            hint="use torch.nn layers only (Linear, BatchNorm1d, ReLU, ...), no custom classes, "
+            "and return the model you trained.",
         ) from None
     splits = _splits(grading)
+    x = standardise(splits.test_x)  # (10000, 1, 28, 28)
+    budget = RUN.evaluation_seconds * grading.context.get("timeout_scale", 1.0)
     model.eval()
-    with torch.no_grad():
-        x = standardise(splits.test_x)  # (10000, 1, 28, 28)
-        correct = sum(
-            (model(x[i : i + 2000]).argmax(dim=1) == splits.test_y[i : i + 2000]).sum().item()
-            for i in range(0, len(x), 2000)
-        )
+    correct, started = 0, time.monotonic()
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), CHUNK):
+                logits = model(x[i : i + CHUNK])  # (CHUNK, 10)
+                if logits.dim() != 2 or logits.shape[0] != len(x[i : i + CHUNK]):
+                    raise ValueError(f"outputs of shape {tuple(logits.shape)}")
+                correct += (logits.argmax(dim=1) == splits.test_y[i : i + CHUNK]).sum().item()
+                elapsed = time.monotonic() - started
+                if elapsed * len(x) / (i + CHUNK) > budget:
+                    raise CheckFailed(
+                        expected=f"a {name} model the grader can evaluate on 10,000 images "
+                        f"within {budget:.0f} s",
+                        got=f"a model too large to evaluate ({elapsed:.1f} s for {i + CHUNK} "
+                        "images)",
+                        hint="train the model compare_runs builds (make_model, plus batch norms "
+                        "in the regularized run), not a larger one.",
+                    )
+    except CheckFailed:
+        raise
+    except Exception as exc:
+        raise CheckFailed(
+            expected=f"the {name} model to classify (N, 1, 28, 28) test images into 10 classes",
+            got=f"{type(exc).__name__}: {exc}"[:400],
+            hint="return the model you trained, with its layers in working order.",
+        ) from None
     return correct / len(x)
 
 

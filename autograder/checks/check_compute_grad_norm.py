@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 
-import torch
-
-from autograder.checks.gradients import SHAPES, diagnose, make_grads, total_norm
-from autograder.feedback import expect, fmt, is_close
+from autograder.checks.gradients import SHAPES, diagnose, make_grads, same_grads, total_norm
+from autograder.feedback import CheckFailed, expect, fmt, is_close
 from autograder.markers import points, tag
+from autograder.sandbox.replies import GradNormReply
 
 pytestmark = tag("compute_grad_norm")
 
@@ -16,16 +15,29 @@ SCALES = [0.5, 3.0, 0.01, 1.5, 0.2]
 RTOL = 1e-4
 
 
-def _check_norm(probe, p: float | None, *, seed: int, none_at: tuple[int, ...] = ()) -> None:
+def _norm(probe, p: float | None, *, seed: int, none_at: tuple[int, ...] = ()) -> tuple:
     grads = make_grads(SCALES, seed=seed, none_at=none_at)
-    got = probe("compute_grad_norm", grads=grads, shapes=SHAPES, norm_type=p)
-    want = total_norm(grads, 2.0 if p is None else p)
+    got: GradNormReply = probe(
+        "compute_grad_norm", key=f"{p}:{seed}", grads=grads, shapes=SHAPES, norm_type=p
+    )
+    return grads, got
+
+
+def _check_norm(probe, p: float | None, *, seed: int, none_at: tuple[int, ...] = ()) -> None:
+    grads, got = _norm(probe, p, seed=seed, none_at=none_at)
+    p_value = 2.0 if p is None else p
+    want = total_norm(grads, p_value)
     label = "default norm_type (2)" if p is None else f"norm_type={p:g}"
-    expect(
-        is_close(got["value"], want, rtol=RTOL, atol=1e-7),
+    if is_close(got.value, want, rtol=RTOL, atol=1e-7):
+        return
+    cause, hint = diagnose(
+        got.value, grads, p_value, changed=not same_grads(got.grads_after, grads)
+    )
+    raise CheckFailed(
         expected=f"{want:.6g} for the gradients of five parameters with {label}",
-        got=fmt(got["value"]) if got["value"] is not None else f"a {got['type']}",
-        hint=diagnose(got["value"], grads, 2.0 if p is None else p),
+        got=fmt(got.value) if got.value is not None else f"a {got.type}",
+        hint=hint,
+        cause=cause,
     )
 
 
@@ -55,11 +67,11 @@ def check_none_grads_skipped(probe):
     """compute_grad_norm: parameters without gradients are skipped; none at all gives 0.0"""
     _check_norm(probe, 2.0, seed=7, none_at=(1, 3))
     grads = [None] * len(SHAPES)
-    got = probe("compute_grad_norm", grads=grads, shapes=SHAPES, norm_type=2.0)
+    got = probe("compute_grad_norm", key="no-grads", grads=grads, shapes=SHAPES, norm_type=2.0)
     expect(
-        got["value"] == 0.0,
+        got.value == 0.0,
         expected="0.0 when no parameter has a gradient",
-        got=fmt(got["value"]) if got["value"] is not None else f"a {got['type']}",
+        got=fmt(got.value) if got.value is not None else f"a {got.type}",
         hint="skip parameters whose .grad is None, and return 0.0 when nothing is left "
         "(torch.stack of an empty list fails).",
     )
@@ -68,21 +80,24 @@ def check_none_grads_skipped(probe):
 @points(4)
 def check_returns_float_and_keeps_grads(probe):
     """compute_grad_norm: returns a Python float and leaves the gradients unchanged"""
-    grads = make_grads(SCALES, seed=8, none_at=(2,))
-    got = probe("compute_grad_norm", grads=grads, shapes=SHAPES, norm_type=2.0)
+    grads, got = _norm(probe, 2.0, seed=8, none_at=(2,))
+    want = total_norm(grads, 2.0)
+    if not is_close(got.value, want, rtol=RTOL, atol=1e-7):  # no credit without the norm itself
+        cause, hint = diagnose(got.value, grads, 2.0, changed=False)
+        raise CheckFailed(
+            expected=f"the total 2-norm {want:.6g}, as a Python float, gradients unchanged",
+            got=fmt(got.value) if got.value is not None else f"a {got.type}",
+            hint=hint,
+            cause=cause,
+        )
     expect(
-        got["type"] == "builtins.float",
+        got.type == "builtins.float",
         expected="a Python float",
-        got=f"a {got['type']}",
-        hint="convert a 0-d tensor with .item().",
-    )
-    after = got["grads_after"]
-    unchanged = all(
-        (a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
-        for a, b in zip(after, grads, strict=True)
+        got=f"a {got.type}",
+        hint="convert a 0-d tensor with .item() (or float(...)).",
     )
     expect(
-        unchanged,
+        same_grads(got.grads_after, grads),
         expected="the gradients to be left exactly as they were",
         got="some gradients changed (or were set/removed)",
         hint="only read p.grad; in-place operations like p.grad.abs_() or pow_() change it.",

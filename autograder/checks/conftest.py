@@ -10,6 +10,8 @@ import pytest
 
 from autograder.paths import SOLUTION_PATH
 from autograder.plugin import GradingPlugin
+from autograder.sandbox.client import MalformedReply
+from autograder.sandbox.replies import REPLY_TYPES, InvalidReply, from_wire, to_wire
 from autograder.settings import TIMEOUTS
 
 
@@ -27,14 +29,20 @@ def grading(request: pytest.FixtureRequest) -> GradingPlugin:
 
 class Probe:
     """``probe("add_batchnorm", layers=..., ...)`` runs a probe in the student process with
-    its time limit; results of identical calls are shared between checks."""
+    its time limit and returns its typed reply (``sandbox.replies``), validated; results of
+    identical calls are shared between checks. A reply that fails validation fails the checks
+    that asked for it (``MalformedReply``), like any other protocol violation."""
 
     def __init__(self, grading: GradingPlugin) -> None:
         self.grading = grading
 
     def __call__(self, name: str, *, key: str | None = None, **kwargs: Any) -> Any:
         def run() -> Any:
-            return self.grading.sandbox.call(name, timeout=TIMEOUTS[name], **kwargs)
+            raw = self.grading.sandbox.call(name, timeout=TIMEOUTS[name], **to_wire(kwargs))
+            try:
+                return from_wire(REPLY_TYPES[name], raw)
+            except InvalidReply as exc:
+                raise MalformedReply(name, str(exc)) from None
 
         if key is None:
             return run()

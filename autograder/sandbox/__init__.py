@@ -5,10 +5,11 @@ inside the sandboxed student process (as a stand-alone package, mounted read-onl
 nothing from the rest of ``autograder``: no verdicts, no references, no hidden checks live here.
 
 * ``protocol``  framing of messages; every message is decoded with ``torch.load(weights_only=True)``
-* ``modelspec`` flat ``nn.Sequential`` models <-> plain data (layer descriptions + state dicts)
+* ``replies``   the typed probe replies, validated when they reach the grader
+* ``modelspec`` flat ``nn.Sequential`` models <-> plain data (layers by position, with tensors)
 * ``worker``    the student process: imports the submission and answers probe requests
 * ``probes``    what the student process can be asked to run (it reports raw observations only)
-* ``tamper``    which torch functions the submission replaced (fingerprints taken in the student process)
+* ``tamper``    which torch functions the submission replaced (taken in the student process)
 * ``client``    trusted side: starts, limits, times out, restarts and kills the student process
 * ``wording``   the phrases of the messages about the submission file (rewritten for notebooks)
 """

@@ -1,12 +1,19 @@
 """What the student process can be asked to run.
 
-Each probe calls the submission on inputs chosen by the grader and reports raw observations as
-plain data (numbers, strings, tensors, model descriptions). No probe decides anything: verdicts
-are made by the hidden checks in the grader's own process, against references computed there.
+Each probe calls the submission on inputs chosen by the grader and returns raw observations as
+one of the typed replies of ``replies`` (numbers, strings, tensors, model descriptions). No probe
+decides anything: verdicts are made by the hidden checks in the grader's own process, against
+references computed there.
+
+Faults: once a probe has handed control to the submission (``student``), whatever goes wrong
+afterwards in this process may be the submission's doing (a returned object that breaks, a
+patched torch function), so it is reported as the student's (``student_code_ran``). Before that
+point, an error is a bug of the probe, which the grader reports as its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Callable, Iterator
@@ -16,12 +23,46 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.optimizer import register_optimizer_step_pre_hook
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.data import DataLoader, TensorDataset
 
-from . import modelspec, wording
+from . import modelspec, replies, wording
+from .replies import (
+    AddBatchnormReply,
+    BatchnormStep,
+    BnCall,
+    ClipReply,
+    Forward,
+    GradNormReply,
+    HelperCall,
+    Histories,
+    History,
+    LayerDesc,
+    ManualBatchnormReply,
+    Pass,
+    ProtocolReply,
+    Step,
+    TrainReply,
+)
+
+HISTORY_KEYS = ("train_loss", "val_loss", "val_acc", "grad_norm")
 
 # --------------------------------------------------------------------------------------------
-# Small helpers
+# Whose fault: did this probe already run student code?
 # --------------------------------------------------------------------------------------------
+
+_student_ran = False
+
+
+def begin_probe() -> None:
+    """Called by the worker before each probe."""
+    global _student_ran
+    _student_ran = False
+
+
+def student_code_ran() -> bool:
+    """Whether the current probe has handed control to the submission."""
+    return _student_ran
 
 
 class MissingName(AttributeError):
@@ -29,22 +70,39 @@ class MissingName(AttributeError):
 
 
 def student(module: Any, name: str) -> Any:
-    """``module.<name>``, or a MissingName error that the grader reports to the student."""
+    """``module.<name>``, about to be called: from here on, faults are the student's."""
+    global _student_ran
+    _student_ran = True
     value = getattr(module, name, None)
     if value is None:
         raise MissingName(wording.missing_name(name))
     return value
 
 
-def _as_float(value: Any) -> tuple[float | None, str]:
-    """(value as float or None, the Python type name the student returned)."""
-    type_name = type(value).__module__ + "." + type(value).__qualname__
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _type_name(value: Any) -> str:
+    return replies.cap_text(type(value).__module__ + "." + type(value).__qualname__, 200)
+
+
+def _as_float(value: Any) -> float | None:
+    """``value`` as a Python float, or None when it is not a single number."""
     try:
         if isinstance(value, torch.Tensor) and value.numel() != 1:
-            return None, type_name
-        return float(value), type_name
-    except (TypeError, ValueError, RuntimeError):
-        return None, type_name
+            return None
+        if isinstance(value, str | bytes):
+            return None
+        return float(value)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        return None
+
+
+def _layers(descs: list[dict]) -> list[LayerDesc]:
+    """Layer descriptions sent by the grader (plain data) as ``LayerDesc``s."""
+    return replies.from_wire(list[LayerDesc], descs)
 
 
 class ParamHolder(nn.Module):
@@ -60,13 +118,35 @@ class ParamHolder(nn.Module):
         return [None if p.grad is None else p.grad.detach().clone() for p in self.params]
 
 
-def _plain_list(values: Any) -> tuple[list[float | None] | None, str]:
-    type_name = type(values).__module__ + "." + type(values).__qualname__
+def total_grad_norm(model: nn.Module, norm_type: float = 2.0) -> float:
+    """A correct ``compute_grad_norm`` (CONTRACT section 1), computed in float64.
+
+    While ``clip_gradients`` is graded it stands in for the student's own ``compute_grad_norm``,
+    so that a mistake there costs points in its own section only.
+    """
+    grads = [p.grad.detach().double().flatten() for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return 0.0
+    flat = torch.cat(grads)
+    p = float(norm_type)
+    if math.isinf(p):
+        return flat.abs().max().item()
+    return flat.abs().pow(p).sum().pow(1.0 / p).item()
+
+
+@contextlib.contextmanager
+def _replaced(module: Any, name: str, value: Any) -> Iterator[None]:
+    """``module.<name>`` set to ``value`` for the duration (restored afterwards)."""
+    missing = object()
+    original = getattr(module, name, missing)
+    setattr(module, name, value)
     try:
-        items = list(values)
-    except TypeError:
-        return None, type_name
-    return [_as_float(v)[0] for v in items], type_name
+        yield
+    finally:
+        if original is missing:
+            delattr(module, name)
+        else:
+            setattr(module, name, original)
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,52 +154,44 @@ def _plain_list(values: Any) -> tuple[list[float | None] | None, str]:
 # --------------------------------------------------------------------------------------------
 
 
-def _buffers(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {
-        k: v.detach().clone()
-        for k, v in model.state_dict().items()
-        if "running_" in k or "num_batches" in k
-    }
+def _param_keys(model: nn.Module) -> set[int]:
+    return {id(p) for p in model.parameters()} | {p.data_ptr() for p in model.parameters()}
 
 
 def probe_add_batchnorm(
     module: Any, *, layers: list[dict], seed: int, x: torch.Tensor, x_other: torch.Tensor
-) -> dict[str, Any]:
+) -> AddBatchnormReply:
     """Call add_batchnorm on a freshly built model; observe structure, aliasing and behaviour.
 
     ``x`` and ``x_other`` share their first sample and differ elsewhere.
     """
     torch.manual_seed(seed)
-    model = modelspec.build_model(layers)
-    input_params = {id(p) for p in model.parameters()} | {p.data_ptr() for p in model.parameters()}
+    model = modelspec.build_model(_layers(layers))
+    input_keys = _param_keys(model)
     result = student(module, "add_batchnorm")(model)
-    out: dict[str, Any] = {
-        "input_after": modelspec.describe_model(model),
-        "result": modelspec.describe_model(result),
-        "same_object": result is model,
-        "shared_params": [],
-    }
-    if not isinstance(result, nn.Module):
-        return out
-    out["shared_params"] = sorted(
-        name
-        for name, p in result.named_parameters()
-        if id(p) in input_params or p.data_ptr() in input_params
+    reply = AddBatchnormReply(
+        input_after=modelspec.describe_model(model),
+        result=modelspec.describe_model(result),
+        same_object=result is model,
     )
-    out["result_training"] = result.training
+    if not isinstance(result, nn.Module):
+        return reply
+    for index, layer in enumerate(modelspec.leaf_layers(result)):
+        for name, p in layer.named_parameters(recurse=False):
+            if id(p) in input_keys or p.data_ptr() in input_keys:
+                reply.shared_params.append(f"layer {index} ({type(layer).__name__}) {name}")
     try:
         result.train()
-        y_train = result(x)  # batch statistics
-        out["y_train"] = y_train.detach().clone()
-        out["buffers_after_train"] = _buffers(result)
+        reply.y_train = result(x).detach().clone()  # batch statistics
+        reply.buffers_after_train = modelspec.layer_buffers(result)
         result.eval()
         with torch.no_grad():
-            out["y_eval"] = result(x).clone()  # running statistics
-            out["y_eval_other"] = result(x_other).clone()
-        out["buffers_after_eval"] = _buffers(result)
+            reply.y_eval = result(x).clone()  # running statistics
+            reply.y_eval_other = result(x_other).clone()
+        reply.buffers_after_eval = modelspec.layer_buffers(result)
     except Exception as exc:
-        out["forward_error"] = f"{type(exc).__name__}: {exc}"[:500]
-    return out
+        reply.forward_error = replies.cap_text(f"{type(exc).__name__}: {exc}", 500)
+    return reply
 
 
 # --------------------------------------------------------------------------------------------
@@ -133,14 +205,11 @@ def probe_grad_norm(
     grads: list[torch.Tensor | None],
     shapes: list[list[int]],
     norm_type: float | None = None,
-) -> dict[str, Any]:
+) -> GradNormReply:
     holder = ParamHolder(grads, shapes)
-    if norm_type is None:
-        value = student(module, "compute_grad_norm")(holder)
-    else:
-        value = student(module, "compute_grad_norm")(holder, norm_type=norm_type)
-    as_float, type_name = _as_float(value)
-    return {"value": as_float, "type": type_name, "grads_after": holder.grads()}
+    fn = student(module, "compute_grad_norm")
+    value = fn(holder) if norm_type is None else fn(holder, norm_type=norm_type)
+    return GradNormReply(value=_as_float(value), type=_type_name(value), grads_after=holder.grads())
 
 
 def probe_clip(
@@ -150,23 +219,32 @@ def probe_clip(
     shapes: list[list[int]],
     max_norm: float,
     norm_type: float | None = None,
-) -> dict[str, Any]:
+) -> ClipReply:
+    """Call clip_gradients with a correct compute_grad_norm in place of the student's own."""
     holder = ParamHolder(grads, shapes)
     params_before = [p.detach().clone() for p in holder.params]
-    if norm_type is None:
-        value = student(module, "clip_gradients")(holder, max_norm)
-    else:
-        value = student(module, "clip_gradients")(holder, max_norm, norm_type=norm_type)
-    as_float, type_name = _as_float(value)
-    params_changed = any(
+    calls = []
+
+    def stand_in(model: nn.Module, norm_type: float = 2.0) -> float:
+        calls.append(norm_type)
+        return total_grad_norm(model, norm_type)
+
+    fn = student(module, "clip_gradients")
+    with _replaced(module, "compute_grad_norm", stand_in):
+        if norm_type is None:
+            value = fn(holder, max_norm)
+        else:
+            value = fn(holder, max_norm, norm_type=norm_type)
+    changed = any(
         not torch.equal(a, p.detach()) for a, p in zip(params_before, holder.params, strict=True)
     )
-    return {
-        "value": as_float,
-        "type": type_name,
-        "grads_after": holder.grads(),
-        "params_changed": params_changed,
-    }
+    return ClipReply(
+        value=_as_float(value),
+        type=_type_name(value),
+        grads_after=holder.grads(),
+        params_changed=changed,
+        called_compute_grad_norm=bool(calls),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,103 +252,178 @@ def probe_clip(
 # --------------------------------------------------------------------------------------------
 
 
-class ShuffledBatches:
-    """A DataLoader look-alike over tensors: reshuffles with torch's global RNG at every pass,
-    like ``DataLoader(shuffle=True)``; ``on_batch`` (if set) sees every batch it yields."""
+class _IndexedTensorDataset(TensorDataset):
+    """A ``TensorDataset`` that tells its loader which samples are read, in order."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        super().__init__(x, y)
+        self.read: list[int] | None = None  # where the current pass logs its indices
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        if self.read is not None:
+            self.read.append(int(index))
+        return super().__getitem__(index)
+
+
+class ObservedLoader(DataLoader):
+    """A ``torch.utils.data.DataLoader`` over tensors, as every compare_runs probe gets it.
+
+    It is a real DataLoader (``len(loader.dataset)``, ``loader.batch_size``, iterating it
+    again all work), reshuffling with torch's global random state at every pass when
+    ``shuffle``; a recorder, when attached, sees each pass and the batches it yields.
+    """
 
     def __init__(
         self,
         x: torch.Tensor,
         y: torch.Tensor,
-        batch_size: int,
         *,
+        batch_size: int,
         shuffle: bool,
-        name: str = "",
-        recorder: Recorder | None = None,
+        name: str,
+        recorder: Recorder | None,
     ) -> None:
-        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
-        self.name, self.recorder = name, recorder
+        super().__init__(_IndexedTensorDataset(x, y), batch_size=batch_size, shuffle=shuffle)
+        self._observer = (name, recorder)
 
-    def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.x)
-        order = torch.randperm(n) if self.shuffle else torch.arange(n)
-        rec = self.recorder
-        if rec is not None:
-            rec.passes.append({"loader": self.name, "run": rec.run, "order": order.tolist()})
-        for start in range(0, n, self.batch_size):
-            idx = order[start : start + self.batch_size]
-            xb, yb = self.x[idx], self.y[idx]
-            if rec is not None:
-                rec.phase, rec.current_y = self.name, yb
-            yield xb, yb
-        if rec is not None:
-            rec.phase = None
+    def __iter__(self) -> Iterator:
+        name, recorder = self._observer
+        batches = super().__iter__()
+        if recorder is None:
+            return batches
+        return recorder.observe_pass(name, self.dataset, batches)
 
 
-def _grad64(p: torch.Tensor) -> torch.Tensor:
-    if p.grad is None:
-        return torch.zeros_like(p, dtype=torch.float64)
-    return p.grad.detach().double()
+def _flat_grad(model: nn.Module) -> torch.Tensor:
+    """Every parameter's gradient (zeros for None) as one float64 vector."""
+    parts = [
+        torch.zeros(p.numel(), dtype=torch.float64)
+        if p.grad is None
+        else p.grad.detach().double().flatten()
+        for p in model.parameters()
+    ]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    """|a - b| / |b| (inf when b is zero and a is not)."""
+    denominator = b.norm().item()
+    difference = (a - b).norm().item()
+    if denominator == 0.0:
+        return 0.0 if difference == 0.0 else math.inf
+    return difference / denominator
 
 
 class Recorder:
-    """Observes a compare_runs call from outside through global module and optimizer hooks."""
+    """Observes a compare_runs call from outside: global module and optimizer hooks, gradient
+    hooks on the trained models' parameters, and the loaders' passes.
 
-    def __init__(self, layers: list[dict]) -> None:
-        self.layers = layers
-        self.created: list[dict[str, torch.Tensor]] = []
-        self.passes: list[dict] = []
-        self.forwards: list[dict] = []
-        self.steps: list[dict] = []
-        self.phase: str | None = None
+    Runs are told apart by the model being trained: the first model that runs forward is run 0
+    (the baseline), the next one run 1 (the regularized run). With ``detailed=False`` (the
+    accuracy run) it only counts each run's optimizer steps.
+    """
+
+    def __init__(self, layers: list[LayerDesc], *, detailed: bool) -> None:
+        self.layers, self.detailed = layers, detailed
+        self.created: list[list[dict[str, torch.Tensor]]] = []
+        self._created_models: list[nn.Module] = []
+        self.models: list[nn.Module] = []  # distinct models run forward, in order
+        self.passes: list[Pass] = []
+        self.forwards: list[Forward] = []
+        self.steps: list[Step] = []
+        self.steps_per_run: list[int] = []
+        self.bn_calls: list[BnCall] = []
+        self.bn_result: Any = None
+        self.phase = ""
+        self.pass_index = -1
         self.current_y: torch.Tensor | None = None
-        self.last_model: nn.Module | None = None
-        self.last_input: torch.Tensor | None = None
-        self.last_target: torch.Tensor | None = None
         self._depth = 0
         self._suspended = False
-        self.bn_calls: list[dict] = []
-        self.helper_calls: list[dict] = []
-        self.bn_result: Any = None
-        self._created_models: list[nn.Module] = []
+        self._last_train: dict[int, tuple[nn.Module, torch.Tensor, torch.Tensor, bool]] = {}
+        self._after_backward: dict[int, torch.Tensor] = {}
+        self._hook_counts: dict[int, int] = {}
+        self._previous_step: dict[int, torch.Tensor] = {}
+        self._helper_calls: list[tuple[HelperCall, torch.Tensor | None]] = []
 
-    @property
-    def run(self) -> int:
-        return len(self.created) - 1
+    # -- what compare_runs is given -------------------------------------------------------
 
     def make_model(self) -> nn.Sequential:
         model = modelspec.build_model(self.layers)
-        self.created.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        self.created.append(modelspec.layer_states(model))
         self._created_models.append(model)
         return model
 
-    def _grads_of(self, model: Any) -> torch.Tensor | None:
-        if not isinstance(model, nn.Module):
-            return None
-        grads = [_grad64(p).flatten() for p in model.parameters()]
-        return torch.cat(grads) if grads else None
+    def observe_pass(self, name: str, dataset: Any, batches: Iterator) -> Iterator:
+        order: list[int] = []
+        self.passes.append(Pass(loader=name, run=-1, order=order))
+        index = len(self.passes) - 1
+        dataset.read = order  # the loader logs the samples of each batch it fetches
+        try:
+            for batch in batches:
+                dataset.read = None  # not while the student's code has the batch
+                self.phase, self.pass_index = name, index
+                self.current_y = batch[1] if isinstance(batch, list | tuple) else None
+                yield batch
+                dataset.read = order
+        finally:
+            dataset.read = None
+            self.phase, self.pass_index, self.current_y = "", -1, None
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def run_of(self, model: nn.Module) -> int:
+        for index, known in enumerate(self.models):
+            if known is model:
+                return index
+        self.models.append(model)
+        self.steps_per_run.append(0)
+        run = len(self.models) - 1
+        if self.detailed:
+            params = [p for p in model.parameters() if p.requires_grad]
+            for p in params:
+                p.register_post_accumulate_grad_hook(self._counting_hook(run, model, len(params)))
+        return run
+
+    def _counting_hook(self, run: int, model: nn.Module, n_params: int) -> Callable:
+        """After every parameter of ``model`` received its gradient: a snapshot of all of them
+        (the gradient right after backward(), before anything else touches it)."""
+
+        def hook(_: torch.Tensor) -> None:
+            if self._suspended:
+                return
+            self._hook_counts[run] = self._hook_counts.get(run, 0) + 1
+            if self._hook_counts[run] == n_params:
+                self._hook_counts[run] = 0
+                self._after_backward[run] = _flat_grad(model)
+
+        return hook
+
+    def _run_of_optimizer(self, optimizer: torch.optim.Optimizer) -> int:
+        ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        for index, model in enumerate(self.models):
+            if any(id(p) in ids for p in model.parameters()):
+                return index
+        return -1
+
+    # -- wrappers of the student's own functions --------------------------------------------
 
     def wrap_helper(self, name: str, fn: Callable) -> Callable:
         """Record what compare_runs' own calls of compute_grad_norm / clip_gradients saw and did
         (the grader never calls them itself here: their bugs belong to their own checks)."""
 
         def recording(model: Any, *args: Any, **kwargs: Any) -> Any:
-            before = self._grads_of(model)
+            before = _flat_grad(model) if isinstance(model, nn.Module) else None
             value = fn(model, *args, **kwargs)
-            call: dict[str, Any] = {
-                "fn": name,
-                "step": len(self.steps),  # the step this call precedes
-                "value": _as_float(value)[0],
-                "before_norm": None if before is None else before.norm().item(),
-            }
+            call = HelperCall(
+                fn=name,
+                value=_as_float(value),
+                before_norm=None if before is None else before.norm().item(),
+            )
+            after = None
             if name == "clip_gradients":
-                max_norm = args[0] if args else kwargs.get("max_norm")
-                call["max_norm"] = _as_float(max_norm)[0]
-                call["after"] = self._grads_of(model)
-            self.helper_calls.append(call)
+                call.max_norm = _as_float(args[0] if args else kwargs.get("max_norm"))
+                after = _flat_grad(model) if isinstance(model, nn.Module) else None
+            self._helper_calls.append((call, after))
             return value
 
         return recording
@@ -280,17 +433,14 @@ class Recorder:
 
         def recording(model: Any) -> Any:
             result = add_batchnorm(model)
-            self.bn_calls.append(
-                {
-                    "run": self.run,
-                    "arg_is_latest_model": bool(self._created_models)
-                    and model is self._created_models[-1],
-                }
-            )
+            latest = self._created_models[-1] if self._created_models else None
+            self.bn_calls.append(BnCall(run=len(self.models), arg_is_latest_model=model is latest))
             self.bn_result = result
             return result
 
         return recording
+
+    # -- hooks --------------------------------------------------------------------------------
 
     def pre_forward(self, module: nn.Module, args: tuple) -> None:
         if self._suspended or type(module) is not nn.Sequential:
@@ -298,79 +448,164 @@ class Recorder:
         self._depth += 1
         if self._depth > 1 or not args or not isinstance(args[0], torch.Tensor):
             return
+        run = self.run_of(module)
+        if not self.detailed:
+            return
         self.forwards.append(
-            {
-                "run": self.run,
-                "phase": self.phase or "",
-                "training": module.training,
-                "grad_enabled": torch.is_grad_enabled(),
-                "n": int(args[0].shape[0]),
-                "pass": len(self.passes) - 1,
-                "is_bn_model": module is self.bn_result,
-            }
-        )
-        if self.phase == "train":
-            self.last_model, self.last_input, self.last_target = (
-                module,
-                args[0].detach(),
-                self.current_y,
+            Forward(
+                run=run,
+                phase=self.phase,
+                training=bool(module.training),
+                grad_enabled=torch.is_grad_enabled(),
+                n=int(args[0].shape[0]) if args[0].dim() else 0,
+                pass_index=self.pass_index,
+                is_bn_model=module is self.bn_result,
             )
+        )
+        if self.pass_index >= 0 and self.passes[self.pass_index].run < 0:
+            self.passes[self.pass_index].run = run
+        if self.phase == "train" and self.current_y is not None:
+            x = args[0].detach()
+            self._last_train[run] = (module, x, self.current_y, bool(module.training))
 
     def post_forward(self, module: nn.Module, args: tuple, output: Any) -> None:
         if self._suspended or type(module) is not nn.Sequential:
             return
-        self._depth -= 1
-        if self._depth or not self.forwards or self.current_y is None:
+        self._depth = max(self._depth - 1, 0)
+        if self._depth or not self.detailed or not self.forwards or self.current_y is None:
             return
         record = self.forwards[-1]
-        if "loss" in record or not isinstance(output, torch.Tensor):
-            return
         y = self.current_y
-        if output.dim() == 2 and output.shape[0] == len(y):
-            logits = output.detach().double()
-            record["loss"] = F.cross_entropy(logits, y, reduction="sum").item()
-            record["correct"] = int((logits.argmax(1) == y).sum().item())
+        if record.loss is not None or not isinstance(output, torch.Tensor):
+            return
+        if output.dim() == 2 and output.shape[0] == len(y) and record.n == len(y):
+            with torch.no_grad():
+                logits = output.detach().double()
+                record.loss = F.cross_entropy(logits, y, reduction="sum").item()
+                record.correct = int((logits.argmax(1) == y).sum().item())
 
     def pre_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
-        model = self.last_model
-        info: dict[str, Any] = {
-            "run": self.run,
-            "optimizer": type(optimizer).__name__,
-            "lr": float(optimizer.param_groups[0].get("lr", float("nan"))),
-            "momentum": float(optimizer.param_groups[0].get("momentum", float("nan"))),
-        }
-        self.steps.append(info)
-        if model is None or self.last_input is None:
+        run = self._run_of_optimizer(optimizer)
+        if run >= 0:
+            self.steps_per_run[run] += 1
+        if not self.detailed:
             return
-        params = list(model.parameters())
-        opt_ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        info["optimizer_has_model_params"] = all(id(p) in opt_ids for p in params)
-        g_step = torch.cat([_grad64(p).flatten() for p in params])  # what step() will use
-        # the gradient of the last training batch alone, from a copy of the model
-        twin = copy.deepcopy(model)
-        for p in twin.parameters():
-            p.grad = None
-        twin.train()
+        group = optimizer.param_groups[0] if optimizer.param_groups else {}
+        step = Step(
+            run=run,
+            optimizer=type(optimizer).__name__,
+            lr=_as_float(group.get("lr")),
+            momentum=_as_float(group.get("momentum")),
+        )
+        self.steps.append(step)
+        calls, self._helper_calls = self._helper_calls, []
+        if run < 0:
+            return
+        model = self.models[run]
+        ids = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        step.has_model_params = all(id(p) in ids for p in model.parameters())
+        g_step = _flat_grad(model)  # what step() will use
+        step.step_norm = g_step.norm().item()
+        for call, after in calls:
+            if after is not None and after.shape == g_step.shape:
+                call.after_diff = (g_step - after).norm().item()
+            step.helper_calls.append(call)
+        g_backward = self._after_backward.pop(run, None)
+        if g_backward is not None:
+            step.backward_norm = g_backward.norm().item()
+            step.step_vs_backward = _relative(g_step, g_backward)
+            if step.backward_norm > 0 and step.step_norm > 0:
+                step.step_cosine = torch.dot(g_step, g_backward).item() / (
+                    step.step_norm * step.backward_norm
+                )
+        g_fresh = self._fresh_gradient(run)
+        if g_fresh is not None:
+            step.fresh_norm = g_fresh.norm().item()
+            step.batch_size = len(self._last_train[run][2])
+            if g_backward is not None:
+                step.fresh_vs_backward = _relative(g_backward, g_fresh)
+                previous = self._previous_step.get(run)
+                if previous is not None and previous.shape == g_fresh.shape:
+                    step.accumulated = _relative(g_backward, previous + g_fresh) < 1e-4
+        self._previous_step[run] = g_step
+
+    def _fresh_gradient(self, run: int) -> torch.Tensor | None:
+        """The gradient of the last training batch's mean cross-entropy alone, computed on a copy
+        of the model in the mode it was in for that batch."""
+        last = self._last_train.get(run)
+        if last is None:
+            return None
+        model, x, y, training = last
         self._suspended = True
         try:
+            twin = copy.deepcopy(model)
+            for p in twin.parameters():
+                p.grad = None
+            twin.train(training)
             with torch.enable_grad():
-                F.cross_entropy(twin(self.last_input), self.last_target).backward()
+                F.cross_entropy(twin(x), y).backward()
+            return _flat_grad(twin)
+        except Exception:
+            return None  # e.g. a model that cannot be copied: no observation
         finally:
             self._suspended = False
-        g_fresh = torch.cat([_grad64(p).flatten() for p in twin.parameters()])
-        info["step_norm"] = g_step.norm().item()
-        info["fresh_norm"] = g_fresh.norm().item()
-        info["dot"] = torch.dot(g_step, g_fresh).item()
-        calls = [c for c in self.helper_calls if c["step"] == len(self.steps) - 1]
-        info["norm_calls"] = [c for c in calls if c["fn"] == "compute_grad_norm"]
-        clips = [c for c in calls if c["fn"] == "clip_gradients"]
-        if clips:
-            last = clips[-1]
-            info["clip_calls"] = len(clips)
-            info["clip_before_norm"] = last["before_norm"]
-            info["clip_max_norm"] = last["max_norm"]
-            info["clip_value"] = last["value"]
-            info["clip_after_diff"] = (g_step - last.pop("after")).norm().item()
+
+    @contextlib.contextmanager
+    def hooked(self, module: Any, *, wrap_helpers: bool) -> Iterator[None]:
+        """The global hooks installed, and (``wrap_helpers``) the student's helpers wrapped."""
+        handles = [
+            nn.modules.module.register_module_forward_pre_hook(self.pre_forward),
+            nn.modules.module.register_module_forward_hook(self.post_forward, always_call=True),
+            register_optimizer_step_pre_hook(self.pre_step),
+        ]
+        wrapped: dict[str, Any] = {}
+        if wrap_helpers:
+            for name in ("add_batchnorm", "compute_grad_norm", "clip_gradients"):
+                fn = getattr(module, name, None)
+                if callable(fn):
+                    wrapped[name] = fn
+                    if name == "add_batchnorm":
+                        setattr(module, name, self.wrap_add_batchnorm(fn))
+                    else:
+                        setattr(module, name, self.wrap_helper(name, fn))
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+            for name, fn in wrapped.items():
+                setattr(module, name, fn)
+
+
+def _histories(result: Any, rec: Recorder) -> Histories:
+    """The histories returned by compare_runs as plain data, with the types seen."""
+    out = Histories(type=_type_name(result))
+    if not isinstance(result, dict):
+        return out
+    for index, run in enumerate(("baseline", "regularized")):
+        history = result.get(run)
+        if not isinstance(history, dict):
+            out.runs[run] = None
+            continue
+        model = history.get("model")
+        trained = index < len(rec.models) and model is rec.models[index]
+        entry = History(
+            keys=sorted(replies.cap_text(str(k), 100) for k in list(history)[:50]),
+            model=modelspec.describe_model(model),
+            model_is_trained=bool(trained),
+        )
+        for key in HISTORY_KEYS:
+            if key not in history:
+                continue
+            values = history[key]
+            entry.list_types[key] = _type_name(values)
+            try:
+                items = list(values)[: replies.MAX_ITEMS]
+            except TypeError:
+                continue
+            entry.lists[key] = [_as_float(v) for v in items]
+        out.runs[run] = entry
+    return out
 
 
 def probe_compare_runs_protocol(
@@ -382,69 +617,32 @@ def probe_compare_runs_protocol(
     val_x: torch.Tensor,
     val_y: torch.Tensor,
     batch_size: int,
+    val_batch_size: int,
     epochs: int,
     lr: float,
     max_norm: float,
     seed: int,
-) -> dict[str, Any]:
-    """Run compare_runs with instrumented data and model factory; report what happened."""
-    rec = Recorder(layers)
-    train = ShuffledBatches(train_x, train_y, batch_size, shuffle=True, name="train", recorder=rec)
-    val = ShuffledBatches(val_x, val_y, 2 * batch_size, shuffle=False, name="val", recorder=rec)
-    hooks = [
-        nn.modules.module.register_module_forward_pre_hook(rec.pre_forward),
-        nn.modules.module.register_module_forward_hook(rec.post_forward),
-        register_optimizer_step_pre_hook(rec.pre_step),
-    ]
-    originals = {
-        name: getattr(module, name, None)
-        for name in ("add_batchnorm", "compute_grad_norm", "clip_gradients")
-    }
-    for name, fn in originals.items():
-        if callable(fn):
-            wrapped = (
-                rec.wrap_add_batchnorm(fn) if name == "add_batchnorm" else rec.wrap_helper(name, fn)
-            )
-            setattr(module, name, wrapped)
-    try:
-        result = student(module, "compare_runs")(
-            rec.make_model, train, val, epochs=epochs, lr=lr, max_norm=max_norm, seed=seed
-        )
-    finally:
-        for h in hooks:
-            h.remove()
-        for name, fn in originals.items():
-            if callable(fn):
-                setattr(module, name, fn)
-    return {
-        "result": _plain_histories(result),
-        "created": rec.created,
-        "passes": rec.passes,
-        "forwards": rec.forwards,
-        "steps": rec.steps,
-        "bn_calls": rec.bn_calls,
-    }
-
-
-def _plain_histories(result: Any) -> dict[str, Any]:
-    """The histories returned by compare_runs as plain data, with the types seen."""
-    out: dict[str, Any] = {"type": type(result).__name__, "runs": {}}
-    if not isinstance(result, dict):
-        return out
-    for run in ("baseline", "regularized"):
-        history = result.get(run)
-        if not isinstance(history, dict):
-            out["runs"][run] = None
-            continue
-        entry: dict[str, Any] = {"keys": sorted(str(k) for k in history)}
-        for key in ("train_loss", "val_loss", "val_acc", "grad_norm"):
-            if key in history:
-                entry[key], entry[f"{key}_type"] = _plain_list(history[key])
-        model = history.get("model")
-        entry["model"] = modelspec.describe_model(model)
-        entry["model_training"] = bool(getattr(model, "training", False))
-        out["runs"][run] = entry
-    return out
+) -> ProtocolReply:
+    """Run compare_runs on small data with every step observed; report what happened."""
+    rec = Recorder(_layers(layers), detailed=True)
+    train = ObservedLoader(
+        train_x, train_y, batch_size=batch_size, shuffle=True, name="train", recorder=rec
+    )
+    val = ObservedLoader(
+        val_x, val_y, batch_size=val_batch_size, shuffle=False, name="val", recorder=rec
+    )
+    fn = student(module, "compare_runs")
+    with rec.hooked(module, wrap_helpers=True):
+        result = fn(rec.make_model, train, val, epochs=epochs, lr=lr, max_norm=max_norm, seed=seed)
+    return ProtocolReply(
+        histories=_histories(result, rec),
+        created=rec.created,
+        passes=rec.passes,
+        forwards=rec.forwards,
+        steps=rec.steps,
+        bn_calls=rec.bn_calls,
+        runs_trained=sum(1 for n in rec.steps_per_run if n),
+    )
 
 
 def probe_compare_runs_train(
@@ -456,29 +654,68 @@ def probe_compare_runs_train(
     val_x: torch.Tensor,
     val_y: torch.Tensor,
     batch_size: int,
+    val_batch_size: int,
     epochs: int,
     lr: float,
     max_norm: float,
     seed: int,
-) -> dict[str, Any]:
-    """Run compare_runs on real data (already standardised by the grader); report the result."""
-    from torch.utils.data import DataLoader, TensorDataset
+) -> TrainReply:
+    """Run compare_runs on real data (already standardised by the grader); report the result.
 
-    train = DataLoader(TensorDataset(train_x, train_y), batch_size, shuffle=True)
-    val = DataLoader(TensorDataset(val_x, val_y), 512, shuffle=False)
-
-    def make_model() -> nn.Sequential:
-        return modelspec.build_model(layers)
-
-    result = student(module, "compare_runs")(
-        make_model, train, val, epochs=epochs, lr=lr, max_norm=max_norm, seed=seed
+    The loaders are the same kind as in the protocol run and the same global hooks are installed
+    (here they only count optimizer steps), so the two runs look alike from inside.
+    """
+    rec = Recorder(_layers(layers), detailed=False)
+    train = ObservedLoader(
+        train_x, train_y, batch_size=batch_size, shuffle=True, name="train", recorder=rec
     )
-    return _plain_histories(result)
+    val = ObservedLoader(
+        val_x, val_y, batch_size=val_batch_size, shuffle=False, name="val", recorder=rec
+    )
+    fn = student(module, "compare_runs")
+    with rec.hooked(module, wrap_helpers=False):
+        result = fn(rec.make_model, train, val, epochs=epochs, lr=lr, max_norm=max_norm, seed=seed)
+    return TrainReply(histories=_histories(result, rec), steps_per_run=list(rec.steps_per_run))
 
 
 # --------------------------------------------------------------------------------------------
 # ManualBatchNorm1d (bonus)
 # --------------------------------------------------------------------------------------------
+
+
+class _BatchNormOperators(TorchDispatchMode):
+    """Records every batch-norm operator of PyTorch that runs, however it was reached
+    (``nn.BatchNorm1d``, ``F.batch_norm``, ``torch.batch_norm``, ``torch.native_batch_norm``...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        name = str(getattr(func, "overloadpacket", func))
+        if "batch_norm" in name:
+            self.seen.add(replies.cap_text(name, 100))
+        return func(*args, **(kwargs or {}))
+
+
+def _tensor_attr(module: Any, name: str) -> torch.Tensor | None:
+    t = getattr(module, name, None)
+    return t.detach().clone() if isinstance(t, torch.Tensor) else None
+
+
+def _grad_of(module: Any, name: str) -> torch.Tensor | None:
+    p = getattr(module, name, None)
+    if isinstance(p, torch.Tensor) and p.grad is not None:
+        return p.grad.detach().clone()
+    return None
+
+
+def _has_history(module: Any) -> bool:
+    for name in ("running_mean", "running_var"):
+        t = getattr(module, name, None)
+        if isinstance(t, torch.Tensor) and (t.requires_grad or t.grad_fn is not None):
+            return True
+    return False
 
 
 def probe_manual_batchnorm(
@@ -490,36 +727,25 @@ def probe_manual_batchnorm(
     bias: torch.Tensor,
     train_steps: list[dict[str, torch.Tensor]],
     eval_x: torch.Tensor,
-) -> dict[str, Any]:
-    """Drive ManualBatchNorm1d through training steps and an evaluation; record everything.
-
-    Any call of PyTorch's own batch norm during the probe is recorded (and let through).
-    """
-    used_builtin: list[str] = []
-    originals = {"torch.batch_norm": torch.batch_norm, "F.batch_norm": F.batch_norm}
-
-    def tripwire(name: str, fn: Callable) -> Callable:
-        def wrapped(*args: Any, **kw: Any) -> Any:
-            used_builtin.append(name)
-            return fn(*args, **kw)
-
-        return wrapped
-
-    torch.batch_norm = tripwire("torch.batch_norm", originals["torch.batch_norm"])
-    F.batch_norm = tripwire("torch.nn.functional.batch_norm", originals["F.batch_norm"])
-    try:
-        bn = student(module, "ManualBatchNorm1d")(num_features, **kwargs)
-        out: dict[str, Any] = {
-            "is_module": isinstance(bn, nn.Module),
-            "builtin_submodules": sorted(
+) -> ManualBatchnormReply:
+    """Drive ManualBatchNorm1d through training steps and an evaluation; record everything,
+    including any batch-norm operator of PyTorch that ran."""
+    operators = _BatchNormOperators()
+    cls = student(module, "ManualBatchNorm1d")
+    with operators:
+        bn = cls(num_features, **kwargs)
+        is_module = isinstance(bn, nn.Module)
+        reply = ManualBatchnormReply(
+            is_module=is_module,
+            builtin_submodules=sorted(
                 type(m).__name__
-                for m in (bn.modules() if isinstance(bn, nn.Module) else [])
+                for m in (bn.modules() if is_module else [])
                 if isinstance(m, nn.modules.batchnorm._BatchNorm)
             ),
-            "params": {k: v.detach().clone() for k, v in bn.named_parameters()},
-            "buffers": {k: v.detach().clone() for k, v in bn.named_buffers()},
-            "steps": [],
-        }
+            builtin_ops=[],
+            params={k: v.detach().clone() for k, v in bn.named_parameters()} if is_module else {},
+            buffers={k: v.detach().clone() for k, v in bn.named_buffers()} if is_module else {},
+        )
         with torch.no_grad():
             if isinstance(getattr(bn, "weight", None), torch.Tensor):
                 bn.weight.copy_(weight)
@@ -530,47 +756,47 @@ def probe_manual_batchnorm(
             x = step["x"].clone().requires_grad_(True)
             y = bn(x)
             y.backward(step["grad_out"])
-            out["steps"].append(
-                {
-                    "y": y.detach().clone(),
-                    "grad_x": None if x.grad is None else x.grad.clone(),
-                    "grad_weight": _grad_of(bn, "weight"),
-                    "grad_bias": _grad_of(bn, "bias"),
-                    "running_mean": _tensor_attr(bn, "running_mean"),
-                    "running_var": _tensor_attr(bn, "running_var"),
-                }
+            reply.steps.append(
+                BatchnormStep(
+                    y=y.detach().clone(),
+                    grad_x=None if x.grad is None else x.grad.clone(),
+                    grad_weight=_grad_of(bn, "weight"),
+                    grad_bias=_grad_of(bn, "bias"),
+                    running_mean=_tensor_attr(bn, "running_mean"),
+                    running_var=_tensor_attr(bn, "running_var"),
+                    buffers_have_history=_has_history(bn),
+                )
             )
             for p in bn.parameters():
                 p.grad = None
         bn.eval()
         with torch.no_grad():
-            out["eval_y"] = bn(eval_x).clone()
-        out["running_mean_after_eval"] = _tensor_attr(bn, "running_mean")
-        out["running_var_after_eval"] = _tensor_attr(bn, "running_var")
-    finally:
-        torch.batch_norm = originals["torch.batch_norm"]
-        F.batch_norm = originals["F.batch_norm"]
-    out["used_builtin"] = sorted(set(used_builtin))
-    return out
+            reply.eval_y = bn(eval_x).clone()
+        reply.running_mean_after_eval = _tensor_attr(bn, "running_mean")
+        reply.running_var_after_eval = _tensor_attr(bn, "running_var")
+    reply.builtin_ops = sorted(operators.seen)
+    return reply
 
 
-def _grad_of(module: nn.Module, name: str) -> torch.Tensor | None:
-    p = getattr(module, name, None)
-    if isinstance(p, torch.Tensor) and p.grad is not None:
-        return p.grad.detach().clone()
-    return None
+# --------------------------------------------------------------------------------------------
+# The table the worker serves: each probe's reply goes out as plain data
+# --------------------------------------------------------------------------------------------
 
 
-def _tensor_attr(module: nn.Module, name: str) -> torch.Tensor | None:
-    t = getattr(module, name, None)
-    return t.detach().clone() if isinstance(t, torch.Tensor) else None
+def _wired(probe: Callable[..., Any]) -> Callable[..., Any]:
+    def serve(module: Any, **kwargs: Any) -> Any:
+        return replies.to_wire(probe(module, **kwargs))
+
+    serve.__doc__ = probe.__doc__
+    return serve
 
 
 PROBES: dict[str, Callable[..., Any]] = {
-    "add_batchnorm": probe_add_batchnorm,
-    "compute_grad_norm": probe_grad_norm,
-    "clip_gradients": probe_clip,
-    "compare_runs_protocol": probe_compare_runs_protocol,
-    "compare_runs_train": probe_compare_runs_train,
-    "manual_batchnorm": probe_manual_batchnorm,
+    "add_batchnorm": _wired(probe_add_batchnorm),
+    "compute_grad_norm": _wired(probe_grad_norm),
+    "clip_gradients": _wired(probe_clip),
+    "compare_runs_protocol": _wired(probe_compare_runs_protocol),
+    "compare_runs_train": _wired(probe_compare_runs_train),
+    "manual_batchnorm": _wired(probe_manual_batchnorm),
 }
+assert set(PROBES) == set(replies.REPLY_TYPES)
