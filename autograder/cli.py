@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "post-statuses": ("autograder.post_statuses", "post the scores as GitHub commit statuses"),
     "scoreboard": ("autograder.scoreboard.command", "build the gradebook and HTML scoreboard"),
     "export": ("autograder.export.command", "export for otter-grader or nbgrader"),
+    "similarity": ("autograder.similarity.command", "compare the class's submissions: HTML + CSV"),
 }
 
 

@@ -18,7 +18,10 @@ def to_gradescope(result: GradingResult) -> dict[str, Any]:
 
     Instructor-only material (grader tracebacks, what the submission printed, tampering
     details) goes under ``extra_data``, which Gradescope keeps but does not show to students.
+    Every text is cleaned and capped first (``GradingResult.cleaned``): whatever the student's
+    process sent, the file is valid UTF-8 JSON of bounded size.
     """
+    result = result.cleaned()
     tests = []
     for t in result.tests:
         tests.append(
@@ -44,7 +47,7 @@ def to_gradescope(result: GradingResult) -> dict[str, Any]:
         "instructor_notes": {
             t.number: t.instructor_note for t in result.tests if t.instructor_note
         },
-        "student_output": result.student_output[-20000:],
+        "student_output": result.student_output,
         "traceback": result.traceback,
         **result.extra,
     }
@@ -190,8 +193,17 @@ def write_json_atomic(data: dict[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
+# What the terminal table shows of one check's feedback (the results file has all of it)
+TABLE_FEEDBACK_CHARS = 2_000
+
+
 def render_table(result: GradingResult, *, width: int = 100, show_feedback: bool = True) -> str:
-    """A plain-text table of every check, with the feedback of failed ones indented below."""
+    """A plain-text table of every check, with the feedback of failed ones indented below.
+
+    Texts are cleaned first (no terminal escapes); a feedback longer than
+    ``TABLE_FEEDBACK_CHARS`` is cut, with a note.
+    """
+    result = result.cleaned()
     name_width = width - 30
     lines = [f"{'#':<5} {'check':<{name_width}} {'score':>9}  status", "-" * width]
     for t in sorted(result.tests, key=_sort_key):
@@ -200,7 +212,14 @@ def render_table(result: GradingResult, *, width: int = 100, show_feedback: bool
             f"{t.number:<5} {name:<{name_width}} {t.score:>4g}/{t.max_score:<4g}  {t.status}"
         )
         if show_feedback and not t.passed and t.output:
-            for para in t.output.splitlines():
+            feedback = t.output
+            if len(feedback) > TABLE_FEEDBACK_CHARS:
+                feedback = (
+                    feedback[:TABLE_FEEDBACK_CHARS]
+                    + f"\n[... {len(feedback) - TABLE_FEEDBACK_CHARS} more characters: see the "
+                    "results file]"
+                )
+            for para in feedback.splitlines():
                 lines.extend(
                     textwrap.wrap(
                         para, width - 8, initial_indent="        ", subsequent_indent="          "

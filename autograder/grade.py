@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
+import resource
 import sys
 import time
 import traceback
@@ -23,7 +25,7 @@ import pytest
 
 from autograder import __version__
 from autograder.formats import render_table, to_gradescope, write_json_atomic
-from autograder.paths import CHECKS_DIR
+from autograder.paths import ASSIGNMENT_DIR, CHECKS_DIR
 from autograder.plugin import GradingPlugin
 from autograder.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, GradingResult, TestResult
 from autograder.sandbox.client import (
@@ -34,6 +36,35 @@ from autograder.sandbox.client import (
     kill_descendants,
 )
 from autograder.submission import SubmissionNotFound, prepared_submission
+
+# The grader's own address space (soft RLIMIT_AS) during a command's grading. It needs about
+# 4 GB (torch maps 3.2 GB at import; Fashion-MNIST, the reference's models, pytest); the cap
+# keeps a reply that slipped past every other bound from taking the machine.
+GRADER_MEMORY_MB = 10240
+# Where the grader's data may live, besides --data-root: hidden from the student process
+DEFAULT_DATA_LOCATIONS = (ASSIGNMENT_DIR / "data", Path("/usr/share/datasets"))
+
+
+def data_locations(data_root: str | None) -> tuple[Path, ...]:
+    """Every place the grader reads Fashion-MNIST (and its decoded cache) from."""
+    places = [*DEFAULT_DATA_LOCATIONS]
+    for given in (data_root, os.environ.get("FASHION_MNIST_ROOT")):
+        if given:
+            places.append(Path(given).expanduser())
+    return tuple(places)
+
+
+def limit_own_memory(megabytes: int) -> None:
+    """Lower this process's soft address-space limit to ``megabytes`` (never raise it).
+
+    Only the soft limit: a student process (forked from here) may still be given more.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    wanted = megabytes << 20
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft == resource.RLIM_INFINITY or wanted < soft:
+        resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
 
 
 def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) -> None:
@@ -119,7 +150,7 @@ def _grade_file(
     checks_dir: Path,
 ) -> None:
     """Run the hidden checks against the Python file ``path``; fill in ``result``."""
-    sandbox = Sandbox(path, limits=limits, isolation=isolation)
+    sandbox = Sandbox(path, limits=limits, isolation=isolation, hidden=data_locations(data_root))
     plugin = GradingPlugin(sandbox=sandbox, context={"data_root": data_root})
     try:
         sandbox.begin()  # the student process imports torch while pytest collects
@@ -182,7 +213,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "when it works on this machine, else process with a warning (default)",
     )
     parser.add_argument("--timeout-scale", type=float, default=1.0, help="multiply time limits")
-    parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        default=Limits.memory_mb,
+        help="address space of each student process (default %(default)s)",
+    )
+    parser.add_argument(
+        "--grader-memory-mb",
+        type=int,
+        default=GRADER_MEMORY_MB,
+        help="address space of the grader itself (default %(default)s; 0: no limit)",
+    )
     parser.add_argument("--data-root", help="torchvision root holding FashionMNIST/raw")
     parser.add_argument("--select", help="only run checks matching this pytest -k expression")
 
@@ -195,14 +237,20 @@ def grade_and_write(
     isolation: str = "auto",
     data_root: str | None = None,
     select: str | None = None,
+    grader_memory_mb: int = GRADER_MEMORY_MB,
 ) -> GradingResult:
     """Grade ``submission`` as a command does, and write its results JSON to ``out`` (if given).
 
     The student's processes, orphans included, are killed when grading ends; a crash of the
-    grader itself becomes ``grader_failure``'s result. Used by ``autograder grade`` and by the
-    platforms' grading process (``autograder.export.runtime``).
+    grader itself becomes ``grader_failure``'s result. This process's address space is capped
+    at ``grader_memory_mb`` (0: not capped). The result returned and written is cleaned
+    (``GradingResult.cleaned``), and a results file is always written (``write_results``).
+    Used by ``autograder grade`` and by the platforms' grading process
+    (``autograder.export.runtime``).
     """
     started = time.monotonic()
+    if grader_memory_mb > 0:
+        limit_own_memory(grader_memory_mb)
     become_subreaper()  # orphans of the student process become ours, and are killed below
     try:
         result = grade_submission(
@@ -216,10 +264,23 @@ def grade_and_write(
         result = grader_failure(str(submission), exc, time.monotonic() - started)
     finally:
         kill_descendants()
+    result = result.cleaned()
     # written last, after every student process is gone: nothing can overwrite it
     if out:
-        write_json_atomic(to_gradescope(result), out)
+        write_results(result, out)
     return result
+
+
+def write_results(result: GradingResult, out: str | Path) -> None:
+    """Write ``result`` as results JSON; if that fails, a grader-error result saying why.
+
+    So a results file is written whatever the result holds.
+    """
+    try:
+        write_json_atomic(to_gradescope(result), out)
+    except Exception as exc:
+        failure = grader_failure(result.submission, exc, result.execution_time)
+        write_json_atomic(to_gradescope(failure), out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -231,6 +292,7 @@ def run(args: argparse.Namespace) -> int:
         isolation=args.isolation,
         data_root=args.data_root,
         select=args.select,
+        grader_memory_mb=args.grader_memory_mb,
     )
     if not args.quiet:
         print(render_table(result))

@@ -6,6 +6,9 @@ Output formats (Gradescope JSON, terminal table, ...) are functions over this mo
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +29,61 @@ BONUS_TAG = "bonus"
 GRADED = "graded"  # every check ran (some may have failed)
 COULD_NOT_GRADE = "could_not_grade"  # the submission is missing or does not import
 GRADER_ERROR = "grader_error"  # the grader itself failed: not the student's fault
+
+# What is kept of each text of a result, in characters. Much of it comes from the student's
+# process (exception messages, type names, what it printed), which can send anything.
+MAX_NAME_CHARS = 300  # a test's name and number
+MAX_OUTPUT_CHARS = 10_000  # a test's feedback, the reason
+MAX_NOTE_CHARS = 50_000  # an instructor note, the grader's traceback (the end is kept)
+MAX_STUDENT_OUTPUT_CHARS = 20_000  # what the submission printed (the end is kept)
+MAX_EXTRA_CHARS = 10_000  # any other string, under ``extra``
+MAX_EXTRA_ITEMS = 1_000  # items of a list or dict under ``extra``
+MAX_EXTRA_DEPTH = 8
+# Lone surrogates (no UTF-8 encoder takes them), control characters other than newline and tab
+# (terminal escapes, NUL, carriage return) and bidirectional overrides (text that reads
+# differently than it is)
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def clean_text(value: Any, *, limit: int, keep_end: bool = False) -> str:
+    """``value`` as text any JSON file and terminal takes, cut to about ``limit`` characters.
+
+    Unsafe characters (see ``_UNSAFE``) become U+FFFD; what is cut is said, with its length.
+    ``keep_end`` keeps the end (of a traceback, of printed output) rather than the start.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        cut = len(text) - limit
+        if keep_end:
+            text = f"[... {cut} characters cut]\n" + str.__getitem__(text, slice(cut, None))
+        else:
+            text = str.__getitem__(text, slice(0, limit)) + f"\n[... {cut} characters cut]"
+    return _UNSAFE.sub(REPLACEMENT, str.__str__(text))
+
+
+def clean_data(value: Any, *, depth: int = 0) -> Any:
+    """JSON-ready data with every string cleaned and every container and number bounded.
+
+    Non-finite floats become None (JSON has no NaN); anything not JSON becomes a string.
+    """
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return clean_text(value, limit=MAX_EXTRA_CHARS)
+    if depth >= MAX_EXTRA_DEPTH:
+        return "[... nested too deep]"
+    if isinstance(value, dict):
+        items = list(value.items())[:MAX_EXTRA_ITEMS]
+        return {
+            clean_text(k, limit=MAX_NAME_CHARS): clean_data(v, depth=depth + 1) for k, v in items
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(value)[:MAX_EXTRA_ITEMS]
+        return [clean_data(v, depth=depth + 1) for v in items]
+    return clean_text(repr(value), limit=MAX_EXTRA_CHARS)
 
 
 @dataclass
@@ -53,6 +111,18 @@ class TestResult:
                 f"test {self.name!r}: unknown tag {self.tag!r}; expected one of {TAGS}"
             )
 
+    def cleaned(self) -> TestResult:
+        """A copy whose texts are cleaned and capped (see ``clean_text``)."""
+        return dataclasses.replace(
+            self,
+            name=clean_text(self.name, limit=MAX_NAME_CHARS),
+            number=clean_text(self.number, limit=MAX_NAME_CHARS),
+            output=clean_text(self.output, limit=MAX_OUTPUT_CHARS),
+            instructor_note=clean_text(self.instructor_note, limit=MAX_NOTE_CHARS, keep_end=True),
+            visibility=clean_text(self.visibility, limit=MAX_NAME_CHARS),
+            outcome=clean_text(self.outcome, limit=MAX_NAME_CHARS),
+        )
+
     @property
     def passed(self) -> bool:
         if self.outcome:
@@ -78,6 +148,31 @@ class GradingResult:
     student_output: str = ""  # what the submission printed (capped), for the instructor
     traceback: str = ""  # the grader's own traceback when status == GRADER_ERROR
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def cleaned(self) -> GradingResult:
+        """A copy whose every text is cleaned and capped, ``extra`` included (``clean_data``).
+
+        Written results files and printed tables are made from it: whatever the student's
+        process sent, they are valid UTF-8 and of bounded size.
+        """
+        return dataclasses.replace(
+            self,
+            tests=[t.cleaned() for t in self.tests],
+            status=clean_text(self.status, limit=MAX_NAME_CHARS),
+            reason=clean_text(self.reason, limit=MAX_OUTPUT_CHARS),
+            execution_time=self.execution_time if math.isfinite(self.execution_time) else 0.0,
+            grader_version=clean_text(self.grader_version, limit=MAX_NAME_CHARS),
+            submission=clean_text(self.submission, limit=MAX_EXTRA_CHARS),
+            isolation=clean_text(self.isolation, limit=MAX_NAME_CHARS),
+            student_output=clean_text(
+                self.student_output, limit=MAX_STUDENT_OUTPUT_CHARS, keep_end=True
+            ),
+            traceback=clean_text(self.traceback, limit=MAX_NOTE_CHARS, keep_end=True),
+            extra={
+                clean_text(k, limit=MAX_NAME_CHARS): clean_data(v, depth=1)
+                for k, v in list(self.extra.items())[:MAX_EXTRA_ITEMS]
+            },
+        )
 
     @property
     def score(self) -> float:

@@ -43,8 +43,8 @@ system_packages=(dataset-fashion-mnist bubblewrap)
 apt_install "${system_packages[@]}" || log "apt-get failed; continuing (see the messages above)"
 
 # --- the virtual environment ---------------------------------------------------------------
-extras="github,notebooks"
-((want_test)) && extras="github,notebooks,otter,nbgrader,dev"
+extras="github,notebooks,similarity"
+((want_test)) && extras="github,notebooks,similarity,otter,nbgrader,dev"
 stamp_src=$(cat pyproject.toml requirements/torch.txt; echo "$extras")
 stamp=.venv/.setup-stamp
 if [[ -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$(printf '%s' "$stamp_src" | sha256sum)" ]] \

@@ -20,23 +20,29 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import json
 import os
 import resource
 import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import protocol, wording
+from . import protocol, tamper, wording
+from .worker import BONUS_NAMES, REQUIRED_NAMES
 
 SANDBOX_PACKAGE_DIR = Path(__file__).resolve().parent
+GRADER_PACKAGE_DIR = SANDBOX_PACKAGE_DIR.parent
+PROJECT_ROOT = GRADER_PACKAGE_DIR.parent  # the repository, for an editable install
 EXERCISE_FILE = "batchnorm_gradclip_exercise.py"
 # How the student process may be isolated (see Sandbox): "auto" is bwrap where it works
 ISOLATIONS: tuple[str, ...] = ("auto", "bwrap", "process")
@@ -46,9 +52,12 @@ ISOLATIONS: tuple[str, ...] = ("auto", "bwrap", "process")
 class Limits:
     """Resource limits of the student process (all overridable from the command line)."""
 
-    memory_mb: int = 6144  # address space; importing torch alone maps about 3.2 GB
+    memory_mb: int = 6144  # address space per process; importing torch alone maps about 3.2 GB
     output_bytes: int = 64 * 1024  # what is kept of stdout + stderr
     file_size_mb: int = 256  # largest file the student may write
+    tmp_mb: int = 256  # the sandbox's /tmp (bwrap): all it can write there, all files together
+    shm_mb: int = 64  # the sandbox's /dev/shm (bwrap)
+    max_processes: int = 32  # processes and threads of the student (bwrap; the worker uses 1)
     startup_timeout: float = 60.0  # python + import torch
     import_timeout: float = 20.0  # importing the submission itself
     threads: int = 1  # torch intra-op threads; 1 keeps results reproducible across machines
@@ -133,16 +142,39 @@ class GradingBudgetExhausted(SandboxError):
         )
 
 
+# What is kept of the strings of a student's error report (the student process caps them too,
+# but the grader cannot rely on that: it controls that process)
+MAX_TYPE_CHARS = 200
+MAX_MESSAGE_CHARS = 2000
+MAX_CODE_CHARS = 300
+
+
+def _capped(value: Any, limit: int) -> str:
+    """A string the student process sent, cut to ``limit`` characters ("" if not a string)."""
+    return str.__getitem__(value, slice(0, limit)) if isinstance(value, str) else ""
+
+
+def _names(value: Any, limit: int = 64) -> set[str]:
+    """The short strings of a list the student process sent (at most ``limit`` of them)."""
+    if not isinstance(value, list | tuple):
+        return set()
+    return {v for v in value[:limit] if isinstance(v, str) and len(v) <= MAX_TYPE_CHARS}
+
+
 def describe_student_error(error: dict[str, Any], *, doing: str) -> str:
-    etype = error.get("type", "Exception")
-    message = error.get("message", "")
+    """Feedback from the error report of the student process, every part of it capped."""
+    etype = _capped(error.get("type", "Exception"), MAX_TYPE_CHARS) or "Exception"
+    message = _capped(error.get("message", ""), MAX_MESSAGE_CHARS)
     if etype == "SystemExit":
-        head = f"Your code called sys.exit({error.get('exit_code', '')}) while {doing}."
+        exit_code = _capped(error.get("exit_code", ""), MAX_TYPE_CHARS)
+        head = f"Your code called sys.exit({exit_code}) while {doing}."
     else:
         head = f"Your code raised {etype} while {doing}: {message}"
     lines = [head]
-    if error.get("line"):
-        lines.append(f"  at line {error['line']} of {EXERCISE_FILE}: {error.get('code', '')}")
+    line = error.get("line")
+    if isinstance(line, int) and not isinstance(line, bool) and 0 < line < 10**9:
+        code = _capped(error.get("code", ""), MAX_CODE_CHARS)
+        lines.append(f"  at line {line} of {EXERCISE_FILE}: {code}")
     low = message.lower()
     if etype == "NotImplementedError":
         lines.append("  This part is still a TODO: fill in the code between the markers.")
@@ -160,32 +192,74 @@ def describe_student_error(error: dict[str, Any], *, doing: str) -> str:
 # Isolation
 # ------------------------------------------------------------------------------------------------
 
+# Found by absolute path only: a PATH the grader inherits must not choose the sandbox.
+BWRAP_PATHS = ("/usr/bin/bwrap", "/usr/local/bin/bwrap")
+SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv")
+# As root, the student process runs as uid = gid = SANDBOX_ID_BASE + the grader's pid: never 0,
+# owning no file outside the sandbox, and one per grading, so that RLIMIT_NPROC (counted per
+# uid) counts only this grading's processes.
+SANDBOX_ID_BASE = 1_500_000_000
+# Where things are inside the sandbox
+SANDBOX_VENV = Path("/opt/venv")
+SANDBOX_PACKAGE_PARENT = Path("/opt/bngc")
+SANDBOX_SUBMISSION_DIR = Path("/opt/submission")
+SANDBOX_TMP = Path("/tmp")
+# What the student process sees of the machine (read-only): the shared libraries, the dynamic
+# linker's configuration and the processor topology (torch reads it at import)
+SYSTEM_LIB_DIRS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32")
+TOP_LEVEL_LIB_LINKS = ("/lib", "/lib64", "/lib32", "/libx32")
+ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
+SYS_DIRS = ("/sys/devices/system/cpu",)
+
+
+def _first_existing(paths: Sequence[str]) -> str | None:
+    return next((p for p in paths if Path(p).is_file() and os.access(p, os.X_OK)), None)
+
+
+def _runs_as_root() -> bool:
+    return os.geteuid() == 0
+
 
 @functools.cache
 def bwrap_problem() -> str | None:
-    """Why bubblewrap cannot create the namespaces we need here, or ``None`` when it can."""
-    exe = shutil.which("bwrap")
-    if exe is None:
-        return "bubblewrap (bwrap) is not installed (Debian/Ubuntu package: bubblewrap)"
-    try:
-        probe = subprocess.run(
-            [exe, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
-            capture_output=True,
-            timeout=20,
-            check=False,
+    """Why the bubblewrap sandbox cannot run here, or ``None`` when it can.
+
+    It starts a real sandbox (the command line the student process gets) running Python.
+    """
+    if _first_existing(BWRAP_PATHS) is None:
+        return (
+            f"bubblewrap is not installed (looked for {' and '.join(BWRAP_PATHS)}; "
+            "Debian/Ubuntu package: bubblewrap)"
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bubblewrap did not start: {exc}"
+    if _runs_as_root() and _first_existing(SETPRIV_PATHS) is None:
+        return (
+            "setpriv is not installed (looked for " + " and ".join(SETPRIV_PATHS) + "); as "
+            "root the grader needs it to run student code as an unprivileged user (util-linux)"
+        )
+    with tempfile.TemporaryDirectory(prefix="bngc-bwrap-check-") as tmp:
+        staging = _make_staging(Path(tmp), submission=None)
+        cmd = bwrap_command(staging=staging, limits=Limits(), hidden=())
+        try:
+            probe = subprocess.run(
+                [*cmd, "-c", "import sys"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"bubblewrap did not start: {exc}"
     if probe.returncode == 0:
         return None
     said = probe.stderr.decode("utf-8", "replace").strip().splitlines()
     hint = ""
-    if Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").exists():
+    apparmor = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+    if not _runs_as_root() and apparmor.exists():
         hint = (
             " (on Ubuntu 23.10 and later, AppArmor restricts unprivileged user namespaces: "
             "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` lifts it)"
         )
-    return f"bubblewrap cannot create its namespaces: {said[-1] if said else 'no message'}{hint}"
+    return f"bubblewrap cannot create its sandbox: {said[-1] if said else 'no message'}{hint}"
 
 
 def bwrap_available() -> bool:
@@ -197,6 +271,12 @@ class IsolationUnavailable(RuntimeError):
     """The isolation asked for cannot be had here: a problem of the grader, not of the student."""
 
 
+def sandbox_ids() -> tuple[int, int]:
+    """The (uid, gid) of the student process when the grader runs as root."""
+    ident = SANDBOX_ID_BASE + os.getpid()
+    return ident, ident
+
+
 def _is_within(path: Path, parent: Path) -> bool:
     try:
         path.resolve().relative_to(parent.resolve())
@@ -205,37 +285,211 @@ def _is_within(path: Path, parent: Path) -> bool:
     return True
 
 
-# What the student process sees of the machine's file system (read-only), besides Python itself.
-SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/sys")
+def _belongs_to_grader(entry: Path) -> bool:
+    """Whether a site-packages entry is (part of the installation of) this grader.
 
-
-def bwrap_prefix(submission_dir: Path, work_dir: Path) -> list[str]:
-    """The bubblewrap command line of the student process.
-
-    It starts from an empty root and mounts, read-only, only the system directories, the Python
-    installation and the virtual environment; plus the submission, a writable work folder and a
-    private /tmp. This repository (hidden checks, reference solution), home directories, other
-    checkouts on the machine, the network and other processes are out of sight.
+    An editable install leaves ``__editable__`` files (a ``.pth`` and a finder that point at
+    the repository) and a dist-info whose ``direct_url.json`` names the repository; a regular
+    install leaves the ``autograder`` package and a dist-info whose RECORD lists it. Either
+    dist-info holds the instructor README as its METADATA.
     """
-    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all"]
-    cmd += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    for name in SYSTEM_DIRS:
+    name = entry.name
+    if name.startswith("__editable__") or name.endswith(".egg-link"):
+        return True
+    if entry.resolve() == GRADER_PACKAGE_DIR:
+        return True
+    try:
+        if name.endswith(".pth") and entry.is_file():
+            text = entry.read_text(encoding="utf-8", errors="replace")
+            return str(PROJECT_ROOT) in text or GRADER_PACKAGE_DIR.name in text
+        if name.endswith(".dist-info") and entry.is_dir():
+            direct_url = entry / "direct_url.json"
+            if direct_url.is_file():
+                url = str(json.loads(direct_url.read_text(encoding="utf-8")).get("url", ""))
+                if url.startswith("file://") and _is_within(Path(url[7:]), PROJECT_ROOT):
+                    return True
+            record = entry / "RECORD"
+            if record.is_file():
+                prefix = GRADER_PACKAGE_DIR.name + "/"
+                with record.open(encoding="utf-8", errors="replace") as lines:
+                    return any(line.startswith(prefix) for line in lines)
+    except (OSError, ValueError, AttributeError):
+        return True  # unreadable: leave it out
+    return False
+
+
+def site_packages_entries(site: Path) -> list[Path]:
+    """The entries of the virtual environment's ``site`` that are bound into the sandbox.
+
+    All but this grader's own installation (see ``_belongs_to_grader``).
+    """
+    return sorted(e for e in site.iterdir() if not _belongs_to_grader(e))
+
+
+class _CommandLine:
+    """A bubblewrap command line whose every directory is world-readable (0755).
+
+    bubblewrap creates the missing parents of a mount point with mode 0700, which an
+    unprivileged student uid could not enter.
+    """
+
+    def __init__(self, head: list[str]) -> None:
+        self.args = list(head)
+        self.made: set[Path] = {Path("/")}
+        self.bound: list[Path] = []  # directories mounted from outside (their insides exist)
+
+    def _parents(self, dest: Path) -> None:
+        for parent in reversed(dest.parents):
+            if parent in self.made or any(_is_under(parent, b) for b in self.bound):
+                continue
+            self.args += ["--perms", "0755", "--dir", str(parent)]
+            self.made.add(parent)
+
+    def ro_bind(self, source: Path, dest: Path) -> None:
+        self._parents(dest)
+        self.args += ["--ro-bind", str(source), str(dest)]
+        if source.is_dir():
+            self.bound.append(dest)
+
+    def symlink(self, target: str, dest: Path) -> None:
+        self._parents(dest)
+        self.args += ["--symlink", target, str(dest)]
+
+    def tmpfs(self, dest: Path, size_bytes: int) -> None:
+        self._parents(dest)
+        self.args += ["--perms", "01777", "--size", str(size_bytes), "--tmpfs", str(dest)]
+        self.made.add(dest)
+
+
+def _is_under(path: Path, parent: Path) -> bool:
+    return path == parent or parent in path.parents
+
+
+def _python_binds() -> tuple[list[tuple[Path, Path]], Path]:
+    """(source, sandbox path) pairs of the Python installation, and the sandbox's interpreter."""
+    real_exe = Path(os.path.realpath(sys.executable))
+    binds = [(real_exe, real_exe)]
+    libdir = Path(sysconfig.get_config_var("LIBDIR") or real_exe.parents[1] / "lib")
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for path in (libdir, stdlib):
+        covered = [*map(Path, SYSTEM_LIB_DIRS), *(src for src, _ in binds[1:])]
+        if path.is_dir() and not any(_is_under(path, c) for c in covered):
+            binds.append((path, path))
+    if sys.prefix == sys.base_prefix:  # no virtual environment: the interpreter itself
+        return binds, real_exe
+    return binds, SANDBOX_VENV / "bin" / "python"
+
+
+def _venv_site() -> Path:
+    return Path(sysconfig.get_paths()["purelib"])
+
+
+def bwrap_command(*, staging: Path, limits: Limits, hidden: Sequence[Path]) -> list[str]:
+    """The command line that starts the sandbox's Python (its arguments follow).
+
+    The root is an empty file system (read-only once built) holding, read-only: the shared
+    libraries (``/usr/lib*``), a minimal ``/etc`` (the dynamic linker's files, and a passwd and
+    group naming only root and the sandbox user), the processor topology, the Python
+    installation, the virtual environment's packages at ``/opt/venv`` (without this project's
+    editable install), the sandbox package and the submission. Writable: only ``/tmp`` and
+    ``/dev/shm``, tmpfs of ``limits.tmp_mb`` and ``limits.shm_mb``. Nothing of this repository
+    but the sandbox package, no data set (``hidden`` paths are masked wherever they would be
+    visible), no home directory, no network, its own PID, IPC, UTS and cgroup namespaces.
+
+    As root: no user namespace (one would map the student to kuid 0); every capability dropped
+    but those ``setpriv`` needs to become ``sandbox_ids()``, which then clears them all. As an
+    ordinary user: a user namespace mapping the student to that user, no capabilities, and no
+    further user namespaces.
+    """
+    bwrap = _first_existing(BWRAP_PATHS)
+    if bwrap is None:
+        raise IsolationUnavailable("bubblewrap is not installed")
+    head = [bwrap, "--die-with-parent", "--new-session"]
+    if _runs_as_root():
+        head += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+        head += ["--unshare-cgroup-try", "--cap-drop", "ALL"]
+        head += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    else:
+        head += ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    cmd = _CommandLine(head)
+    cmd.args += ["--proc", "/proc", "--dev", "/dev"]
+    cmd.made.add(Path("/dev"))
+    cmd.tmpfs(Path("/dev/shm"), limits.shm_mb << 20)
+    cmd.args += ["--remount-ro", "/dev"]
+    binds: list[tuple[Path, Path]] = []
+    for name in SYSTEM_LIB_DIRS:
+        if Path(name).is_dir() and not Path(name).is_symlink():
+            binds.append((Path(name), Path(name)))
+    for name in TOP_LEVEL_LIB_LINKS:
         path = Path(name)
-        if path.is_symlink():  # merged-/usr systems: /bin -> usr/bin
-            cmd += ["--symlink", str(path.readlink()), name]
+        if path.is_symlink():  # merged /usr: /lib -> usr/lib
+            cmd.symlink(str(path.readlink()), path)
         elif path.is_dir():
-            cmd += ["--ro-bind", name, name]
-    python_dirs = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
-    python_dirs.add(Path(os.path.realpath(sys.executable)).parents[1])
-    mounted: list[Path] = [Path(d) for d in SYSTEM_DIRS]
-    for path in sorted({p.resolve() for p in python_dirs}, key=lambda p: len(p.parts)):
-        if not any(_is_within(path, m) for m in mounted):
-            cmd += ["--ro-bind", str(path), str(path)]
-            mounted.append(path)
-    cmd += ["--ro-bind", str(SANDBOX_PACKAGE_DIR), "/tmp/.bngc/sandbox"]
-    cmd += ["--ro-bind", str(submission_dir), "/tmp/submission"]
-    cmd += ["--bind", str(work_dir), "/tmp/work", "--chdir", "/tmp/work"]
-    return cmd
+            binds.append((path, path))
+    for name in (*ETC_FILES, *SYS_DIRS):
+        if Path(name).exists():
+            binds.append((Path(name), Path(name)))
+    binds += [(staging / "etc" / "passwd", Path("/etc/passwd"))]
+    binds += [(staging / "etc" / "group", Path("/etc/group"))]
+    python_binds, python = _python_binds()
+    binds += python_binds
+    if sys.prefix != sys.base_prefix:
+        site = _venv_site()
+        inside = SANDBOX_VENV / site.relative_to(sys.prefix)
+        binds += [(staging / "pyvenv.cfg", SANDBOX_VENV / "pyvenv.cfg")]
+        binds += [(e, inside / e.name) for e in site_packages_entries(site)]
+    binds += [(SANDBOX_PACKAGE_DIR, SANDBOX_PACKAGE_PARENT / "sandbox")]
+    binds += [(staging / "submission", SANDBOX_SUBMISSION_DIR)]
+    if _runs_as_root():
+        setpriv = _first_existing(SETPRIV_PATHS)
+        if setpriv is None:
+            raise IsolationUnavailable("setpriv is not installed")
+        binds += [(Path(setpriv), Path(setpriv))]
+    for source, dest in binds:
+        cmd.ro_bind(source, dest)
+    if sys.prefix != sys.base_prefix:
+        cmd.symlink(str(Path(os.path.realpath(sys.executable))), python)
+    for source, dest in binds:  # the data sets, wherever they lie under a bound directory
+        for path in hidden:
+            if source.is_dir() and _is_within(path, source) and path.exists():
+                masked = dest / path.resolve().relative_to(source.resolve())
+                empty = staging / "empty" if path.is_dir() else Path("/dev/null")
+                cmd.args += ["--ro-bind", str(empty), str(masked)]
+    cmd.tmpfs(SANDBOX_TMP, limits.tmp_mb << 20)
+    cmd.args += ["--chdir", str(SANDBOX_TMP), "--remount-ro", "/"]
+    if _runs_as_root():
+        uid, gid = sandbox_ids()
+        cmd.args += [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+        cmd.args += ["--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
+        cmd.args += ["--pdeathsig=KILL", "--"]
+    return [*cmd.args, str(python), "-E", "-s", "-B"]
+
+
+def _make_staging(staging: Path, *, submission: Path | None) -> Path:
+    """What the sandbox gets from this side: the submission, passwd, group and pyvenv.cfg.
+
+    Everything is world-readable (the student's uid is not the grader's) and nothing writable.
+    """
+    (staging / "submission").mkdir()
+    (staging / "etc").mkdir()
+    (staging / "empty").mkdir()
+    if submission is not None:
+        shutil.copyfile(submission, staging / "submission" / EXERCISE_FILE)
+    uid, gid = sandbox_ids() if _runs_as_root() else (os.getuid(), os.getgid())
+    (staging / "etc" / "passwd").write_text(
+        f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        f"student:x:{uid}:{gid}:student:{SANDBOX_TMP}:/usr/sbin/nologin\n"
+    )
+    (staging / "etc" / "group").write_text(f"root:x:0:\nstudent:x:{gid}:\n")
+    base = Path(os.path.realpath(sys.executable)).parent
+    (staging / "pyvenv.cfg").write_text(
+        f"home = {base}\ninclude-system-site-packages = false\n"
+        f"version = {'.'.join(map(str, sys.version_info[:3]))}\n"
+    )
+    for path in staging.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    staging.chmod(0o755)
+    return staging
 
 
 def _set_limits(limits: Limits) -> None:  # runs in the child between fork and exec
@@ -245,6 +499,10 @@ def _set_limits(limits: Limits) -> None:  # runs in the child between fork and e
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:  # when memory runs out, the kernel kills student processes first
+        Path("/proc/self/oom_score_adj").write_text("1000")
+    except OSError:
+        pass
 
 
 def become_subreaper() -> bool:
@@ -330,12 +588,15 @@ class Sandbox:
 
     ``call(probe, timeout=..., **kwargs)`` runs one probe of ``probes.PROBES`` and returns its plain
     data result, or raises a ``SandboxError`` whose message is feedback for the student.
+    ``hidden`` are the grader's data locations (Fashion-MNIST, its decoded cache): masked in the
+    sandbox wherever they would be visible.
     """
 
     submission: Path
     limits: Limits = field(default_factory=Limits)
     isolation: str = "auto"  # "bwrap", "process" or "auto"
     budget_seconds: float = 600.0
+    hidden: tuple[Path, ...] = ()
     tampered: set[str] = field(default_factory=set)
     output: bytearray = field(default_factory=bytearray)
     output_dropped: int = 0
@@ -365,23 +626,25 @@ class Sandbox:
     # -- life cycle -------------------------------------------------------------------------
 
     def _spawn(self) -> _Process:
-        staging = Path(tempfile.mkdtemp(prefix="bngc-sandbox-"))
-        (staging / "submission").mkdir()
-        (staging / "work").mkdir()
-        shutil.copyfile(self.submission, staging / "submission" / EXERCISE_FILE)
-        staging.chmod(0o755)
+        staging = _make_staging(
+            Path(tempfile.mkdtemp(prefix="bngc-sandbox-")), submission=self.submission
+        )
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         out_r, out_w = os.pipe()
         if self.isolation == "bwrap":
-            prefix = bwrap_prefix(staging / "submission", staging / "work")
-            pkg_parent, sub, cwd = "/tmp/.bngc", f"/tmp/submission/{EXERCISE_FILE}", None
-            home = "/tmp/work"
+            python = bwrap_command(staging=staging, limits=self.limits, hidden=self.hidden)
+            pkg_parent = str(SANDBOX_PACKAGE_PARENT)
+            sub = str(SANDBOX_SUBMISSION_DIR / EXERCISE_FILE)
+            cwd, home = None, str(SANDBOX_TMP)
+            max_processes = self.limits.max_processes
         else:
-            prefix = []
+            python = [sys.executable, "-E", "-s", "-B"]
             pkg_parent = str(SANDBOX_PACKAGE_DIR.parent)
             sub = str(staging / "submission" / EXERCISE_FILE)
+            (staging / "work").mkdir()
             cwd = home = str(staging / "work")
+            max_processes = 0  # RLIMIT_NPROC would count every process of the grader's user
         bootstrap = (
             f"import sys; sys.path.insert(0, {pkg_parent!r}); "
             "from sandbox.worker import main; main()"
@@ -401,8 +664,9 @@ class Sandbox:
             "MPLBACKEND": "Agg",
             "CUDA_VISIBLE_DEVICES": "",
         }
-        cmd = [*prefix, sys.executable, "-E", "-s", "-B", "-c", bootstrap]
-        cmd += ["--submission", sub, "--fd-in", str(req_r), "--fd-out", str(rep_w)]
+        cmd = [*python, "-c", bootstrap, "--submission", sub]
+        cmd += ["--fd-in", str(req_r), "--fd-out", str(rep_w)]
+        cmd += ["--max-processes", str(max_processes)]
         try:
             popen = subprocess.Popen(
                 cmd,
@@ -418,6 +682,7 @@ class Sandbox:
         finally:
             for fd in (req_r, rep_w, out_w):
                 os.close(fd)
+        os.set_blocking(req_w, False)  # every send has a deadline (protocol.send)
         drain = _OutputDrain(out_r, self.limits.output_bytes)
         drain.start()
         self.starts += 1
@@ -437,7 +702,7 @@ class Sandbox:
         seconds = (limits.startup_timeout + limits.import_timeout) * limits.timeout_scale
         try:
             hello = protocol.recv(proc.rep_r, deadline=time.monotonic() + seconds)
-        except protocol.ReplyTimeout:
+        except protocol.ChannelTimeout:
             self._kill()
             raise SubmissionDoesNotImport(
                 {
@@ -445,7 +710,7 @@ class Sandbox:
                     "message": wording.import_timed_out(seconds),
                 }
             ) from None
-        except protocol.ProtocolError as exc:
+        except protocol.ChannelClosed as exc:
             tail = proc.drain.tail_text()
             code = self._wait_or_kill(proc)
             raise SubmissionDoesNotImport(
@@ -455,17 +720,32 @@ class Sandbox:
                     + (f" Output: {tail[-600:]}" if tail.strip() else ""),
                 }
             ) from exc
+        except protocol.ProtocolError as exc:
+            self._kill()
+            raise SubmissionDoesNotImport(
+                {
+                    "type": "MalformedReply",
+                    "message": f"the process running your code sent back something the grader "
+                    f"cannot read ({str(exc)[:200]}). Do not write to file descriptors you did "
+                    "not open.",
+                }
+            ) from None
         if not isinstance(hello, dict) or not hello.get("ok"):
             self._kill()
             error = hello.get("error") if isinstance(hello, dict) else None
             raise SubmissionDoesNotImport(error if isinstance(error, dict) else {})
-        self.tampered.update(str(t) for t in hello.get("tampered", []))
+        self._note_tampering(hello)
         if self._import_report is None:
+            defined = hello.get("defined")
             self._import_report = {
-                "defined": [str(n) for n in hello.get("defined", [])],
+                "defined": [n for n in REQUIRED_NAMES + BONUS_NAMES if n in _names(defined)],
                 "tampered": sorted(self.tampered),
                 "isolation": self.isolation,
             }
+
+    def _note_tampering(self, message: dict[str, Any]) -> None:
+        """Add what the student process reports as replaced; only names the grader watches."""
+        self.tampered.update(tamper.WATCHED & _names(message.get("tampered")))
 
     @property
     def import_error(self) -> SubmissionDoesNotImport | None:
@@ -513,8 +793,8 @@ class Sandbox:
     def close(self) -> None:
         if self._proc is not None:
             try:
-                protocol.send(self._proc.req_w, {"probe": "stop"})
-            except OSError:
+                protocol.send(self._proc.req_w, {"probe": "stop"}, deadline=time.monotonic() + 1)
+            except (OSError, protocol.ChannelTimeout):
                 pass
         self._kill()
 
@@ -527,7 +807,12 @@ class Sandbox:
     # -- calls -------------------------------------------------------------------------------
 
     def call(self, probe: str, *, timeout: float, **kwargs: Any) -> Any:
-        """Run ``probe`` in the student process with a time limit of ``timeout`` seconds."""
+        """Run ``probe`` in the student process with a time limit of ``timeout`` seconds.
+
+        The limit covers sending the request (a process that does not read it is late too)
+        and receiving the reply. A late, undecodable or oversized reply kills the process;
+        the next call starts a fresh one.
+        """
         if probe in self._timed_out:
             raise StudentTimeout(probe, self._timed_out[probe], repeated=True)
         if self._crashes.get(probe, 0) >= 3:
@@ -542,9 +827,9 @@ class Sandbox:
         seconds = timeout * self.limits.timeout_scale
         deadline = time.monotonic() + seconds
         try:
-            protocol.send(proc.req_w, {"probe": probe, "kwargs": kwargs})
+            protocol.send(proc.req_w, {"probe": probe, "kwargs": kwargs}, deadline=deadline)
             reply = protocol.recv(proc.rep_r, deadline=deadline)
-        except protocol.ReplyTimeout:
+        except protocol.ChannelTimeout:
             self._kill()
             self._timed_out[probe] = seconds
             raise StudentTimeout(probe, seconds) from None
@@ -559,7 +844,7 @@ class Sandbox:
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
             self._kill()
             raise MalformedReply(probe, "not a reply")
-        self.tampered.update(str(t) for t in reply.get("tampered", []) or [])
+        self._note_tampering(reply)
         if not reply["ok"]:
             error = reply.get("error")
             error = error if isinstance(error, dict) else {}

@@ -2,6 +2,11 @@
 
 Runs inside the student process. ``torch_fingerprint()`` is taken before the submission is
 imported; ``changed_since`` lists what differs afterwards (reported to the grader as plain data).
+
+Torch replaces some of these functions itself, lazily: the first optimizer created imports
+``torch._dynamo`` (which wraps ``torch.manual_seed``) and wraps its class's ``step``. The
+fingerprint is taken after ``settle_torch`` has set those off, so that what is listed is only
+what the submission changed. ``WATCHED`` is what the grader accepts as a name in a report.
 """
 
 from __future__ import annotations
@@ -38,7 +43,21 @@ _WATCHED: dict[str, Callable[[], Any]] = {
 }
 
 
+WATCHED: frozenset[str] = frozenset(_WATCHED)
+
+
+def settle_torch() -> None:
+    """Let torch do its own lazy patching of the watched functions now (see the module doc)."""
+    param = nn.Parameter(torch.zeros(1))
+    param.grad = torch.zeros(1)
+    optimizer = torch.optim.SGD([param], lr=0.1)
+    optimizer.zero_grad()
+    optimizer.step()
+
+
 def torch_fingerprint() -> dict[str, int]:
+    """The identity of every watched function, after torch's own lazy patching."""
+    settle_torch()
     return {name: id(get()) for name, get in _WATCHED.items()}
 
 

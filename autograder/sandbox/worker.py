@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import resource
 import sys
 import traceback
 from pathlib import Path
@@ -18,6 +19,19 @@ from typing import Any
 MODULE_NAME = "batchnorm_gradclip_exercise"
 REQUIRED_NAMES = ("add_batchnorm", "compute_grad_norm", "clip_gradients", "compare_runs")
 BONUS_NAMES = ("ManualBatchNorm1d",)
+# What is sent of an exception's type name, message and source line (the grader caps again)
+MAX_TYPE_CHARS = 200
+MAX_MESSAGE_CHARS = 2000
+MAX_CODE_CHARS = 300
+
+
+def _text(value: Any, limit: int) -> str:
+    """``str(value)`` cut to ``limit`` characters; a ``__str__`` that raises gives a placeholder."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except BaseException:  # the student's __str__ may raise anything
+        return "<unprintable>"
+    return str.__getitem__(text, slice(0, limit))  # a plain str, even from a str subclass
 
 
 def describe_exception(exc: BaseException, submission: Path) -> dict[str, Any]:
@@ -25,22 +39,28 @@ def describe_exception(exc: BaseException, submission: Path) -> dict[str, Any]:
     frames = []
     for frame in traceback.extract_tb(exc.__traceback__):
         if Path(frame.filename).name == submission.name:
-            frames.append({"line": frame.lineno, "function": frame.name, "code": frame.line or ""})
+            frames.append(
+                {
+                    "line": frame.lineno,
+                    "function": _text(frame.name, MAX_TYPE_CHARS),
+                    "code": _text(frame.line or "", MAX_CODE_CHARS),
+                }
+            )
     info: dict[str, Any] = {
-        "type": type(exc).__name__,
-        "message": str(exc)[:2000],
+        "type": _text(type(exc).__name__, MAX_TYPE_CHARS),
+        "message": _text(exc, MAX_MESSAGE_CHARS),
         "frames": frames[-6:],
         # raised in (or because of) the student's code, rather than by a probe's own bug
         "student": bool(frames) or type(exc).__name__ in ("MissingName", "SyntaxError"),
     }
     if isinstance(exc, SyntaxError):
         info["line"] = exc.lineno
-        info["code"] = (exc.text or "").rstrip()
+        info["code"] = _text((exc.text or "").rstrip(), MAX_CODE_CHARS)
     elif frames:
         info["line"] = frames[-1]["line"]
         info["code"] = frames[-1]["code"]
     if isinstance(exc, SystemExit):
-        info["exit_code"] = str(exc.code)
+        info["exit_code"] = _text(exc.code, MAX_TYPE_CHARS)
     return info
 
 
@@ -52,13 +72,16 @@ def import_submission(path: Path):
     return module
 
 
-def serve(submission: Path, fd_in: int, fd_out: int) -> None:
+def serve(submission: Path, fd_in: int, fd_out: int, *, max_processes: int = 0) -> None:
+    """Import ``submission`` and answer requests; ``max_processes`` > 0 caps RLIMIT_NPROC first."""
     import torch
 
     from . import probes, protocol, tamper
 
     torch.set_num_threads(int(os.environ.get("BNGC_THREADS", "1")))
     fingerprint = tamper.torch_fingerprint()
+    if max_processes > 0:  # before any student code: it cannot raise the limit again
+        resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
     try:
         module = import_submission(submission)
     except BaseException as exc:  # SyntaxError, ImportError, SystemExit at import, ...
@@ -76,7 +99,7 @@ def serve(submission: Path, fd_in: int, fd_out: int) -> None:
     )
     while True:
         try:
-            request = protocol.recv(fd_in)
+            request = protocol.recv(fd_in, limits=protocol.REQUEST_LIMITS)
         except protocol.ChannelClosed:
             return
         name = request.get("probe")
@@ -94,8 +117,8 @@ def serve(submission: Path, fd_in: int, fd_out: int) -> None:
             sys.stderr.flush()
         reply["tampered"] = tamper.changed_since(fingerprint)
         try:
-            protocol.send(fd_out, reply)
-        except Exception as exc:  # a reply torch.save cannot encode
+            protocol.send(fd_out, reply, limits=protocol.REPLY_LIMITS)
+        except Exception as exc:  # a reply torch.save cannot encode, or too large a one
             protocol.send(fd_out, {"ok": False, "error": describe_exception(exc, submission)})
 
 
@@ -104,8 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--submission", required=True, type=Path)
     parser.add_argument("--fd-in", required=True, type=int)
     parser.add_argument("--fd-out", required=True, type=int)
+    parser.add_argument("--max-processes", type=int, default=0, help="RLIMIT_NPROC (0: none)")
     args = parser.parse_args(argv)
-    serve(args.submission, args.fd_in, args.fd_out)
+    serve(args.submission, args.fd_in, args.fd_out, max_processes=args.max_processes)
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: student atexit handlers get no say
 

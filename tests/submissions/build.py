@@ -26,6 +26,7 @@ class Case:
     breaks: frozenset[str] = frozenset()  # tags that must lose points
     may_break: frozenset[str] = frozenset()  # tags that may lose points as a consequence
     base: str = "reference"  # or "template"
+    hint: str = ""  # regex the feedback of the failed checks under ``breaks`` must match
 
     def source(self) -> str:
         return build_source(
@@ -33,14 +34,31 @@ class Case:
         )
 
 
-def build_source(base: str, replace: dict[str, str], prepend: str = "") -> str:
-    tree = ast.parse(base)
-    lines = base.splitlines(keepends=True)
+def _spans(tree: ast.Module, names: set[str]) -> dict[str, tuple[int, int]]:
+    """0-based start (decorators included) and end line of each named top-level definition."""
     spans = {}
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in replace:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in names:
             start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             spans[node.name] = (start - 1, node.end_lineno)
+    return spans
+
+
+def definition(source: str, name: str) -> str:
+    """The text of the top-level function or class ``name`` of ``source``."""
+    spans = _spans(ast.parse(source), {name})
+    if name not in spans:
+        raise KeyError(f"no top-level definition of {name!r} in the source")
+    start, end = spans[name]
+    return "".join(source.splitlines(keepends=True)[start:end])
+
+
+def build_source(base: str, replace: dict[str, str], prepend: str = "") -> str:
+    """``base`` with the top-level definitions named in ``replace`` swapped for new text, and
+    ``prepend`` inserted after the imports."""
+    tree = ast.parse(base)
+    lines = base.splitlines(keepends=True)
+    spans = _spans(tree, set(replace))
     missing = set(replace) - set(spans)
     if missing:
         raise KeyError(f"no top-level definition of {sorted(missing)} in the base source")

@@ -7,6 +7,7 @@ results, hunts for secrets or for the hidden reference. Each must still get the 
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 from autograder.paths import SOLUTION_PATH
@@ -239,5 +240,237 @@ HOSTILE: list[HostileCase] = [
         expected=ZERO,
         could_not_grade=True,
         output_contains="did not finish",
+    ),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Attacks on the sandbox, the wire and the results file (issue 10). Each wraps the reference's
+# compute_grad_norm (clip_gradients and compare_runs do not call it), so every other section
+# must keep its full score. A report the submission makes is the message of an exception its
+# compute_grad_norm raises: "REPORT:" + JSON.
+# --------------------------------------------------------------------------------------------
+
+MAIN_GUARD = 'if __name__ == "__main__":'
+REPORT = "REPORT:"
+
+
+def _ref_wrapping_grad_norm(before: str, *, prepend: str = "") -> str:
+    """The reference whose compute_grad_norm first runs ``before`` (``model`` in scope)."""
+    source = _ref(
+        {"clip_gradients": INDEPENDENT_CLIP, "compare_runs": SELF_CONTAINED_RUNS}, prepend
+    )
+    body = textwrap.indent(textwrap.dedent(before).strip("\n"), "    ")
+    wrapper = (
+        "_honest_compute_grad_norm = compute_grad_norm\n\n\n"
+        "def compute_grad_norm(model, norm_type=2.0):\n"
+        f"{body}\n"
+        "    return _honest_compute_grad_norm(model, norm_type=norm_type)\n\n\n"
+    )
+    if source.count(MAIN_GUARD) != 1:
+        raise KeyError("the reference's main guard was not found once")
+    return source.replace(MAIN_GUARD, wrapper + MAIN_GUARD)
+
+
+# Files the escape attempts create where they must not be able to (the test removes any it finds)
+ESCAPE_MARK = "bngc_hostile_escape"
+ESCAPE = f"""
+import ctypes, json, os, sys, sysconfig
+_report = {{"written": [], "remounted": []}}
+_status = open("/proc/self/status").read()
+for _line in _status.splitlines():
+    if _line.startswith(("Uid:", "CapEff:", "CapBnd:", "NoNewPrivs:")):
+        _key, _value = _line.split(":", 1)
+        _report[_key] = _value.split()[0]
+_libc = ctypes.CDLL(None, use_errno=True)
+_site = sysconfig.get_paths()["purelib"]
+_sandbox = os.path.dirname(sys.modules["sandbox.worker"].__file__)
+_targets = [_site, os.path.join(_site, "sympy"), _sandbox, os.path.dirname(os.__file__),
+            "/usr/lib", "/etc", "/"]
+for _dir in _targets:
+    # MS_REMOUNT | MS_BIND without MS_RDONLY: make the read-only bind writable
+    if _libc.mount(None, _dir.encode(), None, 32 | 4096, None) == 0:
+        _report["remounted"].append(_dir)
+    for _name in ("{ESCAPE_MARK}.pth", "{ESCAPE_MARK}.py"):
+        try:
+            with open(os.path.join(_dir, _name), "w") as _f:
+                _f.write("# planted by a hostile test submission\\n")
+            _report["written"].append(os.path.join(_dir, _name))
+        except OSError:
+            pass
+"""
+
+HUNT = f"""
+import glob, json, os, sys, time
+_found = []
+_places = ["/usr/share/datasets/fashion-mnist", os.environ.get("FASHION_MNIST_ROOT", ""),
+           {str(SOLUTION_PATH.parents[1] / "assignment" / "data")!r}]
+for _p in _places:
+    if _p and os.path.exists(_p):
+        _found.append(_p)
+for _entry in sys.path:
+    for _pattern in ("bngc_autograder*", "__editable__*"):
+        _found += glob.glob(os.path.join(_entry, _pattern))
+_shadow = os.access("/etc/shadow", os.R_OK)
+_deadline, _walked_all = time.monotonic() + 12, True
+for _root, _dirs, _files in os.walk("/"):
+    if time.monotonic() > _deadline:
+        _walked_all = False
+        break
+    _dirs[:] = [d for d in _dirs if os.path.join(_root, d) not in ("/proc", "/sys", "/dev")]
+    for _name in _files:
+        if "t10k" in _name or "bngc-grader-cache" in _name or _name.startswith("__editable__"):
+            _found.append(os.path.join(_root, _name))
+    if "bngc_autograder" in _root:
+        _found.append(_root)
+_report = {{"found": sorted(set(_found))[:20], "shadow": _shadow, "walked_all": _walked_all}}
+"""
+
+# At the first call in each process: shrink the request pipe to one page, fill it if it can,
+# and make the worker read another pipe: the grader's next request is never read, and one
+# larger than what is left of the page is never written
+STOP_READING = """
+global _sabotaged
+if not globals().get("_sabotaged"):
+    _sabotaged = True
+    import fcntl, os, sys
+    fd_in = int(sys.argv[sys.argv.index("--fd-in") + 1])
+    keep = os.dup(fd_in)  # the grader's pipe stays open, and unread
+    fcntl.fcntl(fd_in, 1031, 4096)  # F_SETPIPE_SZ
+    writer = -1
+    try:  # a write end of the same pipe (refused when the student's uid is not the grader's)
+        writer = os.open(f"/proc/self/fd/{fd_in}", os.O_WRONLY | os.O_NONBLOCK)
+        while True:
+            os.write(writer, b"x" * 512)
+    except OSError:  # BlockingIOError once full
+        pass
+    dead_r, dead_w = os.pipe()
+    os.dup2(dead_r, fd_in)
+    globals()["_keep"] = (keep, writer, dead_w)
+"""
+
+HUGE_ERROR = """
+raise type("E" * 60_000_000, (Exception,), {})("\\udcff\\x1b[2J" + "m" * 60_000_000)
+"""
+
+# Bypasses the worker's own caps: the error report is made by the submission
+FORGED_REPORT = """
+import sys
+def _forged(exc, submission):
+    message = "\\udcff" * 1000 + "\\x1b]0;pwned\\x07" + "m" * 150_000
+    return {"type": "T" * 150_000, "message": message, "line": 3, "code": "c" * 100_000,
+            "frames": [], "student": True}
+sys.modules["sandbox.worker"].describe_exception = _forged
+raise ValueError("forged")
+"""
+
+# A deflated torch.save-like archive: 40 KB on the wire, a 20 MB pickle once inflated
+DEFLATE_BOMB = """
+import io, pickle, sys, zipfile
+protocol = sys.modules["sandbox.protocol"]
+def _bomb(obj):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", pickle.dumps([0] * 10_000_000, protocol=2))
+        z.writestr("archive/version", "3\\n")
+    payload = buf.getvalue()
+    return len(payload).to_bytes(8, "big") + payload
+protocol.encode = _bomb
+"""
+
+# The bomb runs in a child; the parent answers. Every process forks until the kernel refuses,
+# then sleeps (without a process limit this takes the machine)
+FORK_BOMB = """
+import os, time
+try:
+    child = os.fork()
+except OSError:  # a bomb of an earlier call already holds every process slot
+    child = 1
+if child == 0:
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            time.sleep(3600)
+"""
+
+FILL_DISKS = """
+import os
+for _dir in ("/tmp", "/dev/shm", os.environ.get("HOME", "/tmp"), os.getcwd()):
+    try:
+        with open(os.path.join(_dir, "filler"), "ab") as _f:
+            while True:
+                _f.write(b"x" * (1 << 20))
+    except OSError:
+        pass
+"""
+
+HOSTILE += [
+    HostileCase(
+        "escapes_the_sandbox",
+        "tries to remount the read-only binds writable and to plant a .pth in site-packages, a "
+        "module in sympy (imported lazily by the grader) and files in the sandbox package, the "
+        "stdlib, /usr/lib and /etc; reports its uid and capabilities",
+        _ref_wrapping_grad_norm(
+            f"raise RuntimeError({REPORT!r} + json.dumps(_report))", prepend=ESCAPE
+        ),
+        expected={**FULL, "compute_grad_norm": 0.0},
+        output_contains=REPORT,
+        needs_bwrap=True,
+    ),
+    HostileCase(
+        "hunts_test_data_and_secrets",
+        "looks for the Fashion-MNIST test images and the decoded cache everywhere, the project's "
+        "dist-info (the instructor README) and editable-install files, and /etc/shadow",
+        _ref_wrapping_grad_norm(
+            f"raise RuntimeError({REPORT!r} + json.dumps(_report))", prepend=HUNT
+        ),
+        expected={**FULL, "compute_grad_norm": 0.0},
+        output_contains=REPORT,
+        needs_bwrap=True,
+    ),
+    HostileCase(
+        "stops_reading_requests",
+        "shrinks and fills its request pipe and stops reading it (the grader's next send blocks)",
+        _ref_wrapping_grad_norm(STOP_READING),
+        expected={**FULL, "compute_grad_norm": None},
+        output_contains="did not finish within",
+    ),
+    HostileCase(
+        "raises_huge_surrogate_error",
+        'raises an exception with a 60 MB type name and a 60 MB message holding "\\udcff" and a '
+        "terminal escape",
+        _ref_wrapping_grad_norm(HUGE_ERROR),
+        expected={**FULL, "compute_grad_norm": 0.0},
+        output_contains="while running compute_grad_norm",
+    ),
+    HostileCase(
+        "forges_uncapped_error_reports",
+        "replaces the worker's error report with 400 KB of type name, message and code line, "
+        "lone surrogates and terminal escapes",
+        _ref_wrapping_grad_norm(FORGED_REPORT),
+        expected={**FULL, "compute_grad_norm": 0.0},
+        output_contains="while running compute_grad_norm",
+    ),
+    HostileCase(
+        "sends_a_deflate_bomb",
+        "answers with a 40 KB deflated archive holding a 20 MB pickle",
+        _ref_wrapping_grad_norm(DEFLATE_BOMB),
+        expected={**FULL, "compute_grad_norm": 0.0},
+        output_contains="cannot read",
+    ),
+    HostileCase(
+        "fork_bomb",
+        "forks until the kernel refuses, in a child, then answers correctly",
+        _ref_wrapping_grad_norm(FORK_BOMB),
+        expected=FULL,
+        needs_bwrap=True,
+    ),
+    HostileCase(
+        "fills_tmp_and_shm",
+        "fills /tmp, /dev/shm, its home and working directory at import, then works correctly",
+        _ref(prepend=FILL_DISKS),
+        expected=FULL,
+        needs_bwrap=True,
     ),
 ]
