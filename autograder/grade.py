@@ -25,7 +25,8 @@ import pytest
 
 from autograder import __version__
 from autograder.formats import render_table, to_gradescope, write_json_atomic
-from autograder.paths import ASSIGNMENT_DIR, CHECKS_DIR
+from autograder.manifest import MANIFEST_PATH, Manifest
+from autograder.paths import ASSIGNMENT_DIR, CHECKS_DIR, EXERCISE_UTILS_PATH
 from autograder.plugin import GradingPlugin
 from autograder.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, GradingResult, TestResult
 from autograder.sandbox.client import (
@@ -35,7 +36,7 @@ from autograder.sandbox.client import (
     become_subreaper,
     kill_descendants,
 )
-from autograder.submission import SubmissionNotFound, prepared_submission
+from autograder.submission import SubmissionNotFound, choose_editions, prepared_submission
 
 # The grader's own address space (soft RLIMIT_AS) during a command's grading. It needs about
 # 4 GB (torch maps 3.2 GB at import; Fashion-MNIST, the reference's models, pytest); the cap
@@ -110,16 +111,80 @@ def grade_submission(
     select: str | None = None,
     checks_dir: Path = CHECKS_DIR,
 ) -> GradingResult:
-    """Grade ``submission``: the exercise file (``.py`` or ``.ipynb``) or a directory holding it."""
+    """Grade ``submission``: the exercise file (``.py`` or ``.ipynb``) or a directory holding it.
+
+    A directory holding both editions is graded by the one that differs from the released
+    template; when both differ, both are graded and the higher score counts (with a note).
+    """
     started = time.monotonic()
     result = GradingResult(grader_version=__version__, submission=str(submission))
     try:
-        # a notebook is turned into the .py it stands for (magics stripped, with notes)
-        with prepared_submission(submission) as prepared:
+        editions = choose_editions(submission, template_hashes=_template_hashes(submission))
+    except SubmissionNotFound as exc:
+        result.status, result.reason = COULD_NOT_GRADE, str(exc)
+        result.tests = check_catalogue(checks_dir=checks_dir)
+        for t in result.tests:
+            t.output = f"Not run: {exc}"
+        result.execution_time = time.monotonic() - started
+        return result
+    graded = [
+        _grade_edition(
+            path,
+            limits=limits or Limits(),
+            isolation=isolation,
+            data_root=data_root,
+            select=select,
+            checks_dir=checks_dir,
+        )
+        for path in editions.files
+    ]
+    # the higher score counts; of equal ones, a graded one, then the first (the .py)
+    result = max(graded, key=lambda r: (r.score, r.status == GRADED, -graded.index(r)))
+    notes = [editions.note] if editions.note else []
+    if editions.both:
+        other = next(r for r in graded if r is not result)
+        notes = [
+            f"{editions.note} {Path(result.submission).name} scored {result.score:g}, "
+            f"{Path(other.submission).name} {other.score:g}."
+        ]
+        result.extra["other_edition"] = {
+            "submission": other.submission,
+            "score": other.score,
+            "status": other.status,
+        }
+    result.extra["submission_notes"] = notes + list(result.extra.get("submission_notes", []))
+    result.execution_time = time.monotonic() - started
+    return result
+
+
+def _template_hashes(submission: str | Path) -> list[str]:
+    """SHA-256 of the released templates, from the release manifest in the submission's folder
+    (an untouched edition is recognised by it even when this grader's template has moved on)."""
+    folder = Path(submission)
+    try:
+        text = (folder / MANIFEST_PATH).read_text(encoding="utf-8")
+        return list(Manifest.from_json(text).templates.values())
+    except (OSError, ValueError):
+        return []
+
+
+def _grade_edition(
+    path: Path,
+    *,
+    limits: Limits,
+    isolation: str,
+    data_root: str | None,
+    select: str | None,
+    checks_dir: Path,
+) -> GradingResult:
+    """Grade one exercise file (a notebook is turned into the .py it stands for)."""
+    result = GradingResult(grader_version=__version__, submission=str(path))
+    try:
+        with prepared_submission(path) as prepared:
             _grade_file(
                 prepared.path,
                 result,
-                limits=limits or Limits(),
+                limits=limits,
                 isolation=isolation,
                 data_root=data_root,
                 select=select,
@@ -135,7 +200,6 @@ def grade_submission(
         result.tests = check_catalogue(checks_dir=checks_dir)
         for t in result.tests:
             t.output = f"Not run: {exc}"
-    result.execution_time = time.monotonic() - started
     return result
 
 
@@ -150,8 +214,17 @@ def _grade_file(
     checks_dir: Path,
 ) -> None:
     """Run the hidden checks against the Python file ``path``; fill in ``result``."""
-    sandbox = Sandbox(path, limits=limits, isolation=isolation, hidden=data_locations(data_root))
-    plugin = GradingPlugin(sandbox=sandbox, context={"data_root": data_root})
+    sandbox = Sandbox(
+        path,
+        limits=limits,
+        isolation=isolation,
+        hidden=data_locations(data_root),
+        companions=(EXERCISE_UTILS_PATH,),
+    )
+    plugin = GradingPlugin(
+        sandbox=sandbox,
+        context={"data_root": data_root, "timeout_scale": limits.timeout_scale},
+    )
     try:
         sandbox.begin()  # the student process imports torch while pytest collects
         _run_checks(plugin, select=select, checks_dir=checks_dir)

@@ -52,6 +52,7 @@ from autograder.manifest import Manifest, restore
 from autograder.paths import EXERCISE_FILE, REPO_ROOT
 from autograder.post_statuses import add_github_arguments
 from autograder.sandbox.client import ISOLATIONS
+from autograder.submission import EXERCISE_NOTEBOOK
 
 DEFAULT_MAX_SCORE = 100.0  # the grader's max_score, for rows that could not be graded
 SUMMARY_FILE = "summary.csv"
@@ -538,10 +539,10 @@ class Grader:
             except RepoError as exc:  # git's own words stay with the instructor
                 details["git_error"] = str(exc)
                 raise RepoError(f"could not check out commit {sha[:7]}") from exc
-            exercise = repo_dir / EXERCISE_FILE
-            if not exercise.is_file():
+            if not any((repo_dir / name).is_file() for name in (EXERCISE_FILE, EXERCISE_NOTEBOOK)):
                 raise RepoError(
-                    f"no {EXERCISE_FILE} at the top of the repository (commit {sha[:7]})"
+                    f"no {EXERCISE_FILE} (or {EXERCISE_NOTEBOOK}) at the top of the repository "
+                    f"(commit {sha[:7]})"
                 )
             changes = self.manifest.check(repo_dir)
             result.tampered = [c.path for c in changes]

@@ -24,6 +24,11 @@ MANIFEST_VERSION = 1
 
 PROTECTED_FILES: tuple[str, ...] = ("requirements.txt", "exercise_utils.py")
 PROTECTED_DIRS: tuple[str, ...] = ("tests", ".github")
+# the two editions of the exercise, as released (recorded, not protected)
+TEMPLATE_FILES: tuple[str, ...] = (
+    "batchnorm_gradclip_exercise.py",
+    "batchnorm_gradclip_exercise.ipynb",
+)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -53,15 +58,21 @@ class Change:
 
 @dataclass
 class Manifest:
-    """Hashes of the protected files of a release, keyed by repository-relative POSIX path."""
+    """Hashes of the protected files of a release, keyed by repository-relative POSIX path, and
+    of the released templates (``TEMPLATE_FILES``: not protected, the student edits one of them;
+    the grader tells which edition the student worked in by comparing with these)."""
 
     files: dict[str, str] = field(default_factory=dict)
     version: int = MANIFEST_VERSION
+    templates: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_files(cls, files: dict[str, bytes]) -> Manifest:
         """The manifest of the protected files among ``files`` (path -> content)."""
-        return cls({p: sha256_bytes(files[p]) for p in sorted(files) if is_protected(p)})
+        return cls(
+            {p: sha256_bytes(files[p]) for p in sorted(files) if is_protected(p)},
+            templates={p: sha256_bytes(files[p]) for p in TEMPLATE_FILES if p in files},
+        )
 
     def to_json(self) -> str:
         data = {
@@ -70,6 +81,7 @@ class Manifest:
             "protected_files": list(PROTECTED_FILES),
             "protected_dirs": list(PROTECTED_DIRS),
             "files": dict(sorted(self.files.items())),
+            "templates": dict(sorted(self.templates.items())),
         }
         return json.dumps(data, indent=2) + "\n"
 
@@ -85,7 +97,12 @@ class Manifest:
             isinstance(k, str) and isinstance(v, str) and len(v) == 64 for k, v in files.items()
         ):
             raise ValueError("manifest has no 'files' object of path -> sha256 hex digest")
-        return cls(dict(files), int(data.get("version", MANIFEST_VERSION)))
+        templates = data.get("templates") or {}  # absent from manifests of earlier releases
+        if not isinstance(templates, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and len(v) == 64 for k, v in templates.items()
+        ):
+            raise ValueError("manifest's 'templates' is not an object of path -> sha256 digest")
+        return cls(dict(files), int(data.get("version", MANIFEST_VERSION)), dict(templates))
 
     def check(self, root: str | os.PathLike) -> list[Change]:
         """Compare the protected files under ``root`` with the manifest (sorted by path).

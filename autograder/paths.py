@@ -12,3 +12,5 @@ CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 EXERCISE_FILE = "batchnorm_gradclip_exercise.py"
 TEMPLATE_PATH = ASSIGNMENT_DIR / EXERCISE_FILE
 SOLUTION_PATH = SOLUTIONS_DIR / EXERCISE_FILE
+# shipped beside the exercise file; the grader puts its own copy beside every submission
+EXERCISE_UTILS_PATH = ASSIGNMENT_DIR / "exercise_utils.py"

@@ -1,8 +1,10 @@
-"""Find the file to grade from what the user passed on the command line.
+"""Find the file(s) to grade from what the user passed on the command line.
 
 A submission is the exercise file ``batchnorm_gradclip_exercise.py``, the notebook
-``batchnorm_gradclip_exercise.ipynb``, or a directory holding one of them (the ``.py`` wins
-when both are there). The grader always grades a Python module; for a notebook,
+``batchnorm_gradclip_exercise.ipynb``, or a directory holding one or both of them. The release
+ships both editions; ``choose_editions`` picks the one the student worked in: the one that
+differs from the released template, or both when both differ (``grade`` then keeps the higher
+score and says so). The grader always grades a Python module; for a notebook,
 ``prepared_submission`` writes that module from the notebook's code cells into a temporary
 directory and reports what it had to change (IPython magics, shell escapes) as notes for the
 student's feedback::
@@ -19,15 +21,16 @@ grader's environment, not of the submission.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.paths import EXERCISE_FILE
+from autograder.paths import EXERCISE_FILE, TEMPLATE_PATH
 
 if TYPE_CHECKING:
     from autograder.notebook import NotebookScript
@@ -53,6 +56,95 @@ def resolve_submission(path: str | Path) -> Path:
             "its code cells"
         )
     return found
+
+
+@dataclass(frozen=True)
+class Editions:
+    """The exercise files to grade at a submission path, and why, for the student's feedback."""
+
+    files: tuple[Path, ...]
+    note: str = ""
+
+    @property
+    def both(self) -> bool:
+        return len(self.files) > 1
+
+
+def choose_editions(path: str | Path, *, template_hashes: Iterable[str] = ()) -> Editions:
+    """The edition(s) to grade at ``path`` (CONTRACT section 4).
+
+    A file is graded as it is. In a directory holding both editions, an edition is untouched
+    when it is the released template: its SHA-256 is one of ``template_hashes`` (the release
+    manifest's, see ``manifest.Manifest.templates``), or its code equals the template's that
+    ships with this grader (for a notebook: its code cells, so that running the untouched
+    notebook does not count as work). Untouched editions are not graded, unless both are.
+    """
+    found = find_submission(path)
+    folder = Path(path)
+    if not folder.is_dir():
+        return Editions((found,))
+    py, nb = folder / EXERCISE_FILE, folder / EXERCISE_NOTEBOOK
+    if not (py.is_file() and nb.is_file()):
+        return Editions((found,))
+    known = set(template_hashes)
+    py_changed = _sha256(py) not in known and _code_of(py) != _code_of(TEMPLATE_PATH)
+    nb_changed = _sha256(nb) not in known and _notebook_changed(nb)
+    if py_changed and nb_changed:
+        return Editions(
+            (py, nb),
+            f"Both {EXERCISE_FILE} and {EXERCISE_NOTEBOOK} differ from the released template: "
+            "both were graded and the higher score counts.",
+        )
+    if nb_changed:
+        return Editions(
+            (nb,), f"Graded {EXERCISE_NOTEBOOK}: {EXERCISE_FILE} is the released template."
+        )
+    if py_changed:
+        return Editions(
+            (py,), f"Graded {EXERCISE_FILE}: {EXERCISE_NOTEBOOK} is the released template."
+        )
+    return Editions(
+        (py,),
+        f"Both {EXERCISE_FILE} and {EXERCISE_NOTEBOOK} are the released template as it was: "
+        f"graded {EXERCISE_FILE}.",
+    )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _code_of(path: Path) -> str:
+    """A Python file's text with line endings and trailing spaces normalised."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(line.rstrip() for line in text.splitlines()).strip()
+
+
+def _notebook_code(path: Path) -> str | None:
+    """The graded code of a notebook, normalised; None when it cannot be read here."""
+    from autograder.notebook import (
+        NotebookError,
+        NotebookSupportMissing,
+        notebook_to_script,
+        read_notebook,
+    )
+
+    try:
+        source = notebook_to_script(read_notebook(path), name=path.name).source
+    except (NotebookError, NotebookSupportMissing, OSError, ValueError):
+        return None
+    return "\n".join(line.rstrip() for line in source.splitlines()).strip()
+
+
+def _notebook_changed(path: Path) -> bool:
+    """Whether a notebook's code differs from the released student notebook's (when the code
+    cannot be read, e.g. without the [notebooks] extra, it counts as changed)."""
+    mine = _notebook_code(path)
+    template = _notebook_code(TEMPLATE_PATH.with_suffix(NOTEBOOK_SUFFIX))
+    return mine is None or template is None or mine != template
 
 
 def find_submission(path: str | Path) -> Path:
@@ -118,10 +210,7 @@ def prepared_submission(
     """
     original = find_submission(path)
     if original.suffix != NOTEBOOK_SUFFIX:
-        notes: tuple[str, ...] = ()
-        if Path(path).is_dir() and original.with_name(EXERCISE_NOTEBOOK).is_file():
-            notes = (f"Both {EXERCISE_FILE} and {EXERCISE_NOTEBOOK} are present: graded the .py.",)
-        yield PreparedSubmission(path=original, original=original, notes=notes)
+        yield PreparedSubmission(path=original, original=original)
         return
 
     from autograder.notebook import NotebookError, notebook_to_script, read_notebook

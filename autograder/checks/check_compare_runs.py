@@ -34,6 +34,7 @@ STEPS_PER_RUN = EPOCHS * N_TRAIN_BATCHES
 NO_TRAINING = Cause("compare_runs:no-training", "compare_runs did not train both models")
 NOT_RETURNED = Cause("compare_runs:return", "compare_runs does not return the two histories")
 NOT_OBSERVED = Cause("compare_runs:unobserved", "no forward pass of the model was seen")
+ZERO_GRAD_LATE = Cause("compare_runs:zero-grad-late", "zero_grad() runs after backward()")
 
 
 def _data() -> dict[str, torch.Tensor]:
@@ -277,7 +278,7 @@ def check_gradients_zeroed_each_step(probe):
                     got="all gradients zero",
                     hint="zero_grad() clears the gradients: call it before loss.backward(), "
                     "not between backward() and optimizer.step().",
-                    cause=Cause("compare_runs:zero-grad-late", "zero_grad() after backward()"),
+                    cause=ZERO_GRAD_LATE,
                 )
 
 
@@ -347,6 +348,15 @@ def check_clipping_and_recorded_norms(probe):
                     else "record compute_grad_norm(model) right after loss.backward(), once per "
                     "step, before clipping.",
                     cause=Cause("compare_runs:recorded", "the recorded norms are not pre-clip"),
+                )
+            if (s.backward_norm or 0.0) > 0 and s.step_norm == 0.0:
+                raise CheckFailed(
+                    expected=f"at step() of the {name} run, the gradient from backward() "
+                    + ("as it is" if i == 0 else "clipped to max_norm"),
+                    got="all gradients zero",
+                    hint="zero_grad() belongs before backward(), not between backward() and "
+                    "step().",
+                    cause=ZERO_GRAD_LATE,
                 )
             if i == 0 and (s.step_vs_backward or 0.0) > 1e-6:
                 clipped = is_close(s.step_norm, MAX_NORM, rtol=1e-3) or bool(_clip_max_norms(s))

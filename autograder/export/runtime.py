@@ -44,13 +44,16 @@ class GradingFailed(RuntimeError):
 def locate_submission(directory: str | Path | None = None) -> Path:
     """The submitted file in ``directory`` (default: the working directory of the kernel).
 
-    The exercise notebook or script by name first; otherwise the only ``.ipynb`` there
-    (Gradescope keeps the name the student uploaded), otherwise the only ``.py``.
+    The exercise notebook or script by name first (both: the directory itself, and ``grade``
+    grades the edition that differs from the released template); otherwise the only ``.ipynb``
+    there (Gradescope keeps the name the student uploaded), otherwise the only ``.py``.
     """
     directory = Path.cwd() if directory is None else Path(directory)
-    for name in (EXERCISE_NOTEBOOK, EXERCISE_FILE):
-        if (directory / name).is_file():
-            return directory / name
+    named = [directory / n for n in (EXERCISE_NOTEBOOK, EXERCISE_FILE) if (directory / n).is_file()]
+    if len(named) == 2:
+        return directory
+    if named:
+        return named[0]
     for pattern in ("*.ipynb", "*.py"):
         found = [p for p in sorted(directory.glob(pattern)) if p.name != "__init__.py"]
         if len(found) == 1:

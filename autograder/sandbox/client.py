@@ -465,8 +465,12 @@ def bwrap_command(*, staging: Path, limits: Limits, hidden: Sequence[Path]) -> l
     return [*cmd.args, str(python), "-E", "-s", "-B"]
 
 
-def _make_staging(staging: Path, *, submission: Path | None) -> Path:
-    """What the sandbox gets from this side: the submission, passwd, group and pyvenv.cfg.
+def _make_staging(
+    staging: Path, *, submission: Path | None, companions: tuple[Path, ...] = ()
+) -> Path:
+    """What the sandbox gets from this side: the submission (with ``companions``, the files the
+    release ships beside it, e.g. ``exercise_utils.py``: the grader's copies, never the
+    student's), passwd, group and pyvenv.cfg.
 
     Everything is world-readable (the student's uid is not the grader's) and nothing writable.
     """
@@ -474,6 +478,8 @@ def _make_staging(staging: Path, *, submission: Path | None) -> Path:
     (staging / "etc").mkdir()
     (staging / "empty").mkdir()
     if submission is not None:
+        for companion in companions:
+            shutil.copyfile(companion, staging / "submission" / companion.name)
         shutil.copyfile(submission, staging / "submission" / EXERCISE_FILE)
     uid, gid = sandbox_ids() if _runs_as_root() else (os.getuid(), os.getgid())
     (staging / "etc" / "passwd").write_text(
@@ -589,7 +595,9 @@ class Sandbox:
     ``call(probe, timeout=..., **kwargs)`` runs one probe of ``probes.PROBES`` and returns its plain
     data result, or raises a ``SandboxError`` whose message is feedback for the student.
     ``hidden`` are the grader's data locations (Fashion-MNIST, its decoded cache): masked in the
-    sandbox wherever they would be visible.
+    sandbox wherever they would be visible. ``companions`` are files put beside the submission
+    (the grader's copies of what the release ships with it, importable as in the student's
+    folder).
     """
 
     submission: Path
@@ -597,6 +605,7 @@ class Sandbox:
     isolation: str = "auto"  # "bwrap", "process" or "auto"
     budget_seconds: float = 600.0
     hidden: tuple[Path, ...] = ()
+    companions: tuple[Path, ...] = ()
     tampered: set[str] = field(default_factory=set)
     output: bytearray = field(default_factory=bytearray)
     output_dropped: int = 0
@@ -627,7 +636,9 @@ class Sandbox:
 
     def _spawn(self) -> _Process:
         staging = _make_staging(
-            Path(tempfile.mkdtemp(prefix="bngc-sandbox-")), submission=self.submission
+            Path(tempfile.mkdtemp(prefix="bngc-sandbox-")),
+            submission=self.submission,
+            companions=self.companions,
         )
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()

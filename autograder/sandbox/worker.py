@@ -34,8 +34,15 @@ def _text(value: Any, limit: int) -> str:
     return str.__getitem__(text, slice(0, limit))  # a plain str, even from a str subclass
 
 
-def describe_exception(exc: BaseException, submission: Path) -> dict[str, Any]:
-    """Type, message and the submission's own frames of an exception, as plain data."""
+def describe_exception(
+    exc: BaseException, submission: Path, *, after_student_code: bool = True
+) -> dict[str, Any]:
+    """Type, message and the submission's own frames of an exception, as plain data.
+
+    ``after_student_code``: the probe had already handed control to the submission, so the
+    exception is the submission's doing even without a frame in its file (a torch function
+    assigned as one of the required functions, a returned object that breaks, ...).
+    """
     frames = []
     for frame in traceback.extract_tb(exc.__traceback__):
         if Path(frame.filename).name == submission.name:
@@ -51,7 +58,9 @@ def describe_exception(exc: BaseException, submission: Path) -> dict[str, Any]:
         "message": _text(exc, MAX_MESSAGE_CHARS),
         "frames": frames[-6:],
         # raised in (or because of) the student's code, rather than by a probe's own bug
-        "student": bool(frames) or type(exc).__name__ in ("MissingName", "SyntaxError"),
+        "student": bool(frames)
+        or after_student_code
+        or type(exc).__name__ in ("MissingName", "SyntaxError"),
     }
     if isinstance(exc, SyntaxError):
         info["line"] = exc.lineno
@@ -65,6 +74,9 @@ def describe_exception(exc: BaseException, submission: Path) -> dict[str, Any]:
 
 
 def import_submission(path: Path):
+    """Import the submission as a script would run: its folder (which also holds the released
+    ``exercise_utils.py``) first on ``sys.path``."""
+    sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[MODULE_NAME] = module
@@ -106,12 +118,16 @@ def serve(submission: Path, fd_in: int, fd_out: int, *, max_processes: int = 0) 
         if name == "stop":
             return
         probe = probes.PROBES.get(name)
+        probes.begin_probe()
         try:
             if probe is None:
                 raise KeyError(f"unknown probe {name!r}")
             reply = {"ok": True, "result": probe(module, **request.get("kwargs", {}))}
         except BaseException as exc:  # student code raised (or called sys.exit)
-            reply = {"ok": False, "error": describe_exception(exc, submission)}
+            error = describe_exception(
+                exc, submission, after_student_code=probes.student_code_ran()
+            )
+            reply = {"ok": False, "error": error}
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
