@@ -209,9 +209,10 @@ def _placement_mistake(result: list[LayerDesc], kept: list[int], want: Expected)
                 g, w = mismatch[0]
                 return (
                     Cause("add_batchnorm:size", "a batch norm of the wrong size"),
-                    f"after {original[j].type} layer {j} you inserted {_bn_text(g)}, but its "
-                    f"output has {w.args.get('num_features')} features/channels: use its "
-                    "out_features (Linear) or out_channels (Conv2d).",
+                    f"after {original[j].type} layer {j} you inserted {_bn_text(g)}, but that "
+                    f"layer outputs {w.args.get('num_features')} features/channels: a batch "
+                    "norm's num_features is the out_features (Linear) or out_channels (Conv2d) "
+                    "of the layer before it.",
                 )
             continue
         layer_type = original[j].type

@@ -72,6 +72,11 @@ def factor_mistake(before: list, got: ClipReply, max_norm: float, p: float) -> t
     after = got.grads_after
     if _after_norm(got, before, p) is None:
         return REMOVED, "clip in place: multiply each p.grad; do not set it to None or replace it."
+    if got.params_changed:
+        return (
+            Cause("clip_gradients:params", "clip_gradients scales the parameters"),
+            "the parameters themselves changed: scale the gradients, p.grad, not p (or p.data).",
+        )
     total = total_norm(before, p)
     want = min(1.0, max_norm / (total + EPS))
     ratios = _ratios(before, after)
@@ -107,7 +112,12 @@ def factor_mistake(before: list, got: ClipReply, max_norm: float, p: float) -> t
             f"the total norm {total:.4g} exceeds max_norm = {max_norm:g}, but the gradients were "
             "not changed: multiply every p.grad in place by max_norm / (total_norm + 1e-6).",
         )
-    candidates = {
+    candidates = (
+        {}
+        if p == 2.0
+        else {"max_norm / the 2-norm (norm_type ignored)": max_norm / total_norm(before, 2.0)}
+    )
+    candidates |= {
         "1 / total_norm (max_norm ignored)": 1.0 / total,
         "total_norm / max_norm (upside down)": total / max_norm,
         "max_norm / total_norm squared": max_norm / total**2,

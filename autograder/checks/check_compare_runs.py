@@ -3,11 +3,12 @@
 The student process hands compare_runs real ``DataLoader``s and a model factory, and records
 what happens (``probes.Recorder``): which model runs forward in which mode, the gradient right
 after each backward pass, the gradient each ``optimizer.step()`` uses, the gradient of the
-batch alone, and what the student's own compute_grad_norm / clip_gradients returned when
-compare_runs called them (their correctness is graded in their own sections, so their values
-are accepted here). Each check judges one part of the protocol, and a mistake is told apart
-from its consequences: accumulated gradients are the zero_grad check's, clipping in both runs
-the clipping check's, a model left in eval mode the validation check's.
+batch alone, and the calls of the helpers. Meanwhile the student's add_batchnorm,
+compute_grad_norm and clip_gradients are replaced by correct ones (their mistakes cost points in
+their own sections only; the accuracy run uses the student's own). Each check judges one part of
+the protocol, and a mistake is told apart from its consequences: accumulated gradients are the
+zero_grad check's, clipping in both runs the clipping check's, a model left in eval mode the
+validation check's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from autograder.feedback import Cause, CheckFailed, expect, fmt, is_close
 from autograder.markers import points, tag
 from autograder.sandbox import modelspec
-from autograder.sandbox.replies import History, ProtocolReply, Step
+from autograder.sandbox.replies import History, LayerDesc, ProtocolReply, Step
 
 pytestmark = tag("compare_runs")
 
@@ -51,11 +52,19 @@ def _data() -> dict[str, torch.Tensor]:
     }
 
 
-def run(probe) -> ProtocolReply:
+def _with_batchnorm(reference) -> list[LayerDesc]:
+    """The regularized model's layers, as the reference's add_batchnorm makes them (sent to the
+    student process for the correct add_batchnorm that stands in for the student's)."""
+    model = reference.add_batchnorm(modelspec.build_model(LAYERS))
+    return [LayerDesc(d.type, d.cls, d.args) for d in modelspec.describe_model(model).layers]
+
+
+def run(probe, reference) -> ProtocolReply:
     return probe(
         "compare_runs_protocol",
         key="main",
         layers=LAYERS,
+        with_batchnorm=_with_batchnorm(reference),
         batch_size=BATCH,
         val_batch_size=VAL_BATCH,
         epochs=EPOCHS,
@@ -101,9 +110,9 @@ def _values(h: History, key: str) -> list[float | None]:
 
 
 @points(4)
-def check_history_structure(probe):
+def check_history_structure(probe, reference):
     """compare_runs: both histories have the right keys, lengths and value ranges"""
-    obs = run(probe)
+    obs = run(probe, reference)
     _trained(obs, "histories of real training")
     lengths = {key: EPOCHS for key in KEYS} | {"grad_norm": STEPS_PER_RUN}
     for name in RUNS:
@@ -148,9 +157,9 @@ def check_history_structure(probe):
 
 
 @points(4)
-def check_same_start_and_data_order(probe):
+def check_same_start_and_data_order(probe, reference):
     """compare_runs: both runs start from the same seeded weights and see the same data order"""
-    obs = run(probe)
+    obs = run(probe, reference)
     _trained(obs, "two runs from the same start on the same data")
     created = obs.created
     expect(
@@ -232,9 +241,9 @@ def _gradient_mistake(step: Step) -> tuple[Cause, str]:
 
 
 @points(4)
-def check_gradients_zeroed_each_step(probe):
+def check_gradients_zeroed_each_step(probe, reference):
     """compare_runs: SGD(lr, momentum=0.9); zeroed gradients, so step() sees one batch's gradient"""
-    obs = run(probe)
+    obs = run(probe, reference)
     _trained(obs, "SGD steps on each batch's gradient")
     for i, name in enumerate(RUNS):
         steps = _steps(obs, i)
@@ -282,38 +291,12 @@ def check_gradients_zeroed_each_step(probe):
                 )
 
 
-def _own_helper_values(step: Step) -> list[float]:
-    """Numbers that are a correct 'norm before clipping' for this step: the true 2-norm, and
-    what the student's own compute_grad_norm / clip_gradients returned on the unclipped gradient
-    (their correctness is graded in their own sections)."""
-    back = step.backward_norm
-    values = [] if back is None else [back]
-    for call in step.helper_calls:
-        if (
-            call.value is not None
-            and back is not None
-            and is_close(call.before_norm, back, rtol=1e-4)
-        ):
-            values.append(call.value)
-    return values
-
-
 def _clipped_correctly(step: Step) -> bool:
-    """The gradient at step() is the batch's gradient after clipping to MAX_NORM: either the
-    exact result, or exactly what the student's clip_gradients(model, max_norm) left behind
-    when called on the gradient backward() computed."""
+    """The gradient at step() is the batch's gradient after clipping to MAX_NORM (one common
+    factor, direction kept)."""
     back, norm = step.backward_norm or 0.0, step.step_norm or 0.0
     want = min(back, MAX_NORM)
-    exact = abs(norm - want) <= 1e-3 * max(want, 1e-12) and (step.step_cosine or 0.0) >= 1 - 1e-6
-    via_own_clip = any(
-        call.fn == "clip_gradients"
-        and is_close(call.before_norm, back, rtol=1e-4)
-        and is_close(call.max_norm, MAX_NORM, rtol=1e-9)
-        and call.after_diff is not None
-        and call.after_diff <= 1e-5 * max(back, 1e-12)
-        for call in step.helper_calls
-    )
-    return exact or via_own_clip
+    return abs(norm - want) <= 1e-3 * max(want, 1e-12) and (step.step_cosine or 0.0) >= 1 - 1e-6
 
 
 def _clip_max_norms(step: Step) -> list[float | None]:
@@ -321,9 +304,9 @@ def _clip_max_norms(step: Step) -> list[float | None]:
 
 
 @points(5)
-def check_clipping_and_recorded_norms(probe):
+def check_clipping_and_recorded_norms(probe, reference):
     """compare_runs: pre-clip norms recorded; clipping before step() in the regularized run only"""
-    obs = run(probe)
+    obs = run(probe, reference)
     _trained(obs, "recorded norms and clipping")
     for i, name in enumerate(RUNS):
         steps, h = _steps(obs, i), _history(obs, name)
@@ -331,8 +314,7 @@ def check_clipping_and_recorded_norms(probe):
         for k, (s, recorded) in enumerate(zip(steps, norms, strict=False)):
             if s.backward_norm is None or s.step_norm is None:
                 continue
-            candidates = _own_helper_values(s)
-            if not any(is_close(recorded, c, rtol=1e-4, atol=1e-7) for c in candidates):
+            if not is_close(recorded, s.backward_norm, rtol=1e-4, atol=1e-7):
                 after_clip = (
                     i == 1
                     and is_close(recorded, s.step_norm, rtol=1e-4)
@@ -424,9 +406,9 @@ def _pass_totals(obs: ProtocolReply, run_index: int, loader: str) -> list[tuple[
 
 
 @points(4)
-def check_validation_protocol(probe):
+def check_validation_protocol(probe, reference):
     """compare_runs: validation on val_loader each epoch, in eval mode without gradients"""
-    obs = run(probe)
+    obs = run(probe, reference)
     _trained(obs, "validation after each epoch")
     for i, name in enumerate(RUNS):
         val_forwards = [f for f in obs.forwards if f.run == i and f.phase == "val"]
@@ -498,9 +480,9 @@ def check_validation_protocol(probe):
 
 
 @points(3)
-def check_train_loss_is_mean_over_samples(probe):
+def check_train_loss_is_mean_over_samples(probe, reference):
     """compare_runs: train_loss is the mean loss over the epoch's training samples"""
-    obs = run(probe)
+    obs = run(probe, reference)
     _trained(obs, "the mean training loss per epoch")
     for i, name in enumerate(RUNS):
         h = _history(obs, name)

@@ -134,6 +134,40 @@ def total_grad_norm(model: nn.Module, norm_type: float = 2.0) -> float:
     return flat.abs().pow(p).sum().pow(1.0 / p).item()
 
 
+def correct_clip(model: nn.Module, max_norm: float, norm_type: float = 2.0) -> float:
+    """A correct ``clip_gradients`` (CONTRACT section 1), standing in for the student's own
+    while compare_runs' protocol is graded."""
+    total = total_grad_norm(model, norm_type)
+    if total > max_norm:
+        scale = max_norm / (total + 1e-6)
+        for p in model.parameters():
+            if p.grad is not None:
+                p.grad.detach().mul_(scale)
+    return total
+
+
+def batchnorm_stand_in(with_batchnorm: list[LayerDesc]) -> Callable[[nn.Module], nn.Sequential]:
+    """A correct ``add_batchnorm`` for the one model the protocol run builds: the structure the
+    grader computed (``with_batchnorm``), with copies of the given model's layers' tensors. It
+    draws no random numbers, as copying layers does not."""
+
+    def add_batchnorm(model: nn.Module) -> nn.Sequential:
+        with torch.random.fork_rng(devices=[]):
+            new = modelspec.build_model(with_batchnorm)
+        targets = [m for m in new if type(m).__name__ not in modelspec.BATCH_NORMS]
+        sources = list(modelspec.leaf_layers(model))
+        if len(sources) != len(targets):
+            raise ValueError(
+                f"add_batchnorm (the grader's) expects the model make_model() built, with "
+                f"{len(targets)} layers; it was given {len(sources)}"
+            )
+        for source, target in zip(sources, targets, strict=True):
+            target.load_state_dict(copy.deepcopy(source.state_dict()))
+        return new
+
+    return add_batchnorm
+
+
 @contextlib.contextmanager
 def _replaced(module: Any, name: str, value: Any) -> Iterator[None]:
     """``module.<name>`` set to ``value`` for the duration (restored afterwards)."""
@@ -343,7 +377,7 @@ class Recorder:
         self._after_backward: dict[int, torch.Tensor] = {}
         self._hook_counts: dict[int, int] = {}
         self._previous_step: dict[int, torch.Tensor] = {}
-        self._helper_calls: list[tuple[HelperCall, torch.Tensor | None]] = []
+        self._helper_calls: list[HelperCall] = []
 
     # -- what compare_runs is given -------------------------------------------------------
 
@@ -408,8 +442,8 @@ class Recorder:
     # -- wrappers of the student's own functions --------------------------------------------
 
     def wrap_helper(self, name: str, fn: Callable) -> Callable:
-        """Record what compare_runs' own calls of compute_grad_norm / clip_gradients saw and did
-        (the grader never calls them itself here: their bugs belong to their own checks)."""
+        """Record compare_runs' calls of compute_grad_norm / clip_gradients (the grader's stand-ins
+        for the student's own): the gradient's norm at the call, the value, the max_norm."""
 
         def recording(model: Any, *args: Any, **kwargs: Any) -> Any:
             before = _flat_grad(model) if isinstance(model, nn.Module) else None
@@ -419,11 +453,9 @@ class Recorder:
                 value=_as_float(value),
                 before_norm=None if before is None else before.norm().item(),
             )
-            after = None
             if name == "clip_gradients":
                 call.max_norm = _as_float(args[0] if args else kwargs.get("max_norm"))
-                after = _flat_grad(model) if isinstance(model, nn.Module) else None
-            self._helper_calls.append((call, after))
+            self._helper_calls.append(call)
             return value
 
         return recording
@@ -506,10 +538,7 @@ class Recorder:
         step.has_model_params = all(id(p) in ids for p in model.parameters())
         g_step = _flat_grad(model)  # what step() will use
         step.step_norm = g_step.norm().item()
-        for call, after in calls:
-            if after is not None and after.shape == g_step.shape:
-                call.after_diff = (g_step - after).norm().item()
-            step.helper_calls.append(call)
+        step.helper_calls = calls
         g_backward = self._after_backward.pop(run, None)
         if g_backward is not None:
             step.backward_norm = g_backward.norm().item()
@@ -551,30 +580,27 @@ class Recorder:
             self._suspended = False
 
     @contextlib.contextmanager
-    def hooked(self, module: Any, *, wrap_helpers: bool) -> Iterator[None]:
-        """The global hooks installed, and (``wrap_helpers``) the student's helpers wrapped."""
+    def hooked(self, module: Any, *, stand_ins: dict[str, Callable] | None) -> Iterator[None]:
+        """The global hooks installed; with ``stand_ins``, the student's add_batchnorm,
+        compute_grad_norm and clip_gradients replaced by them (and recorded) meanwhile."""
         handles = [
             nn.modules.module.register_module_forward_pre_hook(self.pre_forward),
             nn.modules.module.register_module_forward_hook(self.post_forward, always_call=True),
             register_optimizer_step_pre_hook(self.pre_step),
         ]
-        wrapped: dict[str, Any] = {}
-        if wrap_helpers:
-            for name in ("add_batchnorm", "compute_grad_norm", "clip_gradients"):
-                fn = getattr(module, name, None)
-                if callable(fn):
-                    wrapped[name] = fn
-                    if name == "add_batchnorm":
-                        setattr(module, name, self.wrap_add_batchnorm(fn))
-                    else:
-                        setattr(module, name, self.wrap_helper(name, fn))
-        try:
-            yield
-        finally:
-            for handle in handles:
-                handle.remove()
-            for name, fn in wrapped.items():
-                setattr(module, name, fn)
+        with contextlib.ExitStack() as replaced:
+            for name, fn in (stand_ins or {}).items():
+                wrapped = (
+                    self.wrap_add_batchnorm(fn)
+                    if name == "add_batchnorm"
+                    else self.wrap_helper(name, fn)
+                )
+                replaced.enter_context(_replaced(module, name, wrapped))
+            try:
+                yield
+            finally:
+                for handle in handles:
+                    handle.remove()
 
 
 def _histories(result: Any, rec: Recorder) -> Histories:
@@ -622,9 +648,20 @@ def probe_compare_runs_protocol(
     lr: float,
     max_norm: float,
     seed: int,
+    with_batchnorm: list[dict],
 ) -> ProtocolReply:
-    """Run compare_runs on small data with every step observed; report what happened."""
+    """Run compare_runs on small data with every step observed; report what happened.
+
+    The student's add_batchnorm, compute_grad_norm and clip_gradients are replaced by correct
+    ones meanwhile (``with_batchnorm``: the regularized model's layers, from the grader), so a
+    mistake in those costs points in their own sections only.
+    """
     rec = Recorder(_layers(layers), detailed=True)
+    stand_ins = {
+        "add_batchnorm": batchnorm_stand_in(_layers(with_batchnorm)),
+        "compute_grad_norm": total_grad_norm,
+        "clip_gradients": correct_clip,
+    }
     train = ObservedLoader(
         train_x, train_y, batch_size=batch_size, shuffle=True, name="train", recorder=rec
     )
@@ -632,7 +669,7 @@ def probe_compare_runs_protocol(
         val_x, val_y, batch_size=val_batch_size, shuffle=False, name="val", recorder=rec
     )
     fn = student(module, "compare_runs")
-    with rec.hooked(module, wrap_helpers=True):
+    with rec.hooked(module, stand_ins=stand_ins):
         result = fn(rec.make_model, train, val, epochs=epochs, lr=lr, max_norm=max_norm, seed=seed)
     return ProtocolReply(
         histories=_histories(result, rec),
@@ -673,7 +710,7 @@ def probe_compare_runs_train(
         val_x, val_y, batch_size=val_batch_size, shuffle=False, name="val", recorder=rec
     )
     fn = student(module, "compare_runs")
-    with rec.hooked(module, wrap_helpers=False):
+    with rec.hooked(module, stand_ins=None):
         result = fn(rec.make_model, train, val, epochs=epochs, lr=lr, max_norm=max_norm, seed=seed)
     return TrainReply(histories=_histories(result, rec), steps_per_run=list(rec.steps_per_run))
 

@@ -170,13 +170,13 @@ class Forward:
 
 @dataclass
 class HelperCall:
-    """A call of the student's compute_grad_norm or clip_gradients made by compare_runs."""
+    """A call of compute_grad_norm or clip_gradients made by compare_runs (the grader's
+    correct stand-ins for the student's own, while the protocol is graded)."""
 
     fn: str
     value: float | None
     before_norm: float | None  # 2-norm of the gradient when it was called
     max_norm: float | None = None  # clip_gradients only
-    after_diff: float | None = None  # clip_gradients: |g at step() - g after the call|
 
 
 @dataclass
@@ -194,7 +194,6 @@ class Step:
     fresh_vs_backward: float | None = None  # |g_backward - g_fresh| / |g_fresh|
     step_vs_backward: float | None = None  # |g_step - g_backward| / |g_backward|
     step_cosine: float | None = None  # cosine between g_step and g_backward
-    previous_backward_norm: float | None = None  # |g_backward - g_fresh| vs last step's
     accumulated: bool | None = None  # g_backward == g_fresh + g_backward of the previous step
     batch_size: int | None = None
     helper_calls: list[HelperCall] = field(default_factory=list)
