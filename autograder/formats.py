@@ -126,6 +126,14 @@ def _finite_float(value: Any, what: str) -> float:
     return number
 
 
+# How sections are kept apart (README, "The hidden checks"), said to every student who lost points
+ONE_SECTION_RULE = (
+    "Each function is graded on its own: clip_gradients with a correct compute_grad_norm in place "
+    "of yours, compare_runs with correct add_batchnorm, compute_grad_norm and clip_gradients, so "
+    "one mistake costs points in one section; only the accuracy checks use all of your functions."
+)
+
+
 def summary_text(result: GradingResult) -> str:
     """The top-level ``output``: a few lines for the student."""
     if result.status != GRADED:
@@ -144,6 +152,7 @@ def summary_text(result: GradingResult) -> str:
     failed = [t for t in result.failed if t.max_score > 0]
     if failed:
         lines.append(f"{len(failed)} check(s) failed; each one says what to fix.")
+        lines.append(ONE_SECTION_RULE)
     else:
         lines.append("Every check passed.")
     return "\n".join(lines + _note_lines(result))

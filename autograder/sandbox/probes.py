@@ -106,11 +106,11 @@ def _layers(descs: list[dict]) -> list[LayerDesc]:
 
 
 class ParamHolder(nn.Module):
-    """A module whose only content is parameters of given shapes and gradients."""
+    """A module whose only content is parameters (ones: scaling them shows) with given gradients."""
 
     def __init__(self, grads: list[torch.Tensor | None], shapes: list[list[int]]) -> None:
         super().__init__()
-        self.params = nn.ParameterList([nn.Parameter(torch.zeros(shape)) for shape in shapes])
+        self.params = nn.ParameterList([nn.Parameter(torch.ones(shape)) for shape in shapes])
         for p, g in zip(self.params, grads, strict=True):
             p.grad = None if g is None else g.clone()
 
