@@ -27,7 +27,7 @@ from autograder.cli import main as cli_main
 from autograder.notebook import REFERENCE_NOTEBOOK_PATH, notebook_from_source
 from autograder.paths import SOLUTION_PATH
 from autograder.similarity.command import similarity_report
-from autograder.similarity.compare import MIN_MATCHED_TOKENS, PAIR_THRESHOLD
+from autograder.similarity.compare import MIN_MATCHED_TOKENS, PAIR_THRESHOLD, counted_characters
 from autograder.similarity.reference import marker_lines
 from autograder.similarity.report import PAIR_COLUMNS, REFERENCE_COLUMNS, code_lines
 from tests.submissions.build import REFERENCE, TEMPLATE, build_source
@@ -599,7 +599,7 @@ def test_the_side_by_side_view_marks_code_and_folds_far_lines():
     code = "".join(f"line_{i} = {i}\n" for i in range(20)) + "# a comment\ncopied = 1\n"
     start = code.index("line_10")
     end = code.index("copied = 1") + len("copied = 1")
-    lines = code_lines(code, [(start, end)], context=1)
+    lines = code_lines(code, [(start, end)], counted_characters(code), context=1)
     numbers = [line.number for line in lines]
     assert numbers[0] is None and lines[0].hidden == 9  # lines 1-9 folded
     assert numbers[1:] == list(range(10, 23))

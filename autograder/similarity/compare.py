@@ -111,6 +111,8 @@ class Fingerprinter:
 
     def score(self, a: Any, b: Any) -> Score:
         """The ``Score`` of two fingerprints."""
+        if a.hashes.isdisjoint(b.hashes):  # nothing in common (what compare_files would find)
+            return Score(similarity=0.0, a_in_b=0.0, b_in_a=0.0, matched=0)
         _, (a_in_b, b_in_a), _ = self._copydetect.compare_files(a, b)
         matched_a = float(a_in_b) * a.token_coverage
         matched_b = float(b_in_a) * b.token_coverage
@@ -128,18 +130,20 @@ class Fingerprinter:
         return _spans(slices_a), _spans(slices_b)
 
 
-def counted_characters(code: str) -> list[bool]:
-    """Per character of ``code``: whether copydetect compares it (not a comment, a docstring or
-    whitespace). Its matched regions run from the first to the last character of a match and
+def counted_characters(code: str) -> bytes:
+    """Per character of ``code``, 1 where copydetect compares it and 0 in a comment, a docstring
+    or whitespace. Its matched regions run from the first to the last character of a match and
     so also cover the comments in between; the report highlights only what counts."""
     from pygments import token
     from pygments.lexers import PythonLexer
 
-    counted: list[bool] = []
+    counted = bytearray()
     for kind, text in PythonLexer(stripnl=False, ensurenl=False).get_tokens(code):
-        ignored = kind in token.Comment or kind in token.String.Doc or kind in token.Text
-        counted += [not ignored and not char.isspace() for char in text]
-    return counted
+        if kind in token.Comment or kind in token.String.Doc or kind in token.Text:
+            counted += bytes(len(text))
+        else:
+            counted += bytes(not char.isspace() for char in text)
+    return bytes(counted)
 
 
 def _spans(slices: Any) -> list[tuple[int, int]]:
