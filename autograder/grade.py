@@ -237,20 +237,16 @@ def grade_and_write(
     isolation: str = "auto",
     data_root: str | None = None,
     select: str | None = None,
-    grader_memory_mb: int = GRADER_MEMORY_MB,
 ) -> GradingResult:
     """Grade ``submission`` as a command does, and write its results JSON to ``out`` (if given).
 
     The student's processes, orphans included, are killed when grading ends; a crash of the
-    grader itself becomes ``grader_failure``'s result. This process's address space is capped
-    at ``grader_memory_mb`` (0: not capped). The result returned and written is cleaned
+    grader itself becomes ``grader_failure``'s result. The result returned and written is cleaned
     (``GradingResult.cleaned``), and a results file is always written (``write_results``).
     Used by ``autograder grade`` and by the platforms' grading process
     (``autograder.export.runtime``).
     """
     started = time.monotonic()
-    if grader_memory_mb > 0:
-        limit_own_memory(grader_memory_mb)
     become_subreaper()  # orphans of the student process become ours, and are killed below
     try:
         result = grade_submission(
@@ -285,6 +281,8 @@ def write_results(result: GradingResult, out: str | Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     limits = Limits(timeout_scale=args.timeout_scale, memory_mb=args.memory_mb)
+    if args.grader_memory_mb > 0:  # the command's process only: a library caller keeps its own
+        limit_own_memory(args.grader_memory_mb)
     result = grade_and_write(
         submission=args.submission,
         out=args.out,
@@ -292,7 +290,6 @@ def run(args: argparse.Namespace) -> int:
         isolation=args.isolation,
         data_root=args.data_root,
         select=args.select,
-        grader_memory_mb=args.grader_memory_mb,
     )
     if not args.quiet:
         print(render_table(result))

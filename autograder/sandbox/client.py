@@ -321,9 +321,16 @@ def _belongs_to_grader(entry: Path) -> bool:
 def site_packages_entries(site: Path) -> list[Path]:
     """The entries of the virtual environment's ``site`` that are bound into the sandbox.
 
-    All but this grader's own installation (see ``_belongs_to_grader``).
+    All but this grader's own installation (see ``_belongs_to_grader``), also in the top-level
+    ``__pycache__`` (which holds the compiled editable finder): its files are bound one by one.
     """
-    return sorted(e for e in site.iterdir() if not _belongs_to_grader(e))
+    entries = []
+    for entry in site.iterdir():
+        if entry.name == "__pycache__" and entry.is_dir():
+            entries += [c for c in entry.iterdir() if not _belongs_to_grader(c)]
+        elif not _belongs_to_grader(entry):
+            entries.append(entry)
+    return sorted(entries)
 
 
 class _CommandLine:
@@ -437,7 +444,7 @@ def bwrap_command(*, staging: Path, limits: Limits, hidden: Sequence[Path]) -> l
         site = _venv_site()
         inside = SANDBOX_VENV / site.relative_to(sys.prefix)
         binds += [(staging / "pyvenv.cfg", SANDBOX_VENV / "pyvenv.cfg")]
-        binds += [(e, inside / e.name) for e in site_packages_entries(site)]
+        binds += [(e, inside / e.relative_to(site)) for e in site_packages_entries(site)]
     binds += [(SANDBOX_PACKAGE_DIR, SANDBOX_PACKAGE_PARENT / "sandbox")]
     binds += [(staging / "submission", SANDBOX_SUBMISSION_DIR)]
     if _runs_as_root():
