@@ -26,8 +26,14 @@ import pytest
 from autograder.cli import main as cli_main
 from autograder.notebook import REFERENCE_NOTEBOOK_PATH, notebook_from_source
 from autograder.paths import SOLUTION_PATH
+from autograder.similarity.collect import collect_submissions, template_codes
 from autograder.similarity.command import similarity_report
-from autograder.similarity.compare import MIN_MATCHED_TOKENS, PAIR_THRESHOLD, counted_characters
+from autograder.similarity.compare import (
+    MIN_MATCHED_TOKENS,
+    PAIR_THRESHOLD,
+    Fingerprinter,
+    counted_characters,
+)
 from autograder.similarity.reference import marker_lines
 from autograder.similarity.report import PAIR_COLUMNS, REFERENCE_COLUMNS, code_lines
 from tests.submissions.build import REFERENCE, TEMPLATE, build_source
@@ -521,6 +527,24 @@ def test_copies_of_the_reference_are_flagged_by_name(built, summary):
     assert {s.student for s in built[2].reference_copies} == set(rows)
     for student in ("indep_a", "indep_b", "indep_c", "a_renamed", "nb_copy_of_c"):
         assert summary["students"][student]["reference_similarity"] < 0.5
+
+
+def test_scores_are_copydetects_own_numbers(built):
+    import copydetect
+
+    documents = collect_submissions(built[0]).documents
+    fingerprinter = Fingerprinter(template_codes())
+    prints = [fingerprinter.fingerprint(doc.code) for doc in documents]
+    compared = 0
+    for i, a in enumerate(prints):
+        for b in prints[i + 1 :]:
+            overlap, (a_in_b, b_in_a), _ = copydetect.compare_files(a.copydetect, b.copydetect)
+            score = fingerprinter.score(a, b)
+            assert (score.a_in_b, score.b_in_a) == pytest.approx((a_in_b, b_in_a), abs=1e-12)
+            coverage = (a.copydetect.token_coverage, b.copydetect.token_coverage)
+            assert score.matched == round(min(a_in_b * coverage[0], b_in_a * coverage[1]))
+            compared += overlap > 0
+    assert compared > 10
 
 
 def test_marker_lines_are_counted_only_when_whole():

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from autograder.paths import SOLUTION_PATH
 from autograder.similarity.collect import Document
-from autograder.similarity.compare import Fingerprinter, Score
+from autograder.similarity.compare import Fingerprint, Fingerprinter, Score
 from autograder.template import BEGIN, END, HINT, strip_markers
 
 # Default --reference-threshold: a near-verbatim copy (renamed, reordered) of the reference
@@ -70,7 +70,7 @@ class ReferenceMatch:
 
 def match_reference(
     documents: Sequence[Document],
-    fingerprints: Sequence[object],
+    fingerprints: Sequence[Fingerprint],
     fingerprinter: Fingerprinter,
     *,
     threshold: float = REFERENCE_THRESHOLD,
