@@ -19,6 +19,7 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,17 +55,25 @@ def data_locations(data_root: str | None) -> tuple[Path, ...]:
     return tuple(places)
 
 
-def limit_own_memory(megabytes: int) -> None:
-    """Lower this process's soft address-space limit to ``megabytes`` (never raise it).
+@contextlib.contextmanager
+def own_address_space_capped(megabytes: int) -> Iterator[None]:
+    """Lower this process's soft address-space limit to ``megabytes`` (0: leave it) meanwhile.
 
-    Only the soft limit: a student process (forked from here) may still be given more.
+    Never raised above what it was; restored afterwards (a caller that runs the command in its
+    own process keeps its limit). Only the soft limit: a student process may be given more.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     wanted = megabytes << 20
     if hard != resource.RLIM_INFINITY:
         wanted = min(wanted, hard)
-    if soft == resource.RLIM_INFINITY or wanted < soft:
+    lower = megabytes > 0 and (soft == resource.RLIM_INFINITY or wanted < soft)
+    if lower:
         resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    try:
+        yield
+    finally:
+        if lower:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) -> None:
@@ -281,16 +290,15 @@ def write_results(result: GradingResult, out: str | Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     limits = Limits(timeout_scale=args.timeout_scale, memory_mb=args.memory_mb)
-    if args.grader_memory_mb > 0:  # the command's process only: a library caller keeps its own
-        limit_own_memory(args.grader_memory_mb)
-    result = grade_and_write(
-        submission=args.submission,
-        out=args.out,
-        limits=limits,
-        isolation=args.isolation,
-        data_root=args.data_root,
-        select=args.select,
-    )
+    with own_address_space_capped(args.grader_memory_mb):
+        result = grade_and_write(
+            submission=args.submission,
+            out=args.out,
+            limits=limits,
+            isolation=args.isolation,
+            data_root=args.data_root,
+            select=args.select,
+        )
     if not args.quiet:
         print(render_table(result))
         if args.out:

@@ -318,19 +318,41 @@ def _belongs_to_grader(entry: Path) -> bool:
     return False
 
 
+# What student code may import besides the standard library, with everything they require
+STUDENT_DISTRIBUTIONS = ("torch", "torchvision", "numpy")
+
+
+@functools.cache
 def site_packages_entries(site: Path) -> list[Path]:
     """The entries of the virtual environment's ``site`` that are bound into the sandbox.
 
-    All but this grader's own installation (see ``_belongs_to_grader``), also in the top-level
-    ``__pycache__`` (which holds the compiled editable finder): its files are bound one by one.
+    Those of ``STUDENT_DISTRIBUTIONS`` and of what they require, by their metadata (markers
+    evaluated here, extras left out), and never this grader's own installation (see
+    ``_belongs_to_grader``). A module of the top level is bound with its file in
+    ``__pycache__``, not with the whole ``__pycache__``.
     """
-    entries = []
-    for entry in site.iterdir():
-        if entry.name == "__pycache__" and entry.is_dir():
-            entries += [c for c in entry.iterdir() if not _belongs_to_grader(c)]
-        elif not _belongs_to_grader(entry):
-            entries.append(entry)
-    return sorted(entries)
+    from importlib.metadata import distributions
+
+    from packaging.requirements import Requirement
+
+    todo, seen, entries = list(STUDENT_DISTRIBUTIONS), set(), set[str]()
+    while todo:
+        requirement = Requirement(todo.pop())
+        dist = next(iter(distributions(name=requirement.name, path=[str(site)])), None)
+        name = dist.metadata["Name"].lower() if dist is not None else ""
+        if dist is None or name in seen:
+            continue
+        seen.add(name)
+        for needed in dist.requires or []:
+            marker = Requirement(needed).marker
+            if marker is None or marker.evaluate({"extra": ""}):
+                todo.append(needed)
+        for line in (dist.read_text("RECORD") or "").splitlines():
+            parts = line.split(",", 1)[0].split("/")
+            if parts[0] not in ("..", ""):  # not the scripts in bin/ and the like
+                entries.add(parts[0] if parts[0] != "__pycache__" else "/".join(parts[:2]))
+    paths = (site / entry for entry in entries)
+    return sorted(p for p in paths if p.exists() and not _belongs_to_grader(p))
 
 
 class _CommandLine:
