@@ -3,15 +3,17 @@
 The student process runs ``worker.py`` with:
 
 * a stripped environment (no tokens, no secrets; only PATH, HOME, LANG and thread settings),
-* resource limits: address space, file size, no core dumps,
+* resource limits: address space, file size, no core dumps, first in line for the OOM killer,
 * a cap on what it may print (the rest is counted and dropped),
-* per-call time limits; a dead or hung process fails only the call it was running and is
-  restarted for the next one,
-* where bubblewrap works (``isolation="bwrap"``, the default when available): no network, its own
-  PID namespace, and a file system that holds only the system directories, Python and the
-  virtual environment (read-only), the submission and a private writable ``/tmp``: this
-  repository (hidden checks, reference solution), home directories and anything else on the
-  machine are out of sight.
+* per-call time limits covering the request and the reply; a dead, hung, late or garbled
+  process fails only the call it was running and is restarted for the next one,
+* where bubblewrap works (``isolation="bwrap"``, the default when available; see
+  ``bwrap_command``): no privilege whoever runs the grader (as root: an unprivileged uid of its
+  own, no capability), no network, its own PID namespace, a process-count limit, and a
+  read-only file system holding only the shared libraries, Python, torch, torchvision, numpy
+  and what they require, the submission, and small tmpfs for ``/tmp`` and ``/dev/shm``: this
+  repository (hidden checks, reference solution, the project's installation), the data sets,
+  home directories and anything else on the machine are out of sight.
 
 Replies are decoded with ``torch.load(weights_only=True)`` (see ``protocol``).
 """
@@ -419,8 +421,8 @@ def bwrap_command(*, staging: Path, limits: Limits, hidden: Sequence[Path]) -> l
     The root is an empty file system (read-only once built) holding, read-only: the shared
     libraries (``/usr/lib*``), a minimal ``/etc`` (the dynamic linker's files, and a passwd and
     group naming only root and the sandbox user), the processor topology, the Python
-    installation, the virtual environment's packages at ``/opt/venv`` (without this project's
-    editable install), the sandbox package and the submission. Writable: only ``/tmp`` and
+    installation, of the virtual environment's packages only ``site_packages_entries`` (at
+    ``/opt/venv``), the sandbox package and the submission. Writable: only ``/tmp`` and
     ``/dev/shm``, tmpfs of ``limits.tmp_mb`` and ``limits.shm_mb``. Nothing of this repository
     but the sandbox package, no data set (``hidden`` paths are masked wherever they would be
     visible), no home directory, no network, its own PID, IPC, UTS and cgroup namespaces.
