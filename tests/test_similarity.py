@@ -700,3 +700,11 @@ def test_without_copydetect_the_command_names_the_extra(built, tmp_path, capsys,
     err = capsys.readouterr().err
     assert "copydetect" in err and ".[similarity]" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_without_notebook_support_the_command_names_the_extra(built, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "nbformat", None)  # the template notebook cannot be read
+    assert cli_main(["similarity", str(built[0]), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "[notebooks]" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

@@ -110,7 +110,8 @@ def collect_submissions(results_dir: Path) -> Collection:
             try:
                 collection.documents.append(Document(student, name, read_code(folder / name)))
             except UnreadableFile as exc:
-                collection.skipped.append(Skipped(student, f"{name}: {exc}"))
+                reason = str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
+                collection.skipped.append(Skipped(student, reason))
     return collection
 
 

@@ -38,7 +38,7 @@ WINDOW = 1
 # Least matched filtered code for a flag: more than any single function of the reference
 # solution but ``compare_runs`` (clip_gradients is 120, add_batchnorm 234, compare_runs 474).
 MIN_MATCHED_TOKENS = 300
-# Default --threshold: independent solutions stay below 0.46, disguised copies score 0.92 and up.
+# Default --threshold: independent solutions score 0.46 at most, disguised copies 0.92 and up.
 PAIR_THRESHOLD = 0.6
 SIMILARITY_EXTRA = "pip install -e '.[similarity]'"
 
