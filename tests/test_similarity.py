@@ -5,7 +5,8 @@ marker lines, the untouched template twice, three independent correct solutions 
 different styles (each graded 100/100 or 110/100 by the grader when they were written), a copy
 of one of them with renamed variables and reordered functions, a notebook copy of another, the
 solution notebook behind an untouched template script, a student named like an HTML tag, and
-broken entries (no file, a corrupt notebook, a binary file, a non-UTF-8 file, a symbolic link).
+broken entries (no file, a corrupt notebook, a binary file, a non-UTF-8 file, a symbolic link,
+300 KB of code).
 One report is built for the module; each test reads what it needs from it.
 """
 
@@ -26,7 +27,12 @@ import pytest
 from autograder.cli import main as cli_main
 from autograder.notebook import REFERENCE_NOTEBOOK_PATH, notebook_from_source
 from autograder.paths import SOLUTION_PATH
-from autograder.similarity.collect import collect_submissions, template_codes
+from autograder.similarity.collect import (
+    UnreadableFile,
+    collect_submissions,
+    read_code,
+    template_codes,
+)
 from autograder.similarity.command import similarity_report
 from autograder.similarity.compare import (
     MIN_MATCHED_TOKENS,
@@ -397,6 +403,7 @@ BROKEN = {  # student -> a phrase of the reason the report gives
     "binary": "a binary file",
     "latin1": "not UTF-8",
     "linked": "symbolic link",
+    "huge": "far larger than any solution",
 }
 
 
@@ -435,6 +442,8 @@ def write_class(root: Path) -> Path:
     (subs / "latin1" / EXERCISE).write_bytes("# résumé\nx = 1\n".encode("latin-1"))
     (subs / "linked").mkdir()
     (subs / "linked" / EXERCISE).symlink_to(SOLUTION_PATH)
+    (subs / "huge").mkdir()
+    (subs / "huge" / EXERCISE).write_text("x = 1\n" * 50_000)  # 300 KB
     return root
 
 
@@ -708,3 +717,16 @@ def test_without_notebook_support_the_command_names_the_extra(built, tmp_path, c
     err = capsys.readouterr().err
     assert "[notebooks]" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_notebook_whose_cells_cannot_be_extracted_is_skipped(tmp_path, monkeypatch):
+    path = tmp_path / NOTEBOOK
+    path.write_text(REFERENCE_NOTEBOOK_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    assert "def add_batchnorm" in read_code(path)
+
+    def odd_cells(nb, *, name):
+        raise TypeError("'int' object is not iterable")
+
+    monkeypatch.setattr("autograder.similarity.collect.notebook_to_script", odd_cells)
+    with pytest.raises(UnreadableFile, match=r"code cells cannot be extracted \(TypeError"):
+        read_code(path)
