@@ -19,6 +19,7 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,17 +56,25 @@ def data_locations(data_root: str | None) -> tuple[Path, ...]:
     return tuple(places)
 
 
-def limit_own_memory(megabytes: int) -> None:
-    """Lower this process's soft address-space limit to ``megabytes`` (never raise it).
+@contextlib.contextmanager
+def own_address_space_capped(megabytes: int) -> Iterator[None]:
+    """Lower this process's soft address-space limit to ``megabytes`` (0: leave it) meanwhile.
 
-    Only the soft limit: a student process (forked from here) may still be given more.
+    Never raised above what it was; restored afterwards (a caller that runs the command in its
+    own process keeps its limit). Only the soft limit: a student process may be given more.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     wanted = megabytes << 20
     if hard != resource.RLIM_INFINITY:
         wanted = min(wanted, hard)
-    if soft == resource.RLIM_INFINITY or wanted < soft:
+    lower = megabytes > 0 and (soft == resource.RLIM_INFINITY or wanted < soft)
+    if lower:
         resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    try:
+        yield
+    finally:
+        if lower:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) -> None:
@@ -310,20 +319,16 @@ def grade_and_write(
     isolation: str = "auto",
     data_root: str | None = None,
     select: str | None = None,
-    grader_memory_mb: int = GRADER_MEMORY_MB,
 ) -> GradingResult:
     """Grade ``submission`` as a command does, and write its results JSON to ``out`` (if given).
 
     The student's processes, orphans included, are killed when grading ends; a crash of the
-    grader itself becomes ``grader_failure``'s result. This process's address space is capped
-    at ``grader_memory_mb`` (0: not capped). The result returned and written is cleaned
+    grader itself becomes ``grader_failure``'s result. The result returned and written is cleaned
     (``GradingResult.cleaned``), and a results file is always written (``write_results``).
     Used by ``autograder grade`` and by the platforms' grading process
     (``autograder.export.runtime``).
     """
     started = time.monotonic()
-    if grader_memory_mb > 0:
-        limit_own_memory(grader_memory_mb)
     become_subreaper()  # orphans of the student process become ours, and are killed below
     try:
         result = grade_submission(
@@ -358,15 +363,15 @@ def write_results(result: GradingResult, out: str | Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     limits = Limits(timeout_scale=args.timeout_scale, memory_mb=args.memory_mb)
-    result = grade_and_write(
-        submission=args.submission,
-        out=args.out,
-        limits=limits,
-        isolation=args.isolation,
-        data_root=args.data_root,
-        select=args.select,
-        grader_memory_mb=args.grader_memory_mb,
-    )
+    with own_address_space_capped(args.grader_memory_mb):
+        result = grade_and_write(
+            submission=args.submission,
+            out=args.out,
+            limits=limits,
+            isolation=args.isolation,
+            data_root=args.data_root,
+            select=args.select,
+        )
     if not args.quiet:
         print(render_table(result))
         if args.out:

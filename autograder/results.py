@@ -39,6 +39,8 @@ MAX_STUDENT_OUTPUT_CHARS = 20_000  # what the submission printed (the end is kep
 MAX_EXTRA_CHARS = 10_000  # any other string, under ``extra``
 MAX_EXTRA_ITEMS = 1_000  # items of a list or dict under ``extra``
 MAX_EXTRA_DEPTH = 8
+MAX_EXTRA_TOTAL_CHARS = 200_000  # all strings under ``extra`` together
+TOO_MUCH = "[... cut: too much data]"
 # Lone surrogates (no UTF-8 encoder takes them), control characters other than newline and tab
 # (terminal escapes, NUL, carriage return) and bidirectional overrides (text that reads
 # differently than it is)
@@ -62,28 +64,46 @@ def clean_text(value: Any, *, limit: int, keep_end: bool = False) -> str:
     return _UNSAFE.sub(REPLACEMENT, str.__str__(text))
 
 
-def clean_data(value: Any, *, depth: int = 0) -> Any:
+@dataclass
+class _Budget:
+    """What is left of the characters ``extra`` may hold in all (``MAX_EXTRA_TOTAL_CHARS``)."""
+
+    left: int = 0
+
+    def text(self, value: Any, limit: int) -> str:
+        text = clean_text(value, limit=max(min(limit, self.left), 0))
+        self.left -= len(text) + 1
+        return text
+
+
+def clean_data(value: Any, *, depth: int = 0, budget: _Budget | None = None) -> Any:
     """JSON-ready data with every string cleaned and every container and number bounded.
 
-    Non-finite floats become None (JSON has no NaN); anything not JSON becomes a string.
+    Strings hold at most ``MAX_EXTRA_CHARS`` characters, containers ``MAX_EXTRA_ITEMS`` items
+    and ``MAX_EXTRA_DEPTH`` levels, and all of it ``MAX_EXTRA_TOTAL_CHARS`` (``budget``, shared
+    by the calls of one result). Non-finite floats become None (JSON has no NaN); anything else
+    that is not JSON becomes its cleaned ``repr``.
     """
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
+    budget = budget if budget is not None else _Budget(MAX_EXTRA_TOTAL_CHARS)
+    if value is None or isinstance(value, bool | int | float):
+        budget.left -= 1
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+    if budget.left <= 0:
+        return TOO_MUCH
     if isinstance(value, str):
-        return clean_text(value, limit=MAX_EXTRA_CHARS)
+        return budget.text(value, MAX_EXTRA_CHARS)
     if depth >= MAX_EXTRA_DEPTH:
         return "[... nested too deep]"
     if isinstance(value, dict):
         items = list(value.items())[:MAX_EXTRA_ITEMS]
         return {
-            clean_text(k, limit=MAX_NAME_CHARS): clean_data(v, depth=depth + 1) for k, v in items
+            budget.text(k, MAX_NAME_CHARS): clean_data(v, depth=depth + 1, budget=budget)
+            for k, v in items
         }
     if isinstance(value, list | tuple | set | frozenset):
         items = list(value)[:MAX_EXTRA_ITEMS]
-        return [clean_data(v, depth=depth + 1) for v in items]
-    return clean_text(repr(value), limit=MAX_EXTRA_CHARS)
+        return [clean_data(v, depth=depth + 1, budget=budget) for v in items]
+    return budget.text(repr(value), MAX_EXTRA_CHARS)
 
 
 @dataclass
@@ -168,10 +188,7 @@ class GradingResult:
                 self.student_output, limit=MAX_STUDENT_OUTPUT_CHARS, keep_end=True
             ),
             traceback=clean_text(self.traceback, limit=MAX_NOTE_CHARS, keep_end=True),
-            extra={
-                clean_text(k, limit=MAX_NAME_CHARS): clean_data(v, depth=1)
-                for k, v in list(self.extra.items())[:MAX_EXTRA_ITEMS]
-            },
+            extra=clean_data(self.extra),
         )
 
     @property

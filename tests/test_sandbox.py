@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from autograder.formats import render_table
+from autograder.grade import write_results
 from autograder.paths import REPO_ROOT, SOLUTION_PATH
+from autograder.results import MAX_EXTRA_ITEMS, GradingResult, TestResult
 from autograder.sandbox import client, protocol, tamper
 from autograder.sandbox.client import (
     Limits,
@@ -211,10 +214,11 @@ def _under(path: Path, parent: Path) -> bool:
     return path == parent or parent in path.parents
 
 
-def test_the_project_install_is_left_out_of_site_packages():
+def test_only_torch_torchvision_numpy_and_what_they_need_are_bound_of_site_packages():
     site = client._venv_site()
     names = {e.name for e in client.site_packages_entries(site)}
-    assert "torch" in names and "numpy" in names
+    assert {"torch", "torchvision", "numpy", "sympy", "typing_extensions.py"} <= names
+    assert not {"pytest", "_pytest", "autograder", "__pycache__"} & names
     assert not any(n.startswith(("__editable__", "bngc_autograder")) for n in names)
 
 
@@ -424,3 +428,72 @@ def test_torchs_own_lazy_patching_is_not_tampering():
         assert tamper.changed_since(fingerprint) == ["torch.save"]
     finally:
         torch.save = original
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 10: the results file is always written, cleaned and bounded
+# --------------------------------------------------------------------------------------------
+
+HOSTILE_TEXT = "\udcff\x1b[2J\x00\r\u202e" + "m" * 3_000_000
+
+
+def _hostile_result() -> GradingResult:
+    test = TestResult("a", "2.1", "compute_grad_norm", 4, 0, HOSTILE_TEXT, outcome="failed")
+    test.instructor_note = HOSTILE_TEXT
+    return GradingResult(
+        tests=[test],
+        reason=HOSTILE_TEXT,
+        student_output=HOSTILE_TEXT,
+        traceback=HOSTILE_TEXT,
+        extra={"notes": [HOSTILE_TEXT] * 5000, HOSTILE_TEXT: {"deep": float("nan")}},
+    )
+
+
+def test_lone_surrogates_and_huge_texts_still_give_a_small_valid_results_file(tmp_path):
+    out = tmp_path / "results.json"
+    write_results(_hostile_result(), out)
+    raw = out.read_bytes()
+    assert len(raw) < 400_000
+    data = json.loads(raw.decode("utf-8"))  # strict UTF-8: no surrogate got through
+    assert data["extra_data"]["grading_status"] == "graded"  # written as graded, not as failure
+    for text in (data["tests"][0]["output"], data["extra_data"]["reason"]):
+        assert text.startswith("\ufffd\ufffd[2J\ufffd\ufffd\ufffdm") and "characters cut" in text
+    assert "\x1b" not in raw.decode("utf-8") and "\\u001b" not in raw.decode("utf-8")
+    assert len(data["extra_data"]["notes"]) == MAX_EXTRA_ITEMS
+
+
+def test_when_writing_fails_a_grader_error_result_is_written_instead(tmp_path):
+    class Unprintable:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    result = GradingResult(tests=[], extra={"x": Unprintable()})
+    write_results(result, tmp_path / "results.json")
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["extra_data"]["grading_status"] == "grader_error"
+    assert "no repr" in data["extra_data"]["reason"]
+
+
+def test_the_table_never_wraps_megabytes():
+    started = time.monotonic()
+    table = render_table(_hostile_result())
+    assert time.monotonic() - started < 1.0
+    assert len(table) < 10_000 and "\x1b" not in table and "see the results file" in table
+
+
+def test_the_grader_caps_its_own_address_space_while_grading():
+    code = (
+        "import resource\n"
+        "from autograder.grade import own_address_space_capped as capped\n"
+        "def soft():\n"
+        "    return resource.getrlimit(resource.RLIMIT_AS)[0]\n"
+        "before = soft()\n"
+        "with capped(8000):\n"
+        "    with capped(9000):\n"  # never raised
+        "        print(soft() >> 20)\n"
+        "print(soft() == before)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["8000", "True"]

@@ -3,15 +3,17 @@
 The student process runs ``worker.py`` with:
 
 * a stripped environment (no tokens, no secrets; only PATH, HOME, LANG and thread settings),
-* resource limits: address space, file size, no core dumps,
+* resource limits: address space, file size, no core dumps, first in line for the OOM killer,
 * a cap on what it may print (the rest is counted and dropped),
-* per-call time limits; a dead or hung process fails only the call it was running and is
-  restarted for the next one,
-* where bubblewrap works (``isolation="bwrap"``, the default when available): no network, its own
-  PID namespace, and a file system that holds only the system directories, Python and the
-  virtual environment (read-only), the submission and a private writable ``/tmp``: this
-  repository (hidden checks, reference solution), home directories and anything else on the
-  machine are out of sight.
+* per-call time limits covering the request and the reply; a dead, hung, late or garbled
+  process fails only the call it was running and is restarted for the next one,
+* where bubblewrap works (``isolation="bwrap"``, the default when available; see
+  ``bwrap_command``): no privilege whoever runs the grader (as root: an unprivileged uid of its
+  own, no capability), no network, its own PID namespace, a process-count limit, and a
+  read-only file system holding only the shared libraries, Python, torch, torchvision, numpy
+  and what they require, the submission, and small tmpfs for ``/tmp`` and ``/dev/shm``: this
+  repository (hidden checks, reference solution, the project's installation), the data sets,
+  home directories and anything else on the machine are out of sight.
 
 Replies are decoded with ``torch.load(weights_only=True)`` (see ``protocol``).
 """
@@ -318,12 +320,41 @@ def _belongs_to_grader(entry: Path) -> bool:
     return False
 
 
+# What student code may import besides the standard library, with everything they require
+STUDENT_DISTRIBUTIONS = ("torch", "torchvision", "numpy")
+
+
+@functools.cache
 def site_packages_entries(site: Path) -> list[Path]:
     """The entries of the virtual environment's ``site`` that are bound into the sandbox.
 
-    All but this grader's own installation (see ``_belongs_to_grader``).
+    Those of ``STUDENT_DISTRIBUTIONS`` and of what they require, by their metadata (markers
+    evaluated here, extras left out), and never this grader's own installation (see
+    ``_belongs_to_grader``). A module of the top level is bound with its file in
+    ``__pycache__``, not with the whole ``__pycache__``.
     """
-    return sorted(e for e in site.iterdir() if not _belongs_to_grader(e))
+    from importlib.metadata import distributions
+
+    from packaging.requirements import Requirement
+
+    todo, seen, entries = list(STUDENT_DISTRIBUTIONS), set(), set[str]()
+    while todo:
+        requirement = Requirement(todo.pop())
+        dist = next(iter(distributions(name=requirement.name, path=[str(site)])), None)
+        name = dist.metadata["Name"].lower() if dist is not None else ""
+        if dist is None or name in seen:
+            continue
+        seen.add(name)
+        for needed in dist.requires or []:
+            marker = Requirement(needed).marker
+            if marker is None or marker.evaluate({"extra": ""}):
+                todo.append(needed)
+        for line in (dist.read_text("RECORD") or "").splitlines():
+            parts = line.split(",", 1)[0].split("/")
+            if parts[0] not in ("..", ""):  # not the scripts in bin/ and the like
+                entries.add(parts[0] if parts[0] != "__pycache__" else "/".join(parts[:2]))
+    paths = (site / entry for entry in entries)
+    return sorted(p for p in paths if p.exists() and not _belongs_to_grader(p))
 
 
 class _CommandLine:
@@ -390,8 +421,8 @@ def bwrap_command(*, staging: Path, limits: Limits, hidden: Sequence[Path]) -> l
     The root is an empty file system (read-only once built) holding, read-only: the shared
     libraries (``/usr/lib*``), a minimal ``/etc`` (the dynamic linker's files, and a passwd and
     group naming only root and the sandbox user), the processor topology, the Python
-    installation, the virtual environment's packages at ``/opt/venv`` (without this project's
-    editable install), the sandbox package and the submission. Writable: only ``/tmp`` and
+    installation, of the virtual environment's packages only ``site_packages_entries`` (at
+    ``/opt/venv``), the sandbox package and the submission. Writable: only ``/tmp`` and
     ``/dev/shm``, tmpfs of ``limits.tmp_mb`` and ``limits.shm_mb``. Nothing of this repository
     but the sandbox package, no data set (``hidden`` paths are masked wherever they would be
     visible), no home directory, no network, its own PID, IPC, UTS and cgroup namespaces.
@@ -437,7 +468,7 @@ def bwrap_command(*, staging: Path, limits: Limits, hidden: Sequence[Path]) -> l
         site = _venv_site()
         inside = SANDBOX_VENV / site.relative_to(sys.prefix)
         binds += [(staging / "pyvenv.cfg", SANDBOX_VENV / "pyvenv.cfg")]
-        binds += [(e, inside / e.name) for e in site_packages_entries(site)]
+        binds += [(e, inside / e.relative_to(site)) for e in site_packages_entries(site)]
     binds += [(SANDBOX_PACKAGE_DIR, SANDBOX_PACKAGE_PARENT / "sandbox")]
     binds += [(staging / "submission", SANDBOX_SUBMISSION_DIR)]
     if _runs_as_root():

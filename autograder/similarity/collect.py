@@ -6,13 +6,14 @@ Each student folder may hold ``batchnorm_gradclip_exercise.py`` and/or
 them for grading (that needs the [notebooks] extra; the command checks for it first).
 
 What cannot be compared is skipped with a note, never an error: a folder without an exercise
-file, a binary or non-UTF-8 file, an unreadable notebook, a symbolic link, a file far larger than
-any solution, a file without code. Only a missing ``RESULTS_DIR`` or ``submissions/`` folder is an
-error (``SimilarityInputError``).
+file, a binary or non-UTF-8 file, an unreadable notebook, a symbolic link, more than 256 KB of
+code (ten times the reference solution), a file without code. Only a missing ``RESULTS_DIR`` or
+``submissions/`` folder is an error (``SimilarityInputError``).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,9 +28,11 @@ from autograder.paths import EXERCISE_FILE, TEMPLATE_PATH
 
 SUBMISSIONS_DIR = "submissions"
 EDITIONS: tuple[str, ...] = (EXERCISE_FILE, NOTEBOOK_FILE)
-# A notebook with its outputs (figures) can be a few MB; a script of 1 MB is not a solution.
+# A notebook with its outputs (figures) can be a few MB. The reference solution is 24 KB of code:
+# ten times that is not a solution, and would only slow the comparison down (Pygments needs
+# seconds for a pathological megabyte).
 MAX_NOTEBOOK_BYTES = 20 * 2**20
-MAX_SCRIPT_BYTES = 2**20
+MAX_CODE_BYTES = 256 * 2**10
 
 
 class SimilarityInputError(ValueError):
@@ -110,7 +113,8 @@ def collect_submissions(results_dir: Path) -> Collection:
             try:
                 collection.documents.append(Document(student, name, read_code(folder / name)))
             except UnreadableFile as exc:
-                collection.skipped.append(Skipped(student, f"{name}: {exc}"))
+                reason = str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
+                collection.skipped.append(Skipped(student, reason))
     return collection
 
 
@@ -121,18 +125,23 @@ def read_code(path: Path) -> str:
     if not path.is_file():
         raise UnreadableFile("not a regular file")
     notebook = path.suffix == ".ipynb"
-    limit = MAX_NOTEBOOK_BYTES if notebook else MAX_SCRIPT_BYTES
     size = path.stat().st_size
-    if size > limit:
-        raise UnreadableFile(
-            f"{size / 2**20:.1f} MB, larger than any solution ({limit // 2**20} MB at most)"
-        )
+    if size > (MAX_NOTEBOOK_BYTES if notebook else MAX_CODE_BYTES):
+        raise UnreadableFile(f"{_kb(size)}, far larger than any solution")
     code = _notebook_code(path) if notebook else _script_code(path.read_bytes())
+    if len(code.encode("utf-8")) > MAX_CODE_BYTES:
+        raise UnreadableFile(
+            f"{_kb(len(code.encode('utf-8')))} of code, far more than any solution"
+        )
     # one newline convention, the one Pygments (copydetect's tokenizer) reports offsets in
     code = code.replace("\r\n", "\n").replace("\r", "\n")
     if not code.strip():
         raise UnreadableFile("empty: no code to compare")
     return code
+
+
+def _kb(size: int) -> str:
+    return f"{size / 2**10:,.0f} KB"
 
 
 def _present(path: Path) -> bool:
@@ -149,7 +158,17 @@ def _script_code(data: bytes) -> str:
 
 
 def _notebook_code(path: Path) -> str:
-    try:
-        return notebook_to_script(read_notebook(path), name=path.name).source
-    except NotebookError as exc:
-        raise UnreadableFile(str(exc)) from None
+    with warnings.catch_warnings():  # nbformat's advice on old notebooks is not for this report
+        warnings.simplefilter("ignore")
+        try:
+            nb = read_notebook(path)
+        except NotebookError as exc:
+            raise UnreadableFile(str(exc)) from None
+        try:
+            return notebook_to_script(nb, name=path.name).source
+        except NotebookError as exc:
+            raise UnreadableFile(str(exc)) from None
+        except Exception as exc:  # a valid notebook with odd cells ("tags": 5): skip, never crash
+            raise UnreadableFile(
+                f"its code cells cannot be extracted ({type(exc).__name__}: {exc})"
+            ) from None

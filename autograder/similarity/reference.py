@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from autograder.paths import SOLUTION_PATH
 from autograder.similarity.collect import Document
-from autograder.similarity.compare import Fingerprinter, Score
+from autograder.similarity.compare import Fingerprint, Fingerprinter, Score
 from autograder.template import BEGIN, END, HINT, strip_markers
 
 # Default --reference-threshold: a near-verbatim copy (renamed, reordered) of the reference
-# scores 0.95 and up; independent correct solutions score 0.35 or less against it.
+# scores 0.97; independent correct solutions score 0.35 or less against it.
 REFERENCE_THRESHOLD = 0.8
 
 
@@ -70,7 +70,7 @@ class ReferenceMatch:
 
 def match_reference(
     documents: Sequence[Document],
-    fingerprints: Sequence[object],
+    fingerprints: Sequence[Fingerprint],
     fingerprinter: Fingerprinter,
     *,
     threshold: float = REFERENCE_THRESHOLD,

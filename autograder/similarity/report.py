@@ -214,12 +214,16 @@ def write_report(report: ReportInput, out_dir: Path) -> ReportFiles:
         _write_csv(out_dir / REFERENCE_CSV, REFERENCE_COLUMNS, _reference_rows(copies))
     )
     env = _environment()
+    counted: dict[Document, bytes] = {}  # what copydetect compares, per document shown
     pages = {pair: f"{PAIRS_DIR}/pair-{rank:04d}.html" for rank, pair in enumerate(listed, 1)}
     if pages:
         (out_dir / PAIRS_DIR).mkdir(exist_ok=True)
     for rank, (pair, page) in enumerate(pages.items(), 1):
         html = env.get_template("pair.html").render(
-            pair=pair, rank=rank, views=_side_by_side(report.comparison, pair), report=report
+            pair=pair,
+            rank=rank,
+            views=_side_by_side(report.comparison, pair, counted),
+            report=report,
         )
         files.written.append(_write_text(out_dir / page, html))
     html = env.get_template("index.html").render(
@@ -340,30 +344,36 @@ class SideView:
     lines: list[ViewLine]
 
 
-def _side_by_side(comparison: Comparison, pair: StudentPair) -> tuple[SideView, SideView]:
+def _side_by_side(
+    comparison: Comparison, pair: StudentPair, counted: dict[Document, bytes]
+) -> tuple[SideView, SideView]:
     doc_a, fp_a = comparison.fingerprint_of(pair.student_a, pair.file_a)
     doc_b, fp_b = comparison.fingerprint_of(pair.student_b, pair.file_b)
     regions_a, regions_b = comparison.fingerprinter.regions(fp_a, fp_b)
-    return _view(doc_a, regions_a), _view(doc_b, regions_b)
-
-
-def _view(doc: Document, regions: Sequence[tuple[int, int]]) -> SideView:
-    return SideView(doc.student, doc.file, code_lines(doc.code, regions))
+    views = []
+    for doc, regions in ((doc_a, regions_a), (doc_b, regions_b)):
+        if doc not in counted:
+            counted[doc] = counted_characters(doc.code)
+        views.append(SideView(doc.student, doc.file, code_lines(doc.code, regions, counted[doc])))
+    return views[0], views[1]
 
 
 def code_lines(
-    code: str, regions: Sequence[tuple[int, int]], *, context: int = CONTEXT_LINES
+    code: str,
+    regions: Sequence[tuple[int, int]],
+    counted: bytes,
+    *,
+    context: int = CONTEXT_LINES,
 ) -> list[ViewLine]:
     """``code`` as numbered lines of (text, matched) pieces; runs of lines farther than
     ``context`` lines from any match are folded into one ``ViewLine`` that counts them.
 
-    Only what copydetect compares is marked: not the comments, docstrings and spaces inside
-    a matched region."""
-    counted = counted_characters(code)
+    Only what copydetect compares (``counted``, from ``counted_characters``) is marked: not the
+    comments, docstrings and spaces inside a matched region."""
     matched = [False] * len(code)
     for start, end in regions:
         for i in range(max(start, 0), min(end, len(code))):
-            matched[i] = counted[i]
+            matched[i] = bool(counted[i])
     lines: list[list[tuple[str, bool]]] = []
     pos = 0
     for text in code.splitlines(keepends=True):

@@ -433,7 +433,8 @@ HOSTILE += [
         "stops_reading_requests",
         "shrinks and fills its request pipe and stops reading it (the grader's next send blocks)",
         _ref_wrapping_grad_norm(STOP_READING),
-        expected={**FULL, "compute_grad_norm": None},
+        # the first call answers, the next one times out: every check calls it more than once
+        expected={**FULL, "compute_grad_norm": 0.0},
         output_contains="did not finish within",
     ),
     HostileCase(

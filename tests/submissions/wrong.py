@@ -301,7 +301,7 @@ WRONG: list[Case] = [
         "norm_crashes_on_missing_grads",
         "does not skip parameters whose .grad is None",
         "compute_grad_norm",
-        r"\.grad is None|skip parameters",
+        r"\.grad is None|skip parameters|NoneType",
         compute_grad_norm="""
         def compute_grad_norm(model, norm_type=2.0):
             per = torch.stack([torch.linalg.vector_norm(p.grad, ord=float(norm_type))
