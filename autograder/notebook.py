@@ -294,7 +294,35 @@ def read_notebook(path: str | Path) -> Any:
         ) from None
     if not isinstance(nb.get("cells"), list):
         raise NotebookError(f"{path.name} has no list of cells: it is not a Jupyter notebook")
+    for number, cell in enumerate(nb.cells, start=1):
+        problem = _cell_problem(cell)
+        if problem:
+            raise NotebookError(
+                f"cell {number} of {path.name} is malformed ({problem}); save the notebook "
+                "again from Jupyter, or submit the .py file instead"
+            )
     return nb
+
+
+def _cell_problem(cell: Any) -> str:
+    """What makes a cell unusable for grading ("" when nothing): the shapes the rest of this
+    module reads, which nbformat's reader does not enforce."""
+    if not isinstance(cell, dict):
+        return "not an object"
+    if not isinstance(cell.get("cell_type"), str):
+        return "no cell_type"
+    if not isinstance(cell.get("source", ""), str):
+        return "its source is not text"
+    metadata = cell.get("metadata", {})
+    if not isinstance(metadata, dict):
+        return "its metadata is not an object"
+    tags = metadata.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        return "its tags are not a list of strings"
+    nbgrader = metadata.get("nbgrader", {})
+    if not isinstance(nbgrader, dict):
+        return "its nbgrader metadata is not an object"
+    return ""
 
 
 def is_graded_code_cell(cell: Any) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder.notebook import REFERENCE_NOTEBOOK_PATH
 from autograder.paths import REPO_ROOT, SOLUTION_PATH, TEMPLATE_PATH
 from autograder.template import strip_markers
 from tests.leaks import hidden_check_leaks, hidden_check_source_lines
@@ -354,3 +355,22 @@ def test_a_broken_notebook_is_reported_not_crashed(tmp_path: Path):
     assert data["score"] == 0 and data["tests"]
     assert all("not a readable Jupyter notebook" in t["output"] for t in data["tests"])
     assert path.read_text() == '{"cells": ['
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("tags", 5), ("tags", [1, "x"]), ("nbgrader", "yes")],
+)
+def test_a_notebook_with_malformed_cell_metadata_cannot_be_graded_and_says_why(
+    tmp_path: Path, field: str, value: object
+):
+    from autograder.export.runtime import grade_to_json
+
+    nb = json.loads(REFERENCE_NOTEBOOK_PATH.read_text(encoding="utf-8"))
+    code = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code")
+    nb["cells"][code]["metadata"][field] = value
+    path = tmp_path / "batchnorm_gradclip_exercise.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    data = grade_to_json(submission=path, out=tmp_path / "results.json")
+    assert data["extra_data"]["grading_status"] == "could_not_grade"
+    assert f"cell {code + 1} of batchnorm_gradclip_exercise.ipynb is malformed" in data["output"]
