@@ -168,8 +168,8 @@ def structure(got: AddBatchnormReply, want: Expected) -> Structure:
     if not kept:
         cause = Cause("add_batchnorm:layers", "the original layers were not all kept, in order")
         hint = (
-            "keep every layer of the input (activations, Flatten, Dropout, ...), in order, with "
-            "its settings; only insert batch norms between them."
+            "copy every layer of the input (activations, Flatten, Dropout, pooling, ...), in "
+            "order, with its settings; only insert batch norms between them."
         )
         return Structure(False, cause, hint, None, inserted)
     cause, hint = _placement_mistake(result.layers, kept, want)

@@ -57,7 +57,20 @@ MISTAKES = {
     "last-only": "the norm of the last gradient only",
     "first-only": "the norm of the first gradient only",
     "no-root": "the p-th power of the norm (no root)",
-    "ignores-norm-type": "the 2-norm whatever norm_type is",
+    "ignores-norm-type": "the 2-norm (norm_type ignored)",
+}
+ONE_VECTOR = (
+    "The total p-norm treats all gradient entries as one vector: (sum over all entries "
+    "|g|^p)^(1/p), i.e. the p-norm of the per-tensor p-norms, not their sum."
+)
+REMEDIES = {
+    "sum-of-norms": ONE_VECTOR,
+    "mean-of-norms": ONE_VECTOR,
+    "last-only": "Include every parameter's gradient: you kept only one of them. " + ONE_VECTOR,
+    "first-only": "Include every parameter's gradient: you kept only one of them. " + ONE_VECTOR,
+    "no-root": "Take the 1/p-th power of the sum of |g|^p (torch.linalg.vector_norm does it).",
+    "ignores-norm-type": "Use the norm_type argument as p (torch.linalg.vector_norm(g, "
+    "ord=norm_type)); the 2-norm is only its default.",
 }
 
 
@@ -79,9 +92,7 @@ def diagnose(value: float | None, grads: list, p: float, *, changed: bool) -> tu
             what = MISTAKES[key]
             return (
                 Cause(f"compute_grad_norm:{key}", f"compute_grad_norm returns {what}"),
-                f"your value equals {what}. The total p-norm treats all gradient entries as one "
-                "vector: (sum over all entries |g|^p)^(1/p), i.e. the p-norm of the per-tensor "
-                "p-norms, not their sum.",
+                f"your value equals {what}. {REMEDIES[key]}",
             )
     if math.isinf(p):
         return (
