@@ -14,13 +14,22 @@ from autograder import __version__
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "grade": ("autograder.grade", "grade one submission and write a results.json"),
-    "template": ("autograder.template", "regenerate the student template from the solution"),
-    "release": ("autograder.release", "write the student repository (template, public tests)"),
-    "grade-repos": ("autograder.grade_repos", "grade the repositories of a roster"),
-    "post-statuses": ("autograder.post_statuses", "post the scores as GitHub commit statuses"),
+    "grade": ("autograder.grading.runner", "grade one submission and write a results.json"),
+    "template": (
+        "autograder.authoring.template",
+        "regenerate the student template from the solution",
+    ),
+    "release": (
+        "autograder.authoring.release",
+        "write the student repository (template, public tests)",
+    ),
+    "grade-repos": ("autograder.github.grade_repos", "grade the repositories of a roster"),
+    "post-statuses": (
+        "autograder.github.post_statuses",
+        "post the scores as GitHub commit statuses",
+    ),
     "scoreboard": ("autograder.scoreboard.command", "build the gradebook and HTML scoreboard"),
-    "export": ("autograder.export.command", "export for otter-grader or nbgrader"),
+    "export": ("autograder.platforms.command", "export for otter-grader or nbgrader"),
     "similarity": ("autograder.similarity.command", "compare the class's submissions: HTML + CSV"),
 }
 

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.formats import LEFT_OUT_OF_GRADING, REMOVED_FOR_GRADING
+from autograder.authoring.template import build_template, strip_markers
+from autograder.grading.gradescope import LEFT_OUT_OF_GRADING, REMOVED_FOR_GRADING
 from autograder.paths import ASSIGNMENT_DIR, EXERCISE_FILE, SOLUTION_PATH, SOLUTIONS_DIR
 from autograder.sandbox import wording
-from autograder.template import build_template, strip_markers
 
 NOTEBOOK_FILE = "batchnorm_gradclip_exercise.ipynb"
 STUDENT_NOTEBOOK_PATH = ASSIGNMENT_DIR / NOTEBOOK_FILE

@@ -7,7 +7,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT_DIR = REPO_ROOT / "assignment"
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+CHECKS_DIR = Path(__file__).resolve().parent / "grading" / "checks"
 
 EXERCISE_FILE = "batchnorm_gradclip_exercise.py"
 TEMPLATE_PATH = ASSIGNMENT_DIR / EXERCISE_FILE

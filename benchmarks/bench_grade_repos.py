@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autograder.grade_repos import grade_repos
+from autograder.authoring.release import build_release
+from autograder.github.grade_repos import grade_repos
 from autograder.paths import EXERCISE_FILE, SOLUTION_PATH
-from autograder.release import build_release
 from autograder.sandbox.client import ISOLATIONS
 
 DEADLINE = "2026-11-01T12:00:00+00:00"

@@ -38,9 +38,9 @@ from tests.test_otter import otter_run  # noqa: E402
 def bench(kinds: list[str], work: Path) -> list[dict]:
     import nbformat
 
-    from autograder.export.nbgrader import ASSIGNMENT_NAME, export_nbgrader
-    from autograder.export.otter import export_otter, otter_edition
     from autograder.notebook import NOTEBOOK_FILE
+    from autograder.platforms.nbgrader import ASSIGNMENT_NAME, export_nbgrader
+    from autograder.platforms.otter import export_otter, otter_edition
 
     export_otter(out_dir=work / "otter")
     course = work / "course"

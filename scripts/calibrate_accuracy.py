@@ -1,6 +1,6 @@
 """Calibrate the accuracy thresholds of the hidden checks from the reference solution.
 
-Runs the reference ``compare_runs`` with the grader's exact settings (``autograder.settings``)
+Runs the reference ``compare_runs`` with the grader's exact settings (``autograder.grading.settings``)
 for several seeds, evaluates both trained models on the 10,000 held-out test images, and
 suggests thresholds a safety margin below the worst seed. With ``--write``, records the table in
 docs/calibration.md. Run it again whenever the settings or the reference change:
@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from autograder.data import grading_splits, standardise
+from autograder.grading.data import grading_splits, standardise
+from autograder.grading.settings import FMNIST_RUN
 from autograder.paths import REPO_ROOT, SOLUTION_PATH
 from autograder.sandbox import modelspec
-from autograder.settings import FMNIST_RUN
 
 
 def load_reference():

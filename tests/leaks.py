@@ -1,7 +1,7 @@
 """Whether files a student can read (exported notebooks, otter's test files, nbgrader's feedback
 pages) show the hidden checks: their function names or any of their distinctive source lines.
 
-Built on the release's own definitions (``autograder.release``: ``hidden_check_lines``,
+Built on the release's own definitions (``autograder.authoring.release``: ``hidden_check_lines``,
 ``public_idioms``, ``file_lines``), and stricter than ``release.find_leaks``: one shared line is
 a leak here (nothing of a check belongs in these files), and the lines a reader sees include a
 notebook's outputs and an HTML page's text.
@@ -15,7 +15,7 @@ import html
 import json
 import re
 
-from autograder import release
+from autograder.authoring import release
 from autograder.paths import CHECKS_DIR
 
 # Shorter lines than the release looks for (40 characters): these files carry no code of ours

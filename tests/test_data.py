@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from autograder.data import exercise_utils
+from autograder.grading.data import exercise_utils
 
 utils = exercise_utils()
 NAMES = [

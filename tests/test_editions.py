@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.manifest import MANIFEST_PATH, Manifest
+from autograder.authoring.manifest import MANIFEST_PATH, Manifest
+from autograder.grading.submission import EXERCISE_NOTEBOOK, choose_editions
 from autograder.paths import SOLUTIONS_DIR, TEMPLATE_PATH
-from autograder.submission import EXERCISE_NOTEBOOK, choose_editions
 from tests.grading import grade
 from tests.submissions.build import REFERENCE
 

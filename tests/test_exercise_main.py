@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from autograder.data import exercise_utils
+from autograder.grading.data import exercise_utils
 from autograder.paths import SOLUTION_PATH, TEMPLATE_PATH
 
 

@@ -21,10 +21,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from autograder import github_api
-from autograder import grade_repos as gr
-from autograder import post_statuses as ps
 from autograder.cli import main as cli_main
+from autograder.github import api as github_api
+from autograder.github import grade_repos as gr
+from autograder.github import post_statuses as ps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github"
 ORG = "course-bngc-2026"
@@ -212,7 +212,9 @@ def test_repo_full_name(url: str, full_name: str | None) -> None:
     assert github_api.repo_full_name(url) == full_name
 
 
-INTERNAL = "Traceback (most recent call last): File /work/grader/autograder/checks/test_x.py"
+INTERNAL = (
+    "Traceback (most recent call last): File /work/grader/autograder/grading/checks/test_x.py"
+)
 
 
 def write_result(out: Path, student: str, repo: str, **fields: Any) -> None:

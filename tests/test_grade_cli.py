@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from autograder import grade as grade_module
 from autograder.cli import main
+from autograder.grading import runner as grade_module
 from autograder.paths import REPO_ROOT
 from tests.grading import grade
 

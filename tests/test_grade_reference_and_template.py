@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
+from autograder.grading.results import TAGS
 from autograder.paths import ASSIGNMENT_DIR, SOLUTIONS_DIR
-from autograder.results import TAGS
 from tests.grading import grade, grade_sources
 from tests.submissions.wrong import WRONG
 

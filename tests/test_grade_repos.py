@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grade_repos as gr
+from autograder.authoring.manifest import MANIFEST_PATH
+from autograder.authoring.release import build_release
 from autograder.cli import main as cli_main
-from autograder.manifest import MANIFEST_PATH
+from autograder.github import grade_repos as gr
 from autograder.paths import EXERCISE_FILE, SOLUTION_PATH, TEMPLATE_PATH
-from autograder.release import build_release
 
 DEADLINE = "2026-11-01T12:00:00+00:00"
 BEFORE = "2026-10-25T10:00:00+00:00"

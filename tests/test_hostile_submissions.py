@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from autograder.grading.results import MAX_OUTPUT_CHARS
 from autograder.paths import SOLUTION_PATH
-from autograder.results import MAX_OUTPUT_CHARS
 from autograder.sandbox.client import SANDBOX_ID_BASE, SANDBOX_PACKAGE_DIR, bwrap_available
 from tests.grading import grade, grade_sources
 from tests.submissions.hostile import ESCAPE_MARK, HOSTILE, REPORT

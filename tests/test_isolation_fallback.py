@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from autograder import grade as grade_module
 from autograder.cli import main
+from autograder.grading import runner as grade_module
 from autograder.paths import REPO_ROOT
 from autograder.sandbox import client
 

@@ -14,16 +14,16 @@ import pytest
 pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install -e '.[nbgrader]')")
 nbformat = pytest.importorskip("nbformat", reason="notebook support needs the [notebooks] extra")
 
-from autograder.export.nbgrader import (  # noqa: E402
+from autograder.authoring.template import strip_markers  # noqa: E402
+from autograder.grading.runner import check_catalogue  # noqa: E402
+from autograder.notebook import NOTEBOOK_FILE, notebook_to_script  # noqa: E402
+from autograder.platforms.nbgrader import (  # noqa: E402
     ASSIGNMENT_NAME,
     GRADER_CELL_TAG,
     export_nbgrader,
     source_notebook,
 )
-from autograder.export.otter import ExportError  # noqa: E402
-from autograder.grade import check_catalogue  # noqa: E402
-from autograder.notebook import NOTEBOOK_FILE, notebook_to_script  # noqa: E402
-from autograder.template import strip_markers  # noqa: E402
+from autograder.platforms.otter import ExportError  # noqa: E402
 from tests.leaks import hidden_check_leaks  # noqa: E402
 from tests.test_notebook_grading import (  # noqa: E402
     KINDS,

@@ -15,6 +15,11 @@ import pytest
 nbformat = pytest.importorskip("nbformat", reason="notebook support needs the [notebooks] extra")
 pytest.importorskip("jupytext", reason="notebook support needs the [notebooks] extra")
 
+from autograder.grading.submission import (  # noqa: E402
+    SubmissionNotFound,
+    prepared_submission,
+    resolve_submission,
+)
 from autograder.notebook import (  # noqa: E402
     EXPERIMENT_TAG,
     REFERENCE_NOTEBOOK_PATH,
@@ -26,11 +31,6 @@ from autograder.notebook import (  # noqa: E402
     strip_ipython,
 )
 from autograder.paths import ASSIGNMENT_DIR, REPO_ROOT, SOLUTION_PATH, TEMPLATE_PATH  # noqa: E402
-from autograder.submission import (  # noqa: E402
-    SubmissionNotFound,
-    prepared_submission,
-    resolve_submission,
-)
 
 GRADED_NAMES = (
     "add_batchnorm",
@@ -286,7 +286,7 @@ def test_experiment_cells_get_notebook_advice_not_script_advice():
     """A graded cell that runs the experiment: advice to tag it, never `if __name__ == ...`."""
     import types
 
-    from autograder.plugin import not_imported_feedback
+    from autograder.grading.plugin import not_imported_feedback
     from autograder.sandbox import probes, wording
     from autograder.sandbox.client import StudentCodeError, SubmissionDoesNotImport
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from autograder.authoring.template import strip_markers
 from autograder.notebook import REFERENCE_NOTEBOOK_PATH
 from autograder.paths import REPO_ROOT, SOLUTION_PATH, TEMPLATE_PATH
-from autograder.template import strip_markers
 from tests.leaks import hidden_check_leaks, hidden_check_source_lines
 
 pytest.importorskip("nbformat", reason="notebook support needs the [notebooks] extra")
@@ -125,7 +125,7 @@ def test_the_mistake_is_realistic():
 @pytest.fixture(scope="module")
 def notebook_results(tmp_path_factory) -> dict[str, dict]:
     """The runtime's grade of the three submissions as notebooks."""
-    from autograder.export.runtime import grade_to_json
+    from autograder.platforms.runtime import grade_to_json
 
     out = {}
     for kind in KINDS:
@@ -182,7 +182,7 @@ def _with_cell(kind: str, source: str, *, after: str) -> object:
 @pytest.mark.timeout(600)
 def test_a_removed_shell_escape_that_broke_the_import_is_named(tmp_path: Path):
     """`!pip install x` then `import x`: the summary shows the note and says it may be why."""
-    from autograder.export.runtime import grade_to_json
+    from autograder.platforms.runtime import grade_to_json
 
     nb = _with_cell(
         "reference", "!pip install bngc-helpers\nimport bngc_helpers", after="import torch"
@@ -200,8 +200,8 @@ def test_a_removed_shell_escape_that_broke_the_import_is_named(tmp_path: Path):
 @pytest.mark.timeout(600)
 def test_a_cell_that_runs_the_experiment_gets_notebook_advice(tmp_path: Path):
     """A graded cell trains at top level: importing times out, and the advice fits a notebook."""
-    from autograder.formats import to_gradescope
-    from autograder.grade import grade_submission
+    from autograder.grading.gradescope import to_gradescope
+    from autograder.grading.runner import grade_submission
     from autograder.sandbox.client import Limits
 
     experiment = (
@@ -226,8 +226,8 @@ def test_a_cell_that_runs_the_experiment_gets_notebook_advice(tmp_path: Path):
 
 
 def test_could_not_grade_summary_shows_the_notes():
-    from autograder.formats import summary_text
-    from autograder.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, GradingResult
+    from autograder.grading.gradescope import summary_text
+    from autograder.grading.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, GradingResult
 
     notes = [
         "Graded the code cells of batchnorm_gradclip_exercise.ipynb (9 cells).",
@@ -254,9 +254,9 @@ def test_harmless_removals_give_no_hint_when_the_notebook_cannot_be_graded():
     """`%matplotlib inline`, help and a `%%time` line cannot be why the code did not run."""
     import nbformat
 
-    from autograder.formats import summary_text
+    from autograder.grading.gradescope import summary_text
+    from autograder.grading.results import COULD_NOT_GRADE, GradingResult
     from autograder.notebook import notebook_to_script
-    from autograder.results import COULD_NOT_GRADE, GradingResult
 
     def summary(*cells: str) -> str:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
@@ -298,7 +298,7 @@ def test_a_failed_grading_is_not_repeated_by_every_test_cell(monkeypatch: pytest
 
 def test_the_grading_timeout_ends_before_the_platform_cell_timeout(tmp_path: Path):
     from autograder.export import runtime
-    from autograder.export.nbgrader import CELL_TIMEOUT_S
+    from autograder.platforms.nbgrader import CELL_TIMEOUT_S
 
     assert runtime.GRADING_TIMEOUT_S <= CELL_TIMEOUT_S - 120, "our message must win the race"
     submission = tmp_path / SOLUTION_PATH.name
@@ -327,7 +327,7 @@ def test_a_timed_out_grading_leaves_no_student_process(tmp_path: Path):
     pid_file = tmp_path / "student.pid"
     grading = (  # a grading process as runtime.main sets it up, whose student never finishes
         "import subprocess, sys, time\n"
-        "from autograder.export.runtime import end_with_students_on_sigterm\n"
+        "from autograder.platforms.runtime import end_with_students_on_sigterm\n"
         "from autograder.sandbox.client import become_subreaper\n"
         "become_subreaper()\n"
         "end_with_students_on_sigterm()\n"
@@ -344,7 +344,7 @@ def test_a_timed_out_grading_leaves_no_student_process(tmp_path: Path):
 
 
 def test_a_broken_notebook_is_reported_not_crashed(tmp_path: Path):
-    from autograder.export.runtime import grade_to_json
+    from autograder.platforms.runtime import grade_to_json
 
     path = tmp_path / "batchnorm_gradclip_exercise.ipynb"
     path.write_text('{"cells": [')
@@ -364,7 +364,7 @@ def test_a_broken_notebook_is_reported_not_crashed(tmp_path: Path):
 def test_a_notebook_with_malformed_cell_metadata_cannot_be_graded_and_says_why(
     tmp_path: Path, field: str, value: object
 ):
-    from autograder.export.runtime import grade_to_json
+    from autograder.platforms.runtime import grade_to_json
 
     nb = json.loads(REFERENCE_NOTEBOOK_PATH.read_text(encoding="utf-8"))
     code = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code")

@@ -14,7 +14,8 @@ import pytest
 pytest.importorskip("otter", reason="otter-grader is not installed (pip install -e '.[otter]')")
 pytest.importorskip("nbformat", reason="notebook support needs the [notebooks] extra")
 
-from autograder.export.otter import (
+from autograder.grading.runner import check_catalogue
+from autograder.platforms.otter import (
     GRADER_DIR,
     OTTER_IGNORE_TAG,
     ExportError,
@@ -22,7 +23,6 @@ from autograder.export.otter import (
     otter_edition,
     requirements_text,
 )
-from autograder.grade import check_catalogue
 from tests.leaks import hidden_check_leaks
 from tests.test_notebook_grading import (
     KINDS,
@@ -60,7 +60,7 @@ def test_export_layout(export: Path):
         environment = zf.read("environment.yml").decode()
     assert {"run_autograder", "setup.sh", "run_otter.py", "otter_config.json"} <= names
     assert config["lang"] == "python"
-    assert f"files/{GRADER_DIR}/autograder/checks/conftest.py" in names
+    assert f"files/{GRADER_DIR}/autograder/grading/checks/conftest.py" in names
     assert f"files/{GRADER_DIR}/solutions/batchnorm_gradclip_exercise.py" in names
     assert "torch==" in environment and "nbformat==" in environment
     catalogue = check_catalogue()
@@ -183,7 +183,7 @@ def test_otter_run_scores_equal_ours(kind: str, otter_results: dict[str, dict]):
 
 
 def test_with_data_bundles_fashion_mnist(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    from autograder.export.otter import fashion_mnist_archives
+    from autograder.platforms.otter import fashion_mnist_archives
 
     try:
         archives = fashion_mnist_archives()

@@ -16,9 +16,9 @@ import _pytest
 import pytest
 import torch
 
-from autograder import release as rel
+from autograder.authoring import release as rel
+from autograder.authoring.manifest import MANIFEST_PATH, Manifest
 from autograder.cli import main as cli_main
-from autograder.manifest import MANIFEST_PATH, Manifest
 from autograder.paths import (
     ASSIGNMENT_DIR,
     CHECKS_DIR,
@@ -129,7 +129,7 @@ def test_manifest_detects_every_kind_of_change(released: Path, tmp_path: Path) -
         "tests/test_mine.py (added)",
         ".github/workflows/mine.yml (added)",
     }
-    from autograder.manifest import restore
+    from autograder.authoring.manifest import restore
 
     restore(repo, rel.build_release(), manifest.check(repo))
     assert manifest.check(repo) == []

@@ -6,9 +6,14 @@ import json
 
 import pytest
 
-from autograder.formats import from_gradescope, render_table, to_gradescope, write_json_atomic
-from autograder.grade import grader_failure
-from autograder.results import GradingResult, TestResult
+from autograder.grading.gradescope import (
+    from_gradescope,
+    render_table,
+    to_gradescope,
+    write_json_atomic,
+)
+from autograder.grading.results import GradingResult, TestResult
+from autograder.grading.runner import grader_failure
 
 
 def sample() -> GradingResult:

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.formats import render_table
-from autograder.grade import write_results
+from autograder.grading.gradescope import render_table
+from autograder.grading.results import MAX_EXTRA_ITEMS, GradingResult, TestResult
+from autograder.grading.runner import write_results
 from autograder.paths import REPO_ROOT, SOLUTION_PATH
-from autograder.results import MAX_EXTRA_ITEMS, GradingResult, TestResult
 from autograder.sandbox import client, protocol, tamper
 from autograder.sandbox.client import (
     Limits,
@@ -484,7 +484,7 @@ def test_the_table_never_wraps_megabytes():
 def test_the_grader_caps_its_own_address_space_while_grading():
     code = (
         "import resource\n"
-        "from autograder.grade import own_address_space_capped as capped\n"
+        "from autograder.grading.runner import own_address_space_capped as capped\n"
         "def soft():\n"
         "    return resource.getrlimit(resource.RLIMIT_AS)[0]\n"
         "before = soft()\n"

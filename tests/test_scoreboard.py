@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from autograder.cli import main as cli_main
-from autograder.formats import to_gradescope, write_json_atomic
-from autograder.results import COULD_NOT_GRADE, GRADED, GradingResult
-from autograder.results import TestResult as CheckResult
+from autograder.grading.gradescope import to_gradescope, write_json_atomic
+from autograder.grading.results import COULD_NOT_GRADE, GRADED, GradingResult
+from autograder.grading.results import TestResult as CheckResult
 from autograder.scoreboard import db as dbmod
 from autograder.scoreboard import ingest as ingestmod
 from autograder.scoreboard import site as sitemod
@@ -636,7 +636,7 @@ def test_the_synthetic_class_is_varied_and_uses_the_real_checks(tmp_path):
 
 
 def test_rows_shaped_as_grade_repos_writes_them(tmp_path):
-    from autograder.grade_repos import RepoResult, could_not_grade_results
+    from autograder.github.grade_repos import RepoResult, could_not_grade_results
 
     def write(rd: Path, when: datetime, results: dict[str, Any], **kw: Any) -> None:
         row = RepoResult(

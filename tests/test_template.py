@@ -6,8 +6,8 @@ import ast
 
 import pytest
 
+from autograder.authoring.template import TemplateError, build_template, strip_markers
 from autograder.paths import SOLUTION_PATH, TEMPLATE_PATH
-from autograder.template import TemplateError, build_template, strip_markers
 
 STUDENT_API = ("add_batchnorm", "compute_grad_norm", "clip_gradients", "compare_runs")
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from autograder.authoring.release import WORKFLOW_PATH, release
 from autograder.paths import EXERCISE_FILE, REPO_ROOT, SOLUTION_PATH
-from autograder.release import WORKFLOW_PATH, release
 from tests.tools import find_tool, skip_or_fail
 
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from autograder.results import GradingResult, TestResult
+from autograder.grading.results import GradingResult, TestResult
 from autograder.scoreboard.model import Problem, StudentRow, Submission, login_key, utc
 
 

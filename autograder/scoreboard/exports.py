@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from autograder.results import GRADED
+from autograder.grading.results import GRADED
 from autograder.scoreboard.model import Board, StudentRow
 
 LMS_COLUMNS = (

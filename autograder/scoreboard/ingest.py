@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from autograder.formats import from_gradescope
-from autograder.results import COULD_NOT_GRADE, GradingResult
+from autograder.grading.gradescope import from_gradescope
+from autograder.grading.results import COULD_NOT_GRADE, GradingResult
 from autograder.scoreboard.model import Problem, Submission, utc
 
 # Largest results file we read: a real one is a few tens of KB (feedback and captured output).

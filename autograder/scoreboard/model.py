@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 
-from autograder.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, TAGS, GradingResult
+from autograder.grading.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, TAGS, GradingResult
 
 # A row whose repository could not be graded at all (missing repository, clone failure, empty
 # repository, no commit before the deadline): ``grade-repos`` sets ``error`` and there is no

@@ -28,8 +28,8 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from autograder.formats import write_json_atomic
-from autograder.results import TAGS, TestResult
+from autograder.grading.gradescope import write_json_atomic
+from autograder.grading.results import TAGS, TestResult
 from autograder.scoreboard.exports import write_lms_csv, write_test_matrix
 from autograder.scoreboard.figures import FIGURE_NAMES, write_figures
 from autograder.scoreboard.model import NEEDS_HELP_BELOW, Board, Submission, login_key

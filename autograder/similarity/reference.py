@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from autograder.authoring.template import BEGIN, END, HINT, strip_markers
 from autograder.paths import SOLUTION_PATH
 from autograder.similarity.collect import Document
 from autograder.similarity.compare import Fingerprint, Fingerprinter, Score
-from autograder.template import BEGIN, END, HINT, strip_markers
 
 # Default --reference-threshold: a near-verbatim copy (renamed, reordered) of the reference
 # scores 0.97; independent correct solutions score 0.35 or less against it.

@@ -35,7 +35,7 @@ from typing import TextIO
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from autograder.formats import write_json_atomic
+from autograder.grading.gradescope import write_json_atomic
 from autograder.similarity.collect import Document, Skipped
 from autograder.similarity.compare import (
     MIN_MATCHED_TOKENS,

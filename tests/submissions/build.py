@@ -6,8 +6,8 @@ import ast
 import textwrap
 from dataclasses import dataclass, field
 
+from autograder.authoring.template import build_template, strip_markers
 from autograder.paths import SOLUTION_PATH
-from autograder.template import build_template, strip_markers
 
 REFERENCE = strip_markers(SOLUTION_PATH.read_text(encoding="utf-8"))
 TEMPLATE = build_template(SOLUTION_PATH.read_text(encoding="utf-8"))

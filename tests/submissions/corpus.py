@@ -25,7 +25,7 @@ SECTION_POINTS: dict[str, float] = {
     "bonus": 10.0,
 }
 MAX_SCORE = 100.0
-HIDDEN_SOURCE_MARKERS = ("def check_", "autograder/checks", "pytestmark")
+HIDDEN_SOURCE_MARKERS = ("def check_", "autograder/grading/checks", "pytestmark")
 
 
 @dataclass(frozen=True)

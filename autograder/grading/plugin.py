@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from autograder.feedback import CheckFailed
-from autograder.results import TAGS, TestResult
+from autograder.grading.feedback import CheckFailed
+from autograder.grading.results import TAGS, TestResult
 from autograder.sandbox import wording
 from autograder.sandbox.client import Sandbox, SandboxError, SubmissionDoesNotImport
 

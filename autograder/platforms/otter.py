@@ -6,7 +6,7 @@ Writes::
     OUT_DIR/autograder.zip                              the Gradescope autograder (otter generate)
 
 The zip holds one otter test file per hidden check (``tests/check_<section>_<nn>.py``, points equal
-to ours). Each test case calls ``autograder.export.runtime.assert_check_passed("<number>")``: the
+to ours). Each test case calls ``autograder.platforms.runtime.assert_check_passed("<number>")``: the
 first one grades the submitted notebook once with our isolated grader, every test then reads its
 own verdict, so otter's score is our score. The grader itself (package with the hidden checks,
 the reference solution, ``exercise_utils.py``) travels in the zip's ``files/``, which otter copies
@@ -24,8 +24,8 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from autograder.grading.results import TestResult
 from autograder.paths import ASSIGNMENT_DIR, REPO_ROOT, SOLUTION_PATH
-from autograder.results import TestResult
 
 PACKAGE_DIR = REPO_ROOT / "autograder"
 EXERCISE_UTILS = ASSIGNMENT_DIR / "exercise_utils.py"
@@ -73,7 +73,7 @@ def check_{ident}():
     grader = str(Path({grader_dir!r}).resolve())  # otter copied it beside the submission
     if grader not in sys.path:
         sys.path.insert(0, grader)
-    from autograder.export.runtime import assert_check_passed
+    from autograder.platforms.runtime import assert_check_passed
 
     assert_check_passed({number!r})
 '''
@@ -192,7 +192,7 @@ def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False)
             "otter-grader is not installed: pip install -e '.[otter,notebooks]'"
         ) from None
 
-    from autograder.grade import check_catalogue
+    from autograder.grading.runner import check_catalogue
     from autograder.notebook import NOTEBOOK_FILE, notebook_text, student_notebook
 
     out_dir = Path(out_dir).resolve()

@@ -11,9 +11,15 @@ import math
 
 import torch
 
-from autograder.checks.gradients import MISTAKES, SHAPES, make_grads, total_norm, wrong_answers
-from autograder.feedback import Cause, CheckFailed, expect, fmt, is_close
-from autograder.markers import points, tag
+from autograder.grading.checks.gradients import (
+    MISTAKES,
+    SHAPES,
+    make_grads,
+    total_norm,
+    wrong_answers,
+)
+from autograder.grading.feedback import Cause, CheckFailed, expect, fmt, is_close
+from autograder.grading.markers import points, tag
 from autograder.sandbox.replies import ClipReply
 
 pytestmark = tag("clip_gradients")

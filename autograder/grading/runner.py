@@ -1,6 +1,6 @@
 """``python -m autograder grade SUBMISSION --out RESULTS.json``: grade one submission.
 
-The hidden checks (``autograder/checks``) run under pytest in this process, which never imports
+The hidden checks (``autograder/grading/checks``) run under pytest in this process, which never imports
 the submission: they ask a sandboxed student process (``autograder.sandbox``) to call the
 student's functions and compute every verdict here, against the reference solution loaded here.
 
@@ -25,11 +25,18 @@ from pathlib import Path
 import pytest
 
 from autograder import __version__
-from autograder.formats import render_table, to_gradescope, write_json_atomic
-from autograder.manifest import MANIFEST_PATH, Manifest
+from autograder.authoring.manifest import MANIFEST_PATH, Manifest
+from autograder.grading.gradescope import render_table, to_gradescope, write_json_atomic
+from autograder.grading.plugin import GradingPlugin
+from autograder.grading.results import (
+    COULD_NOT_GRADE,
+    GRADED,
+    GRADER_ERROR,
+    GradingResult,
+    TestResult,
+)
+from autograder.grading.submission import SubmissionNotFound, choose_editions, prepared_submission
 from autograder.paths import ASSIGNMENT_DIR, CHECKS_DIR, EXERCISE_UTILS_PATH
-from autograder.plugin import GradingPlugin
-from autograder.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, GradingResult, TestResult
 from autograder.sandbox.client import (
     ISOLATIONS,
     Limits,
@@ -37,7 +44,6 @@ from autograder.sandbox.client import (
     become_subreaper,
     kill_descendants,
 )
-from autograder.submission import SubmissionNotFound, choose_editions, prepared_submission
 
 # The grader's own address space (soft RLIMIT_AS) during a command's grading. It needs about
 # 4 GB (torch maps 3.2 GB at import; Fashion-MNIST, the reference's models, pytest); the cap
@@ -326,7 +332,7 @@ def grade_and_write(
     grader itself becomes ``grader_failure``'s result. The result returned and written is cleaned
     (``GradingResult.cleaned``), and a results file is always written (``write_results``).
     Used by ``autograder grade`` and by the platforms' grading process
-    (``autograder.export.runtime``).
+    (``autograder.platforms.runtime``).
     """
     started = time.monotonic()
     become_subreaper()  # orphans of the student process become ours, and are killed below

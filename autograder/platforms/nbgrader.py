@@ -10,7 +10,7 @@ The source notebook is the solution file's notebook edition with nbgrader's meta
 holding a ``### BEGIN SOLUTION`` region is an autograded-answer cell (nbgrader's own markers, so
 ``nbgrader generate_assignment`` makes the student version), and a final section holds one
 read-only test cell per hidden check, worth our points. A test cell only names its check and
-calls ``autograder.export.runtime.nbgrader_check("<number>")``: the first one grades the
+calls ``autograder.platforms.runtime.nbgrader_check("<number>")``: the first one grades the
 submitted notebook once with our isolated grader, each cell then prints that check's feedback and
 returns its score, which nbgrader reads as the cell's (partial) credit. The checks' source never
 enters the notebook or the feedback; the grader must be installed where notebooks are autograded
@@ -24,10 +24,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from autograder.export.otter import EXERCISE_UTILS, ExportError
+from autograder.authoring.template import BEGIN, END, HINT
+from autograder.grading.results import TestResult
 from autograder.paths import SOLUTION_PATH
-from autograder.results import TestResult
-from autograder.template import BEGIN, END, HINT
+from autograder.platforms.otter import EXERCISE_UTILS, ExportError
 
 ASSIGNMENT_NAME = "batchnorm_gradclip"
 COURSE_ID = "deep-learning-pytorch"
@@ -53,7 +53,7 @@ GRADER_CELL = """\
 import os
 
 try:
-    from autograder.export.runtime import nbgrader_check as _check
+    from autograder.platforms.runtime import nbgrader_check as _check
 except ModuleNotFoundError:
     if os.environ.get("NBGRADER_EXECUTION") == "autograde":
         raise
@@ -262,7 +262,7 @@ def export_nbgrader(
     *, course_dir: Path, assignment: str = ASSIGNMENT_NAME, force: bool = False
 ) -> list[Path]:
     """Write (or add this assignment to) the nbgrader course at ``course_dir``."""
-    from autograder.grade import check_catalogue
+    from autograder.grading.runner import check_catalogue
     from autograder.notebook import NOTEBOOK_FILE, notebook_text
 
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", assignment):

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from autograder.results import COULD_NOT_GRADE, GRADED, TAGS, GradingResult, TestResult
+from autograder.grading.results import COULD_NOT_GRADE, GRADED, TAGS, GradingResult, TestResult
 
 
 def to_gradescope(result: GradingResult) -> dict[str, Any]:

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import autograder
+from autograder.grading.submission import EXERCISE_NOTEBOOK
 from autograder.paths import EXERCISE_FILE
-from autograder.submission import EXERCISE_NOTEBOOK
 
 # How long the grading process may take. Clearly below nbgrader's cell timeout (the exported
-# config sets 900 s: autograder.export.nbgrader.CELL_TIMEOUT_S), so that a grading that hangs
+# config sets 900 s: autograder.platforms.nbgrader.CELL_TIMEOUT_S), so that a grading that hangs
 # ends with our message, not with nbgrader's "CellTimeoutError". Grading takes 10-60 s; the
 # slowest legitimate case (every probe of a slow submission timing out) stays well under this.
 GRADING_TIMEOUT_S = 600.0
@@ -66,7 +66,7 @@ def grade_in_subprocess(submission: Path, *, timeout: float = GRADING_TIMEOUT_S)
     package_parent = Path(autograder.__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="bngc-results-") as tmp:
         out = Path(tmp) / "results.json"
-        cmd = [sys.executable, "-m", "autograder.export.runtime", str(submission.resolve())]
+        cmd = [sys.executable, "-m", "autograder.platforms.runtime", str(submission.resolve())]
         try:
             proc = run_grader(
                 [*cmd, "--out", str(out)],
@@ -195,8 +195,8 @@ def grade_to_json(*, submission: str | Path, out: str | Path) -> dict[str, Any]:
 
     The notes about a notebook (its removed magics, ...) are part of the summary, once.
     """
-    from autograder.formats import to_gradescope
-    from autograder.grade import grade_and_write
+    from autograder.grading.gradescope import to_gradescope
+    from autograder.grading.runner import grade_and_write
 
     return to_gradescope(grade_and_write(submission=submission, out=out))
 
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     end_with_students_on_sigterm()  # run_grader's SIGTERM, when grading took too long
-    from autograder.grade import GRADER_MEMORY_MB, own_address_space_capped
+    from autograder.grading.runner import GRADER_MEMORY_MB, own_address_space_capped
 
     with own_address_space_capped(GRADER_MEMORY_MB):  # as `autograder grade` does
         data = grade_to_json(submission=args.submission, out=args.out)

@@ -17,8 +17,8 @@ import math
 
 import torch
 
-from autograder.feedback import Cause, CheckFailed, expect, fmt, is_close
-from autograder.markers import points, tag
+from autograder.grading.feedback import Cause, CheckFailed, expect, fmt, is_close
+from autograder.grading.markers import points, tag
 from autograder.sandbox import modelspec
 from autograder.sandbox.replies import History, LayerDesc, ProtocolReply, Step
 

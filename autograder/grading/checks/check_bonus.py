@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from autograder.feedback import Cause, CheckFailed, expect, max_abs_diff, tensors_close
-from autograder.markers import points, tag
+from autograder.grading.feedback import Cause, CheckFailed, expect, max_abs_diff, tensors_close
+from autograder.grading.markers import points, tag
 from autograder.sandbox.replies import ManualBatchnormReply
 
 pytestmark = tag("bonus")

@@ -1,7 +1,7 @@
 """The result of grading one submission: small dataclasses with computed totals.
 
 Output formats (Gradescope JSON, terminal table, ...) are functions over this model in
-``autograder.formats``; nothing here knows about files or pytest.
+``autograder.grading.gradescope``; nothing here knows about files or pytest.
 """
 
 from __future__ import annotations

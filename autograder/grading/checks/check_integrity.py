@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from autograder.feedback import expect
-from autograder.markers import points, tag
+from autograder.grading.feedback import expect
+from autograder.grading.markers import points, tag
 from autograder.sandbox.wording import IMPORTING
 
 pytestmark = tag("integrity")

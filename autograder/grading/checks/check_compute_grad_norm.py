@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from autograder.checks.gradients import SHAPES, diagnose, make_grads, same_grads, total_norm
-from autograder.feedback import CheckFailed, expect, fmt, is_close
-from autograder.markers import points, tag
+from autograder.grading.checks.gradients import SHAPES, diagnose, make_grads, same_grads, total_norm
+from autograder.grading.feedback import CheckFailed, expect, fmt, is_close
+from autograder.grading.markers import points, tag
 from autograder.sandbox.replies import GradNormReply
 
 pytestmark = tag("compute_grad_norm")

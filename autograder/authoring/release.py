@@ -6,7 +6,7 @@ pinned ``requirements.txt``, a ``.gitignore``, the workflow that runs the public
 (``.github/workflows/public-tests.yml`` with its summary script) and the manifest of protected
 files with their SHA-256 hashes (``.github/autograder-manifest.json``).
 
-Nothing of ``solutions/`` nor of the hidden checks (``autograder/checks/``) may reach it:
+Nothing of ``solutions/`` nor of the hidden checks (``autograder/grading/checks/``) may reach it:
 ``find_leaks`` looks for them in every file and ``release`` refuses to write when it finds any.
 """
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import __version__
-from autograder.manifest import MANIFEST_PATH, Manifest
+from autograder.authoring.manifest import MANIFEST_PATH, Manifest
 from autograder.paths import (
     ASSIGNMENT_DIR,
     CHECKS_DIR,

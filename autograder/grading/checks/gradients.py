@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from autograder.feedback import Cause
+from autograder.grading.feedback import Cause
 
 SHAPES = [[4, 3], [3], [2, 2, 2], [5], [6, 2]]
 

@@ -91,7 +91,7 @@ def plan_statuses(
     hosts: tuple[str, ...] = ("github.com",),
 ) -> tuple[list[StatusPost], list[str]]:
     """The statuses to post for ``results``, and the students that get none."""
-    from autograder import github_api
+    from autograder.github import api as github_api
 
     posts, skipped = [], []
     for data in results:
@@ -121,7 +121,7 @@ def post_results(
 
     Raises PostStatusError without a token (unless ``dry_run``), before any request.
     """
-    from autograder import github_api
+    from autograder.github import api as github_api
 
     if not token and not dry_run:
         raise PostStatusError(
@@ -162,7 +162,7 @@ def post_statuses(
     timeout: int | None = None,
 ) -> PostReport:
     """Post the statuses of every ``<student>.json`` in ``results_dir`` (see ``post_results``)."""
-    from autograder.grade_repos import load_results
+    from autograder.github.grade_repos import load_results
 
     folder = Path(results_dir)
     if not folder.is_dir():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.results import TAGS
+from autograder.grading.results import TAGS
 
 
 def points(value: float) -> pytest.MarkDecorator:

@@ -20,7 +20,7 @@ Fetching and grading can run as two steps, so that the token is never in the env
 process that runs student code: ``--fetch-only --clones DIR`` clones every repository (with the
 token) into ``DIR/<student>.git`` (or notes why not in ``DIR/<student>.error``), and
 ``--clones DIR`` without ``--fetch-only`` grades from there (no network, no token).
-``--post-status`` posts each score to GitHub as a commit status (``autograder.post_statuses``).
+``--post-status`` posts each score to GitHub as a commit status (``autograder.github.post_statuses``).
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from autograder import __version__
-from autograder.formats import write_json_atomic
-from autograder.manifest import Manifest, restore
+from autograder.authoring.manifest import Manifest, restore
+from autograder.github.post_statuses import add_github_arguments
+from autograder.grading.gradescope import write_json_atomic
+from autograder.grading.submission import EXERCISE_NOTEBOOK
 from autograder.paths import EXERCISE_FILE, REPO_ROOT
-from autograder.post_statuses import add_github_arguments
 from autograder.sandbox.client import ISOLATIONS
-from autograder.submission import EXERCISE_NOTEBOOK
 
 DEFAULT_MAX_SCORE = 100.0  # the grader's max_score, for rows that could not be graded
 SUMMARY_FILE = "summary.csv"
@@ -697,7 +697,7 @@ def grade_repos(
     error row). ``clones`` grades from the folder written by ``fetch_repos`` instead of cloning.
     ``workdir`` keeps the clones for inspection (default: a temporary folder removed at the end).
     """
-    from autograder.release import build_release
+    from autograder.authoring.release import build_release
 
     rows = _rows_of(roster, shard)
     when = parse_deadline(deadline) if isinstance(deadline, str) else deadline
@@ -933,7 +933,7 @@ def _check_options(args: argparse.Namespace, token: str | None) -> None:
 
 
 def _org_roster(args: argparse.Namespace, token: str | None) -> list[RosterRow]:
-    from autograder import github_api
+    from autograder.github import api as github_api
 
     listed = github_api.list_org_repos(
         args.org, prefix=args.prefix, token=token, base_url=args.api_url
@@ -945,8 +945,8 @@ def _org_roster(args: argparse.Namespace, token: str | None) -> list[RosterRow]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autograder.post_statuses import post_results, print_report
-    from autograder.release import ReleaseError
+    from autograder.authoring.release import ReleaseError
+    from autograder.github.post_statuses import post_results, print_report
 
     token = os.environ.get(args.token_env) or None
     hosts = (args.git_host,)
@@ -1005,7 +1005,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"grade-repos: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
-        from autograder import github_api  # only now: PyGithub is an optional extra
+        from autograder.github import api as github_api  # only now: PyGithub is an optional extra
 
         if isinstance(exc, github_api.GitHubAPIError):  # --org: the listing failed
             print(f"grade-repos: {exc}", file=sys.stderr)

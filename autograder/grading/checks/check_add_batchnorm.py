@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from autograder.feedback import Cause, CheckFailed, expect, max_abs_diff, tensors_close
-from autograder.markers import points, tag
+from autograder.grading.feedback import Cause, CheckFailed, expect, max_abs_diff, tensors_close
+from autograder.grading.markers import points, tag
 from autograder.sandbox import modelspec
 from autograder.sandbox.modelspec import BATCH_NORMS, WEIGHTED, layer, same_layer
 from autograder.sandbox.replies import AddBatchnormReply, LayerDesc, ModelDesc

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from autograder.grading.plugin import GradingPlugin
+from autograder.grading.settings import TIMEOUTS
 from autograder.paths import SOLUTION_PATH
-from autograder.plugin import GradingPlugin
 from autograder.sandbox.client import MalformedReply
 from autograder.sandbox.replies import REPLY_TYPES, InvalidReply, from_wire, to_wire
-from autograder.settings import TIMEOUTS
 
 
 def _plugin(config: pytest.Config) -> GradingPlugin:

@@ -13,12 +13,12 @@ import time
 
 import torch
 
-from autograder.data import grading_splits, standardise
-from autograder.feedback import Cause, CheckFailed, expect
-from autograder.markers import points, tag
+from autograder.grading.data import grading_splits, standardise
+from autograder.grading.feedback import Cause, CheckFailed, expect
+from autograder.grading.markers import points, tag
+from autograder.grading.settings import FMNIST_RUN as RUN
 from autograder.sandbox.modelspec import RebuildError, build_model
 from autograder.sandbox.replies import TrainReply
-from autograder.settings import FMNIST_RUN as RUN
 
 pytestmark = tag("accuracy")
 

@@ -46,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autograder.export.otter import ExportError
     from autograder.notebook import NotebookSupportMissing
+    from autograder.platforms.otter import ExportError
 
     try:
         if args.target == "notebooks" and args.check:
@@ -80,11 +80,11 @@ def _export(args: argparse.Namespace) -> list[Path]:
 
         return write_notebooks()
     if args.target == "otter":
-        from autograder.export.otter import export_otter
+        from autograder.platforms.otter import export_otter
 
         return export_otter(out_dir=args.out_dir, force=args.force, with_data=args.with_data)
     if args.target == "nbgrader":
-        from autograder.export.nbgrader import ASSIGNMENT_NAME, export_nbgrader
+        from autograder.platforms.nbgrader import ASSIGNMENT_NAME, export_nbgrader
 
         return export_nbgrader(
             course_dir=args.course_dir,

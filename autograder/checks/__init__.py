@@ -1,1 +1,0 @@
-"""The hidden checks. Never shipped to students; run only by ``autograder.grade``."""

@@ -1,0 +1,1 @@
+"""The hidden checks. Never shipped to students; run only by ``autograder.grading.runner``."""
