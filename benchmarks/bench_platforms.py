@@ -38,9 +38,9 @@ from tests.test_otter import otter_run  # noqa: E402
 def bench(kinds: list[str], work: Path) -> list[dict]:
     import nbformat
 
-    from autograder.notebook import NOTEBOOK_FILE
     from autograder.platforms.nbgrader import ASSIGNMENT_NAME, export_nbgrader
     from autograder.platforms.otter import export_otter, otter_edition
+    from autograder.sandbox.names import EXERCISE_NOTEBOOK
 
     export_otter(out_dir=work / "otter")
     course = work / "course"
@@ -70,7 +70,7 @@ def bench(kinds: list[str], work: Path) -> list[dict]:
 
         sub = course / "submitted" / kind / ASSIGNMENT_NAME
         sub.mkdir(parents=True)
-        nbformat.write(submission_notebook(course, kind), sub / NOTEBOOK_FILE)
+        nbformat.write(submission_notebook(course, kind), sub / EXERCISE_NOTEBOOK)
         started = time.monotonic()
         assert api.autograde(ASSIGNMENT_NAME, kind)["success"]
         row["nbgrader_s"] = time.monotonic() - started

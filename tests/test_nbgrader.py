@@ -15,8 +15,8 @@ pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install -
 nbformat = pytest.importorskip("nbformat", reason="notebook support needs the [notebooks] extra")
 
 from autograder.authoring.template import strip_markers  # noqa: E402
+from autograder.grading.notebook_script import notebook_to_script  # noqa: E402
 from autograder.grading.runner import check_catalogue  # noqa: E402
-from autograder.notebook import NOTEBOOK_FILE, notebook_to_script  # noqa: E402
 from autograder.platforms.nbgrader import (  # noqa: E402
     ASSIGNMENT_NAME,
     GRADER_CELL_TAG,
@@ -24,6 +24,7 @@ from autograder.platforms.nbgrader import (  # noqa: E402
     source_notebook,
 )
 from autograder.platforms.otter import ExportError  # noqa: E402
+from autograder.sandbox.names import EXERCISE_NOTEBOOK  # noqa: E402
 from tests.leaks import hidden_check_leaks  # noqa: E402
 from tests.test_notebook_grading import (  # noqa: E402
     KINDS,
@@ -44,7 +45,7 @@ def _api(course: Path):
 
 def submission_notebook(course: Path, kind: str):
     """The released notebook with its answer cells filled in as a student of ``kind`` would."""
-    release = course / "release" / ASSIGNMENT_NAME / NOTEBOOK_FILE
+    release = course / "release" / ASSIGNMENT_NAME / EXERCISE_NOTEBOOK
     nb = nbformat.read(release, as_version=4)
     if kind == "template":
         return nb
@@ -75,7 +76,7 @@ def course(tmp_path_factory) -> dict:
         for kind in KINDS:
             folder = root / "submitted" / kind / ASSIGNMENT_NAME
             folder.mkdir(parents=True)
-            nbformat.write(submission_notebook(root, kind), folder / NOTEBOOK_FILE)
+            nbformat.write(submission_notebook(root, kind), folder / EXERCISE_NOTEBOOK)
             started = time.monotonic()
             graded = api.autograde(ASSIGNMENT_NAME, kind)
             out["seconds"][kind] = time.monotonic() - started
@@ -89,7 +90,7 @@ def course(tmp_path_factory) -> dict:
             submission = gb.find_submission(ASSIGNMENT_NAME, kind)
             cells = {}
             for grade in gb.find_submission_notebook(
-                NOTEBOOK_FILE[:-6], ASSIGNMENT_NAME, kind
+                EXERCISE_NOTEBOOK[:-6], ASSIGNMENT_NAME, kind
             ).grades:
                 if grade.name.startswith("check-"):
                     cells[grade.name[len("check-") :].replace("-", ".")] = grade.score
@@ -101,7 +102,7 @@ def test_source_notebook_layout(tmp_path: Path):
     export_nbgrader(course_dir=tmp_path)
     config = (tmp_path / "nbgrader_config.py").read_text()
     assert "c.Execute.timeout = 900" in config
-    nb = nbformat.read(tmp_path / "source" / ASSIGNMENT_NAME / NOTEBOOK_FILE, as_version=4)
+    nb = nbformat.read(tmp_path / "source" / ASSIGNMENT_NAME / EXERCISE_NOTEBOOK, as_version=4)
     meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
     answers = [m["grade_id"] for m in meta if m.get("solution")]
     assert answers == [
@@ -146,11 +147,11 @@ def test_autograde_scores_equal_ours(kind: str, course: dict):
 @pytest.mark.timeout(1800)
 def test_student_files_and_feedback_hold_no_check_source(course: dict):
     root: Path = course["root"]
-    released = (root / "release" / ASSIGNMENT_NAME / NOTEBOOK_FILE).read_text()
+    released = (root / "release" / ASSIGNMENT_NAME / EXERCISE_NOTEBOOK).read_text()
     assert "BEGIN SOLUTION" not in released and "per_tensor, ord=norm_type" not in released
     feedback = sorted((root / "feedback" / "wrong" / ASSIGNMENT_NAME).glob("*.html"))
     assert feedback
-    autograded = (root / "autograded" / "wrong" / ASSIGNMENT_NAME / NOTEBOOK_FILE).read_text()
+    autograded = (root / "autograded" / "wrong" / ASSIGNMENT_NAME / EXERCISE_NOTEBOOK).read_text()
     shown = {"release.ipynb": released, "autograded.ipynb": autograded}
     shown |= {p.name: p.read_text() for p in feedback}
     assert hidden_check_leaks(shown) == []
@@ -179,7 +180,7 @@ def test_existing_course_keeps_its_config(tmp_path: Path):
     config = (tmp_path / "nbgrader_config.py").read_text()
     assert config.startswith("c = get_config()\nc.CourseDirectory.course_id = 'x'\n")
     assert _effective_timeout(tmp_path) == 900
-    assert (tmp_path / "source" / "hw3" / NOTEBOOK_FILE).is_file()
+    assert (tmp_path / "source" / "hw3" / EXERCISE_NOTEBOOK).is_file()
 
 
 def test_generated_config_with_the_commented_default_gets_the_timeout(tmp_path: Path):

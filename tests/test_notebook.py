@@ -15,20 +15,22 @@ import pytest
 nbformat = pytest.importorskip("nbformat", reason="notebook support needs the [notebooks] extra")
 pytest.importorskip("jupytext", reason="notebook support needs the [notebooks] extra")
 
+from autograder.authoring.notebooks import (  # noqa: E402
+    REFERENCE_NOTEBOOK_PATH,
+    STUDENT_NOTEBOOK_PATH,
+    stale_notebooks,
+)
+from autograder.grading.notebook_script import (  # noqa: E402
+    EXPERIMENT_TAG,
+    NotebookSupportMissing,
+    notebook_to_script,
+    read_notebook,
+    strip_ipython,
+)
 from autograder.grading.submission import (  # noqa: E402
     SubmissionNotFound,
     prepared_submission,
     resolve_submission,
-)
-from autograder.notebook import (  # noqa: E402
-    EXPERIMENT_TAG,
-    REFERENCE_NOTEBOOK_PATH,
-    STUDENT_NOTEBOOK_PATH,
-    NotebookSupportMissing,
-    notebook_to_script,
-    read_notebook,
-    stale_notebooks,
-    strip_ipython,
 )
 from autograder.paths import ASSIGNMENT_DIR, REPO_ROOT, SOLUTION_PATH, TEMPLATE_PATH  # noqa: E402
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from autograder.authoring.notebooks import REFERENCE_NOTEBOOK_PATH
 from autograder.authoring.template import strip_markers
-from autograder.notebook import REFERENCE_NOTEBOOK_PATH
 from autograder.paths import REPO_ROOT, SOLUTION_PATH, TEMPLATE_PATH
 from tests.leaks import hidden_check_leaks, hidden_check_source_lines
 
@@ -48,7 +48,7 @@ def script_text(kind: str) -> str:
 
 def notebook(kind: str):
     """The notebook edition a student of ``kind`` hands in (an nbformat node)."""
-    from autograder.notebook import notebook_from_source, student_notebook
+    from autograder.authoring.notebooks import notebook_from_source, student_notebook
 
     if kind == "template":
         return student_notebook()
@@ -56,10 +56,11 @@ def notebook(kind: str):
 
 
 def write_notebook(nb, folder: Path) -> Path:
-    from autograder.notebook import NOTEBOOK_FILE, notebook_text
+    from autograder.authoring.notebooks import notebook_text
+    from autograder.sandbox.names import EXERCISE_NOTEBOOK
 
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / NOTEBOOK_FILE
+    path = folder / EXERCISE_NOTEBOOK
     path.write_text(notebook_text(nb), encoding="utf-8")
     return path
 
@@ -255,8 +256,8 @@ def test_harmless_removals_give_no_hint_when_the_notebook_cannot_be_graded():
     import nbformat
 
     from autograder.grading.gradescope import summary_text
+    from autograder.grading.notebook_script import notebook_to_script
     from autograder.grading.results import COULD_NOT_GRADE, GradingResult
-    from autograder.notebook import notebook_to_script
 
     def summary(*cells: str) -> str:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])

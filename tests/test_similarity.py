@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from autograder.authoring.notebooks import REFERENCE_NOTEBOOK_PATH, notebook_from_source
 from autograder.cli import main as cli_main
-from autograder.notebook import REFERENCE_NOTEBOOK_PATH, notebook_from_source
 from autograder.paths import SOLUTION_PATH
 from autograder.similarity.collect import (
     UnreadableFile,

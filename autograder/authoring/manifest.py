@@ -19,16 +19,15 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from autograder.sandbox.names import EDITIONS
+
 MANIFEST_PATH = ".github/autograder-manifest.json"
 MANIFEST_VERSION = 1
 
 PROTECTED_FILES: tuple[str, ...] = ("requirements.txt", "exercise_utils.py")
 PROTECTED_DIRS: tuple[str, ...] = ("tests", ".github")
 # the two editions of the exercise, as released (recorded, not protected)
-TEMPLATE_FILES: tuple[str, ...] = (
-    "batchnorm_gradclip_exercise.py",
-    "batchnorm_gradclip_exercise.ipynb",
-)
+TEMPLATE_FILES: tuple[str, ...] = EDITIONS
 
 
 def sha256_bytes(data: bytes) -> str:

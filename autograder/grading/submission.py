@@ -15,7 +15,7 @@ student's feedback::
         feedback = prepared.translate(feedback)  # points into the notebook's cells
 
 Grading a notebook needs the [notebooks] extra (nbformat, IPython); without it,
-``prepared_submission`` raises ``autograder.notebook.NotebookSupportMissing``, a problem of the
+``prepared_submission`` raises ``autograder.grading.notebook_script.NotebookSupportMissing``, a problem of the
 grader's environment, not of the submission.
 """
 
@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.paths import EXERCISE_FILE, TEMPLATE_PATH
+from autograder.paths import TEMPLATE_PATH
+from autograder.sandbox.names import EXERCISE_FILE, EXERCISE_NOTEBOOK
 
 if TYPE_CHECKING:
-    from autograder.notebook import NotebookScript
+    from autograder.grading.notebook_script import NotebookScript
 
 NOTEBOOK_SUFFIX = ".ipynb"
-EXERCISE_NOTEBOOK = Path(EXERCISE_FILE).with_suffix(NOTEBOOK_SUFFIX).name
 
 
 class SubmissionNotFound(Exception):
@@ -125,7 +125,7 @@ def _code_of(path: Path) -> str:
 
 def _notebook_code(path: Path) -> str | None:
     """The graded code of a notebook, normalised; None when it cannot be read here."""
-    from autograder.notebook import (
+    from autograder.grading.notebook_script import (
         NotebookError,
         NotebookSupportMissing,
         notebook_to_script,
@@ -213,7 +213,7 @@ def prepared_submission(
         yield PreparedSubmission(path=original, original=original)
         return
 
-    from autograder.notebook import NotebookError, notebook_to_script, read_notebook
+    from autograder.grading.notebook_script import NotebookError, notebook_to_script, read_notebook
 
     try:
         script = notebook_to_script(read_notebook(original), name=original.name)

@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autograder.notebook import NotebookSupportMissing
+    from autograder.grading.notebook_script import NotebookSupportMissing
     from autograder.platforms.otter import ExportError
 
     try:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_notebooks() -> int:
     """Exit status 1 when a committed notebook is out of date (``export notebooks --check``)."""
-    from autograder.notebook import stale_notebooks
+    from autograder.authoring.notebooks import stale_notebooks
 
     stale = stale_notebooks()
     for path in stale:
@@ -76,7 +76,7 @@ def _check_notebooks() -> int:
 def _export(args: argparse.Namespace) -> list[Path]:
     """Write the export ``args`` ask for; return the paths written."""
     if args.target == "notebooks":
-        from autograder.notebook import write_notebooks
+        from autograder.authoring.notebooks import write_notebooks
 
         return write_notebooks()
     if args.target == "otter":

@@ -132,7 +132,8 @@ def source_notebook(checks: list[TestResult], *, solution_source: str | None = N
 
     ``solution_source`` is the solution file's text (default: the reference solution).
     """
-    from autograder.notebook import EXPERIMENT_TAG, notebook_from_source, require
+    from autograder.authoring.notebooks import notebook_from_source
+    from autograder.grading.notebook_script import EXPERIMENT_TAG, require
 
     nbformat = require("nbformat")
 
@@ -262,8 +263,9 @@ def export_nbgrader(
     *, course_dir: Path, assignment: str = ASSIGNMENT_NAME, force: bool = False
 ) -> list[Path]:
     """Write (or add this assignment to) the nbgrader course at ``course_dir``."""
+    from autograder.authoring.notebooks import notebook_text
     from autograder.grading.runner import check_catalogue
-    from autograder.notebook import NOTEBOOK_FILE, notebook_text
+    from autograder.sandbox.names import EXERCISE_NOTEBOOK
 
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", assignment):
         raise ExportError(f"assignment name {assignment!r}: use letters, digits, '-' and '_'")
@@ -292,7 +294,7 @@ def export_nbgrader(
         with config.open("a", encoding="utf-8") as f:
             f.write(addition)
         written.append(config)
-    notebook = source_dir / NOTEBOOK_FILE
+    notebook = source_dir / EXERCISE_NOTEBOOK
     notebook.write_text(notebook_text(nb), encoding="utf-8")
     shutil.copy(EXERCISE_UTILS, source_dir / EXERCISE_UTILS.name)
     written += [notebook, source_dir / EXERCISE_UTILS.name]

@@ -85,7 +85,8 @@ class ExportError(RuntimeError):
 
 def otter_edition(nb: object) -> object:
     """``nb`` with its experiment cells marked for otter to skip while grading (in place)."""
-    from autograder.notebook import EXPERIMENT_TAG, with_tags
+    from autograder.authoring.notebooks import with_tags
+    from autograder.grading.notebook_script import EXPERIMENT_TAG
 
     nb.cells = [
         with_tags(c, [OTTER_IGNORE_TAG]) if EXPERIMENT_TAG in c.metadata.get("tags", []) else c
@@ -177,7 +178,7 @@ def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False)
     ``with_data`` puts Fashion-MNIST (30 MB) into the zip, so that grading on Gradescope needs
     no download.
     """
-    from autograder.notebook import require
+    from autograder.grading.notebook_script import require
 
     # first: otter.generate imports nbformat itself, and its ModuleNotFoundError is not ours to
     # explain below (NotebookSupportMissing says which extra to install)
@@ -192,8 +193,9 @@ def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False)
             "otter-grader is not installed: pip install -e '.[otter,notebooks]'"
         ) from None
 
+    from autograder.authoring.notebooks import notebook_text, student_notebook
     from autograder.grading.runner import check_catalogue
-    from autograder.notebook import NOTEBOOK_FILE, notebook_text, student_notebook
+    from autograder.sandbox.names import EXERCISE_NOTEBOOK
 
     out_dir = Path(out_dir).resolve()
     if with_data:
@@ -205,7 +207,7 @@ def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False)
 
     student_dir = out_dir / "student"
     student_dir.mkdir()
-    notebook = student_dir / NOTEBOOK_FILE
+    notebook = student_dir / EXERCISE_NOTEBOOK
     nb = otter_edition(student_notebook())
     nbformat.validate(nb)
     notebook.write_text(notebook_text(nb), encoding="utf-8")

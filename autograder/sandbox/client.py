@@ -40,12 +40,11 @@ from pathlib import Path
 from typing import Any
 
 from . import protocol, tamper, wording
-from .worker import BONUS_NAMES, REQUIRED_NAMES
+from .names import BONUS_NAMES, EXERCISE_FILE, REQUIRED_NAMES
 
 SANDBOX_PACKAGE_DIR = Path(__file__).resolve().parent
 GRADER_PACKAGE_DIR = SANDBOX_PACKAGE_DIR.parent
 PROJECT_ROOT = GRADER_PACKAGE_DIR.parent  # the repository, for an editable install
-EXERCISE_FILE = "batchnorm_gradclip_exercise.py"
 # How the student process may be isolated (see Sandbox): "auto" is bwrap where it works
 ISOLATIONS: tuple[str, ...] = ("auto", "bwrap", "process")
 

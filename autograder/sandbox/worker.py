@@ -16,9 +16,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-MODULE_NAME = "batchnorm_gradclip_exercise"
-REQUIRED_NAMES = ("add_batchnorm", "compute_grad_norm", "clip_gradients", "compare_runs")
-BONUS_NAMES = ("ManualBatchNorm1d",)
+from .names import BONUS_NAMES, MODULE_NAME, REQUIRED_NAMES
+
 # What is sent of an exception's type name, message and source line (the grader caps again)
 MAX_TYPE_CHARS = 200
 MAX_MESSAGE_CHARS = 2000

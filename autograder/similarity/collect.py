@@ -17,17 +17,13 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.notebook import (
-    NOTEBOOK_FILE,
-    STUDENT_NOTEBOOK_PATH,
-    NotebookError,
-    notebook_to_script,
-    read_notebook,
-)
+from autograder.authoring.notebooks import STUDENT_NOTEBOOK_PATH
+from autograder.grading.notebook_script import NotebookError, notebook_to_script, read_notebook
 from autograder.paths import EXERCISE_FILE, TEMPLATE_PATH
+from autograder.sandbox.names import EDITIONS, EXERCISE_NOTEBOOK
 
 SUBMISSIONS_DIR = "submissions"
-EDITIONS: tuple[str, ...] = (EXERCISE_FILE, NOTEBOOK_FILE)
+
 # A notebook with its outputs (figures) can be a few MB. The reference solution is 24 KB of code:
 # ten times that is not a solution, and would only slow the comparison down (Pygments needs
 # seconds for a pathological megabyte).
@@ -48,7 +44,7 @@ class Document:
     """One submitted edition of one student: the Python code that is compared."""
 
     student: str
-    file: str  # EXERCISE_FILE or NOTEBOOK_FILE
+    file: str  # EXERCISE_FILE or EXERCISE_NOTEBOOK
     code: str
 
 
@@ -75,7 +71,7 @@ class Collection:
 
 def template_codes() -> list[str]:
     """The code every student received: the template script and the template notebook's cells."""
-    notebook = notebook_to_script(read_notebook(STUDENT_NOTEBOOK_PATH), name=NOTEBOOK_FILE)
+    notebook = notebook_to_script(read_notebook(STUDENT_NOTEBOOK_PATH), name=EXERCISE_NOTEBOOK)
     return [TEMPLATE_PATH.read_text(encoding="utf-8"), notebook.source]
 
 
@@ -107,7 +103,7 @@ def collect_submissions(results_dir: Path) -> Collection:
         present = [name for name in EDITIONS if _present(folder / name)]
         if not present:
             collection.skipped.append(
-                Skipped(student, f"no {EXERCISE_FILE} or {NOTEBOOK_FILE} in the folder")
+                Skipped(student, f"no {EXERCISE_FILE} or {EXERCISE_NOTEBOOK} in the folder")
             )
         for name in present:
             try:

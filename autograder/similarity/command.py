@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
-from autograder.notebook import NotebookSupportMissing
+from autograder.grading.notebook_script import NotebookSupportMissing
 from autograder.similarity.collect import (
     SimilarityInputError,
     Skipped,

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from autograder.grading.feedback import expect
 from autograder.grading.markers import points, tag
+from autograder.sandbox.names import REQUIRED_NAMES
 from autograder.sandbox.wording import IMPORTING
 
 pytestmark = tag("integrity")
-
-REQUIRED = ("add_batchnorm", "compute_grad_norm", "clip_gradients", "compare_runs")
 
 
 @points(0)
 def check_imports_and_defines_functions(grading):
     """The submission imports and defines the four required functions"""
     report = grading.sandbox.import_report()
-    missing = [name for name in REQUIRED if name not in report["defined"]]
+    missing = [name for name in REQUIRED_NAMES if name not in report["defined"]]
     expect(
         not missing,
-        expected="module-level definitions of " + ", ".join(REQUIRED),
+        expected="module-level definitions of " + ", ".join(REQUIRED_NAMES),
         got="missing: " + ", ".join(missing),
         hint="do not rename or remove the functions of the template; the grader imports them "
         "by name.",

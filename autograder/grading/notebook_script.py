@@ -1,27 +1,15 @@
-"""The notebook edition of the exercise, and the way back from a notebook to a gradable script.
+"""From a submitted notebook back to a gradable script.
 
-One source for everything: ``solutions/batchnorm_gradclip_exercise.py`` is written in jupytext's
-percent format (``# %%`` code cells, ``# %% [markdown]`` narrative cells, ``tags=["active-ipynb"]``
-cells that exist only in the notebook, ``tags=["active-py"]`` cells only in the script). From it:
-
-* ``reference_notebook()``: the solution without the HINT/BEGIN/END markers
-  (``solutions/batchnorm_gradclip_exercise.ipynb``);
-* ``student_notebook()``: the student template, each solution block replaced by its stub
-  (``assignment/batchnorm_gradclip_exercise.ipynb``).
-
-Both are written without outputs and with stable cell ids, so that a committed notebook is
-byte-for-byte what ``write_notebooks()`` produces (``stale_notebooks()`` checks it).
-
-``notebook_to_script()`` goes the other way for grading: it keeps the code cells a student wrote,
-removes IPython-only syntax (magics, shell escapes, ``get_ipython()`` calls) and says so in notes
-for the feedback, and returns a plain Python module that the grader treats like a ``.py``
-submission.
+``notebook_to_script()`` keeps the code cells a student wrote, removes IPython-only syntax
+(magics, shell escapes, ``get_ipython()`` calls) and says so in notes for the feedback, and
+returns a plain Python module that the grader treats like a ``.py`` submission, with a map back
+to the notebook's cells for the feedback (``NotebookScript.translate``). The other direction,
+from the solution to the notebooks students get, is ``autograder.authoring.notebooks``.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import importlib
 import re
 import sys
@@ -30,14 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.authoring.template import build_template, strip_markers
 from autograder.grading.gradescope import LEFT_OUT_OF_GRADING, REMOVED_FOR_GRADING
-from autograder.paths import ASSIGNMENT_DIR, EXERCISE_FILE, SOLUTION_PATH, SOLUTIONS_DIR
 from autograder.sandbox import wording
-
-NOTEBOOK_FILE = "batchnorm_gradclip_exercise.ipynb"
-STUDENT_NOTEBOOK_PATH = ASSIGNMENT_DIR / NOTEBOOK_FILE
-REFERENCE_NOTEBOOK_PATH = SOLUTIONS_DIR / NOTEBOOK_FILE
+from autograder.sandbox.names import EXERCISE_FILE, EXERCISE_NOTEBOOK
 
 # Code cells with one of these tags run in Jupyter only, never during grading: jupytext's
 # notebook-only cells (the experiment at the end), otter-grader's ignored cells, and the cell of
@@ -45,10 +28,6 @@ REFERENCE_NOTEBOOK_PATH = SOLUTIONS_DIR / NOTEBOOK_FILE
 NOTEBOOK_ONLY_TAGS: tuple[str, ...] = ("active-ipynb", "otter_ignore", "bngc-grader")
 # Tag that marks the cells which run the experiment (train on Fashion-MNIST, show the figure).
 EXPERIMENT_TAG = "active-ipynb"
-
-KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
-
 # Cell magics whose body is ordinary Python that runs once: the body is kept for grading.
 _PYTHON_BODY_CELL_MAGICS = ("time", "capture")
 
@@ -89,83 +68,6 @@ def require(module: str) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# From the percent-format source to notebooks
-# --------------------------------------------------------------------------------------------
-
-
-def notebook_from_source(source: str) -> Any:
-    """An ``nbformat`` v4 notebook from a jupytext percent-format Python text."""
-    jupytext = require("jupytext")
-    nb = jupytext.reads(source, fmt="py:percent")
-    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
-    # script-only cells (the `if __name__ == "__main__":` guard) have no place in a notebook
-    nb.cells = [c for c in nb.cells if "active-py" not in (c.metadata.get("tags") or [])]
-    counters: dict[str, int] = {}
-    for cell in nb.cells:
-        tags = list(cell.metadata.get("tags") or [])
-        cell.metadata = {"tags": tags} if tags else {}  # drop jupytext's layout hints
-        counters[cell.cell_type] = counters.get(cell.cell_type, 0) + 1
-        cell["id"] = f"{cell.cell_type}-{counters[cell.cell_type]:02d}"
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-    nb.nbformat, nb.nbformat_minor = 4, 5
-    return nb
-
-
-def reference_notebook(solution_source: str | None = None) -> Any:
-    """The reference notebook: the solution without its HINT/BEGIN/END marker lines."""
-    text = solution_source if solution_source is not None else _read(SOLUTION_PATH)
-    return notebook_from_source(strip_markers(text))
-
-
-def student_notebook(solution_source: str | None = None) -> Any:
-    """The student notebook: the template, built from the solution as the ``.py`` template is."""
-    text = solution_source if solution_source is not None else _read(SOLUTION_PATH)
-    return notebook_from_source(build_template(text))
-
-
-def notebook_text(nb: Any) -> str:
-    """The exact file content written for ``nb`` (nbformat's JSON plus a final newline)."""
-    nbformat = require("nbformat")
-    nbformat.validate(nb)
-    text = nbformat.writes(nb)
-    return text if text.endswith("\n") else text + "\n"
-
-
-def expected_notebooks(*, solution: Path = SOLUTION_PATH) -> dict[Path, str]:
-    """Committed notebook path -> the content it must have, given the solution file."""
-    source = _read(solution)
-    return {
-        STUDENT_NOTEBOOK_PATH: notebook_text(student_notebook(source)),
-        REFERENCE_NOTEBOOK_PATH: notebook_text(reference_notebook(source)),
-    }
-
-
-def write_notebooks(*, solution: Path = SOLUTION_PATH) -> list[Path]:
-    """(Re)write the student and reference notebooks; return their paths."""
-    written = []
-    for path, text in expected_notebooks(solution=solution).items():
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
-
-
-def stale_notebooks(*, solution: Path = SOLUTION_PATH) -> list[Path]:
-    """The committed notebooks that differ from what ``write_notebooks`` would write."""
-    stale = []
-    for path, text in expected_notebooks(solution=solution).items():
-        current = path.read_text(encoding="utf-8") if path.is_file() else ""
-        if current != text:
-            stale.append(path)
-    return stale
-
-
-def _read(path: Path) -> str:
-    return Path(path).read_text(encoding="utf-8")
-
-
-# --------------------------------------------------------------------------------------------
 # From a submitted notebook back to a script
 # --------------------------------------------------------------------------------------------
 
@@ -203,7 +105,7 @@ class NotebookScript:
             f" (the one starting with `{_short(start, 48)}`)" if start else ""
         )
 
-    def translate(self, text: str, *, notebook: str = NOTEBOOK_FILE) -> str:
+    def translate(self, text: str, *, notebook: str = EXERCISE_NOTEBOOK) -> str:
         """Feedback about the extracted module, rewritten for the notebook the student sees.
 
         "line L of batchnorm_gradclip_exercise.py" becomes "line M of code cell K (the one
@@ -340,7 +242,7 @@ def is_graded_code_cell(cell: Any) -> bool:
     return not (nbg.get("grade") and not nbg.get("solution"))
 
 
-def notebook_to_script(nb: Any, *, name: str = NOTEBOOK_FILE) -> NotebookScript:
+def notebook_to_script(nb: Any, *, name: str = EXERCISE_NOTEBOOK) -> NotebookScript:
     """The Python module to grade for notebook ``nb`` (an nbformat v4 notebook node).
 
     Graded code cells are concatenated in order, each under a ``# %% code cell K`` comment (K
@@ -618,11 +520,3 @@ def _calls_display(code: str) -> bool:
 
 def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def with_tags(cell: Any, tags: Iterable[str]) -> Any:
-    """A copy of ``cell`` with ``tags`` added to its metadata (order kept, no duplicates)."""
-    cell = copy.deepcopy(cell)
-    current = list(cell.metadata.get("tags") or [])
-    cell.metadata["tags"] = current + [t for t in tags if t not in current]
-    return cell
