@@ -2,6 +2,8 @@
 
 Each command lives in its own module, which provides ``add_arguments(parser)`` and
 ``run(args) -> int`` (exit status) around a keyword-only entry function that does the work.
+Only the module of the command being run is imported (``--version`` and ``--help`` import none),
+and a command module imports its heavy dependencies (torch, pytest) inside ``run``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from autograder import __version__
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "grade": ("autograder.grading.runner", "grade one submission and write a results.json"),
+    "grade": ("autograder.grading.command", "grade one submission and write a results.json"),
     "template": (
         "autograder.authoring.template",
         "regenerate the student template from the solution",
@@ -34,28 +36,41 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (its first argument that is not an option), if any."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser for ``argv``: every command listed, the named one's arguments added."""
     parser = argparse.ArgumentParser(
         prog="python -m autograder",
         description="Autograder for the BatchNorm & gradient clipping assignment.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = _command_in(argv)
     for name, (module_name, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if name != chosen:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # command not part of this installation
-            raise
-        command = sub.add_parser(name, help=help_text, description=help_text)
+            if not (exc.name and module_name.startswith(exc.name)):
+                raise
+            parser.exit(2, f"{parser.prog} {name}: not part of this installation ({exc})\n")
         module.add_arguments(command)
         command.set_defaults(run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     return int(args.run(args) or 0)
 
 

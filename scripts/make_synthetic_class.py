@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autograder.grading.gradescope import write_json_atomic
+from autograder.files import write_json_atomic
 from autograder.scoreboard.synthetic import (
     CATALOGUE_PATH,
     catalogue_from_files,

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.grading.gradescope import render_table
 from autograder.grading.results import MAX_EXTRA_ITEMS, GradingResult, TestResult
 from autograder.grading.runner import write_results
+from autograder.grading.table import render_table
 from autograder.paths import REPO_ROOT, SOLUTION_PATH
 from autograder.sandbox import client, protocol, tamper
 from autograder.sandbox.client import (

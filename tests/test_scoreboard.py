@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from autograder.cli import main as cli_main
-from autograder.grading.gradescope import to_gradescope, write_json_atomic
+from autograder.files import write_json_atomic
+from autograder.grading.gradescope import to_gradescope
 from autograder.grading.results import COULD_NOT_GRADE, GRADED, GradingResult
 from autograder.grading.results import TestResult as CheckResult
 from autograder.scoreboard import db as dbmod

@@ -48,8 +48,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from autograder import __version__
 from autograder.authoring.manifest import Manifest, restore
+from autograder.files import atomic_writer, write_json_atomic
 from autograder.github.post_statuses import add_github_arguments
-from autograder.grading.gradescope import write_json_atomic
 from autograder.grading.submission import EXERCISE_NOTEBOOK
 from autograder.paths import EXERCISE_FILE, REPO_ROOT
 from autograder.sandbox.client import ISOLATIONS
@@ -636,15 +636,12 @@ def write_summary(
     by_student = {str(d["student"]).lower(): d for d in files}
     for data in rows:
         by_student[str(data["student"]).lower()] = data
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for key in sorted(by_student):
-        writer.writerow(summary_row(by_student[key]))
     path = out_dir / SUMMARY_FILE
-    tmp = path.with_name(f".{SUMMARY_FILE}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    tmp.replace(path)
+    with atomic_writer(path) as f:
+        writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for key in sorted(by_student):
+            writer.writerow(summary_row(by_student[key]))
     return path
 
 

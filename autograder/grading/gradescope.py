@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
-import textwrap
-from pathlib import Path
 from typing import Any
 
-from autograder.grading.results import COULD_NOT_GRADE, GRADED, TAGS, GradingResult, TestResult
+from autograder.grading.results import COULD_NOT_GRADE, GRADED, GradingResult, TestResult
 
 
 def to_gradescope(result: GradingResult) -> dict[str, Any]:
@@ -184,71 +179,3 @@ def _note_lines(result: GradingResult) -> list[str]:
             "get_ipython() exists only in Jupyter. Make each graded cell plain Python."
         )
     return lines
-
-
-def write_json_atomic(data: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write JSON to ``path`` through a temporary file and a rename: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-# What the terminal table shows of one check's feedback (the results file has all of it)
-TABLE_FEEDBACK_CHARS = 2_000
-
-
-def render_table(result: GradingResult, *, width: int = 100, show_feedback: bool = True) -> str:
-    """A plain-text table of every check, with the feedback of failed ones indented below.
-
-    Texts are cleaned first (no terminal escapes); a feedback longer than
-    ``TABLE_FEEDBACK_CHARS`` is cut, with a note.
-    """
-    result = result.cleaned()
-    name_width = width - 30
-    lines = [f"{'#':<5} {'check':<{name_width}} {'score':>9}  status", "-" * width]
-    for t in sorted(result.tests, key=_sort_key):
-        name = t.name if len(t.name) <= name_width else t.name[: name_width - 1] + "…"
-        lines.append(
-            f"{t.number:<5} {name:<{name_width}} {t.score:>4g}/{t.max_score:<4g}  {t.status}"
-        )
-        if show_feedback and not t.passed and t.output:
-            feedback = t.output
-            if len(feedback) > TABLE_FEEDBACK_CHARS:
-                feedback = (
-                    feedback[:TABLE_FEEDBACK_CHARS]
-                    + f"\n[... {len(feedback) - TABLE_FEEDBACK_CHARS} more characters: see the "
-                    "results file]"
-                )
-            for para in feedback.splitlines():
-                lines.extend(
-                    textwrap.wrap(
-                        para, width - 8, initial_indent="        ", subsequent_indent="          "
-                    )
-                    or [""]
-                )
-    lines.append("-" * width)
-    total = f"{result.score:g}/{result.max_score:g}"
-    if result.bonus_score:
-        total += f"  (bonus {result.bonus_score:g} included)"
-    lines.append(f"{'':<5} {'TOTAL':<{name_width}} {total}")
-    if result.status != GRADED:
-        lines.append(f"status: {result.status}: {result.reason}")
-    lines.append(
-        f"graded in {result.execution_time:.1f} s (isolation: {result.isolation or 'n/a'})"
-    )
-    return "\n".join(lines)
-
-
-def _sort_key(t: TestResult) -> tuple[int, list[int]]:
-    section = TAGS.index(t.tag) if t.tag in TAGS else len(TAGS)
-    parts = [int(p) if p.isdigit() else 0 for p in t.number.split(".")]
-    return section, parts

@@ -25,6 +25,13 @@ TAGS: tuple[str, ...] = (
 )
 BONUS_TAG = "bonus"
 
+
+def check_order(tag: str, number: str) -> tuple[int, tuple[int, ...]]:
+    """Where a check goes in every listing: by its tag's section, then by its number ("3.10"
+    after "3.9")."""
+    section = TAGS.index(tag) if tag in TAGS else len(TAGS)
+    return section, tuple(int(p) if p.isdigit() else 0 for p in number.split("."))
+
 # How grading ended, beyond the score.
 GRADED = "graded"  # every check ran (some may have failed)
 COULD_NOT_GRADE = "could_not_grade"  # the submission is missing or does not import

@@ -11,12 +11,10 @@ score 0, a visible "could not grade" entry, the traceback for the instructor); 2
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
 import resource
-import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -26,7 +24,8 @@ import pytest
 
 from autograder import __version__
 from autograder.authoring.manifest import MANIFEST_PATH, Manifest
-from autograder.grading.gradescope import render_table, to_gradescope, write_json_atomic
+from autograder.files import write_json_atomic
+from autograder.grading.gradescope import to_gradescope
 from autograder.grading.plugin import GradingPlugin
 from autograder.grading.results import (
     COULD_NOT_GRADE,
@@ -38,17 +37,12 @@ from autograder.grading.results import (
 from autograder.grading.submission import SubmissionNotFound, choose_editions, prepared_submission
 from autograder.paths import ASSIGNMENT_DIR, CHECKS_DIR, EXERCISE_UTILS_PATH
 from autograder.sandbox.client import (
-    ISOLATIONS,
     Limits,
     Sandbox,
     become_subreaper,
     kill_descendants,
 )
 
-# The grader's own address space (soft RLIMIT_AS) during a command's grading. It needs about
-# 4 GB (torch maps 3.2 GB at import; Fashion-MNIST, the reference's models, pytest); the cap
-# keeps a reply that slipped past every other bound from taking the machine.
-GRADER_MEMORY_MB = 10240
 # Where the grader's data may live, besides --data-root: hidden from the student process
 DEFAULT_DATA_LOCATIONS = (ASSIGNMENT_DIR / "data", Path("/usr/share/datasets"))
 
@@ -288,35 +282,6 @@ def grader_failure(submission: str, exc: BaseException, elapsed: float) -> Gradi
     )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("submission", help="the exercise file, or a directory holding it")
-    parser.add_argument("--out", type=Path, help="where to write the results JSON")
-    parser.add_argument("--quiet", action="store_true", help="do not print the table")
-    parser.add_argument(
-        "--isolation",
-        choices=ISOLATIONS,
-        default="auto",
-        help="bwrap: bubblewrap sandbox (no network, repository hidden), a grader error when "
-        "bubblewrap cannot run here; process: resource limits only (trusted code); auto: bwrap "
-        "when it works on this machine, else process with a warning (default)",
-    )
-    parser.add_argument("--timeout-scale", type=float, default=1.0, help="multiply time limits")
-    parser.add_argument(
-        "--memory-mb",
-        type=int,
-        default=Limits.memory_mb,
-        help="address space of each student process (default %(default)s)",
-    )
-    parser.add_argument(
-        "--grader-memory-mb",
-        type=int,
-        default=GRADER_MEMORY_MB,
-        help="address space of the grader itself (default %(default)s; 0: no limit)",
-    )
-    parser.add_argument("--data-root", help="torchvision root holding FashionMNIST/raw")
-    parser.add_argument("--select", help="only run checks matching this pytest -k expression")
-
-
 def grade_and_write(
     *,
     submission: str | Path,
@@ -365,26 +330,3 @@ def write_results(result: GradingResult, out: str | Path) -> None:
     except Exception as exc:
         failure = grader_failure(result.submission, exc, result.execution_time)
         write_json_atomic(to_gradescope(failure), out)
-
-
-def run(args: argparse.Namespace) -> int:
-    limits = Limits(timeout_scale=args.timeout_scale, memory_mb=args.memory_mb)
-    with own_address_space_capped(args.grader_memory_mb):
-        result = grade_and_write(
-            submission=args.submission,
-            out=args.out,
-            limits=limits,
-            isolation=args.isolation,
-            data_root=args.data_root,
-            select=args.select,
-        )
-    if not args.quiet:
-        print(render_table(result))
-        if args.out:
-            print(f"results written to {args.out}")
-    if result.extra.get("isolation_note"):
-        print(f"warning: {result.extra['isolation_note']}", file=sys.stderr)
-    if result.status == GRADER_ERROR:
-        print(f"grader error: {result.reason}", file=sys.stderr)
-        return 1
-    return 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from autograder.sandbox.modelspec import mlp
-from autograder.sandbox.replies import LayerDesc
+if TYPE_CHECKING:
+    from autograder.sandbox.replies import LayerDesc
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,21 @@ class FashionMNISTRun:
     # The grader evaluates a returned model on the test images within this time (seconds, before
     # --timeout-scale); the reference's models need well under a second.
     evaluation_seconds: float = 20.0
-    layers: list[LayerDesc] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "layers", mlp([784, *self.hidden, 10], flatten=True))
+    @cached_property
+    def layers(self) -> list[LayerDesc]:
+        """The model make_model() builds: Flatten, then Linear/ReLU pairs, then the output."""
+        from autograder.sandbox.modelspec import mlp  # torch: only when grading
+
+        return mlp([784, *self.hidden, 10], flatten=True)
 
 
 FMNIST_RUN = FashionMNISTRun()
+
+# The grader's own address space (soft RLIMIT_AS) during a command's grading. It needs about
+# 4 GB (torch maps 3.2 GB at import; Fashion-MNIST, the reference's models, pytest); the cap
+# keeps a reply that slipped past every other bound from taking the machine.
+GRADER_MEMORY_MB = 10240
 
 # Per-call time limits (seconds) of the probes run in the student process, before
 # --timeout-scale. The reference needs well under a tenth of each on a 2-core machine.

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.authoring.template import BEGIN, END, HINT
-from autograder.grading.results import TestResult
+from autograder.grading.results import TestResult, check_order
 from autograder.paths import SOLUTION_PATH
 from autograder.platforms.otter import EXERCISE_UTILS, ExportError
 
@@ -116,10 +116,6 @@ def _calls(node: Any, name: str) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
 
 
-def _sort_key(check: TestResult) -> list[int]:
-    return [int(p) for p in check.number.split(".")]
-
-
 def test_cell_source(check: TestResult) -> str:
     return (
         f"# Check {check.number} ({check.max_score:g} points): {check.name}\n"
@@ -168,7 +164,7 @@ def source_notebook(checks: list[TestResult], *, solution_source: str | None = N
         "nbgrader": _nbgrader_metadata("grader", solution=False, grade=False, locked=True),
     }
     nb.cells.append(grader_cell)
-    for check in sorted(checks, key=_sort_key):
+    for check in sorted(checks, key=lambda c: check_order(c.tag, c.number)):
         grade_id = "check-" + check.number.replace(".", "-")
         cell = nbformat.v4.new_code_cell(test_cell_source(check), id=grade_id)
         cell.metadata = {

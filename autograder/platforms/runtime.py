@@ -207,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     end_with_students_on_sigterm()  # run_grader's SIGTERM, when grading took too long
-    from autograder.grading.runner import GRADER_MEMORY_MB, own_address_space_capped
+    from autograder.grading.runner import own_address_space_capped
+    from autograder.grading.settings import GRADER_MEMORY_MB
 
     with own_address_space_capped(GRADER_MEMORY_MB):  # as `autograder grade` does
         data = grade_to_json(submission=args.submission, out=args.out)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+if TYPE_CHECKING:  # matplotlib is imported when figures are drawn, not with the command
+    from matplotlib.figure import Figure
 
 from autograder.scoreboard.model import Board
 
@@ -40,6 +41,8 @@ def write_figures(board: Board, out_dir: Path) -> list[FigureFile]:
         if made is None:
             continue
         fig, name, alt, caption = made
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
         FigureCanvasAgg(fig)
         fig.savefig(out_dir / name, dpi=DPI)
         w, h = fig.get_size_inches()
@@ -50,6 +53,8 @@ def write_figures(board: Board, out_dir: Path) -> list[FigureFile]:
 
 
 def _figure(height: float = HEIGHT) -> Figure:
+    from matplotlib.figure import Figure
+
     return Figure(figsize=(WIDTH, height), layout="constrained")
 
 

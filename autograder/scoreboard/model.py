@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 
-from autograder.grading.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, TAGS, GradingResult
+from autograder.grading.results import (
+    COULD_NOT_GRADE,
+    GRADED,
+    GRADER_ERROR,
+    TAGS,
+    GradingResult,
+    check_order,
+)
 
 # A row whose repository could not be graded at all (missing repository, clone failure, empty
 # repository, no commit before the deadline): ``grade-repos`` sets ``error`` and there is no
@@ -218,10 +225,8 @@ class Check:
     visibility: str = "visible"
 
     @property
-    def sort_key(self) -> tuple[int, list[int], str]:
-        section = TAGS.index(self.tag) if self.tag in TAGS else len(TAGS)
-        parts = [int(p) if p.isdigit() else 0 for p in self.number.split(".")]
-        return section, parts, self.name
+    def sort_key(self) -> tuple[int, tuple[int, ...], str]:
+        return (*check_order(self.tag, self.number), self.name)
 
 
 @dataclass(frozen=True)

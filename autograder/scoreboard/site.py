@@ -28,7 +28,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from autograder.grading.gradescope import write_json_atomic
+from autograder.files import write_json_atomic
 from autograder.grading.results import TAGS, TestResult
 from autograder.scoreboard.exports import write_lms_csv, write_test_matrix
 from autograder.scoreboard.figures import FIGURE_NAMES, write_figures

@@ -23,8 +23,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from autograder.files import write_json_atomic
 from autograder.github.grade_repos import RepoResult, could_not_grade_results, write_summary
-from autograder.grading.gradescope import from_gradescope, to_gradescope, write_json_atomic
+from autograder.grading.gradescope import from_gradescope, to_gradescope
 from autograder.grading.results import (
     BONUS_TAG,
     COULD_NOT_GRADE,

@@ -21,21 +21,17 @@ import base64
 import csv
 import hashlib
 import json
-import os
 import re
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
-from typing import TextIO
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from autograder.grading.gradescope import write_json_atomic
+from autograder.files import atomic_writer, write_json_atomic, write_text_atomic
 from autograder.similarity.collect import Document, Skipped
 from autograder.similarity.compare import (
     MIN_MATCHED_TOKENS,
@@ -225,7 +221,7 @@ def write_report(report: ReportInput, out_dir: Path) -> ReportFiles:
             views=_side_by_side(report.comparison, pair, counted),
             report=report,
         )
-        files.written.append(_write_text(out_dir / page, html))
+        files.written.append(write_text_atomic(out_dir / page, html))
     html = env.get_template("index.html").render(
         report=report,
         students=students,
@@ -238,7 +234,7 @@ def write_report(report: ReportInput, out_dir: Path) -> ReportFiles:
         tool=f"copydetect {version('copydetect')}",
         min_matched=MIN_MATCHED_TOKENS,
     )
-    files.written.append(_write_text(out_dir / INDEX_HTML, html))
+    files.written.append(write_text_atomic(out_dir / INDEX_HTML, html))
     keep = set(files.written)
     for page in earlier:
         if page not in keep:
@@ -293,30 +289,14 @@ def _cell(text: str) -> str:
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:
-    with _atomic(path) as f:
+    with atomic_writer(path) as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)
         writer.writerows([[_cell(cell) for cell in row] for row in rows])
     return path
 
 
-def _write_text(path: Path, text: str) -> Path:
-    with _atomic(path) as f:
-        f.write(text)
-    return path
 
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[TextIO]:
-    """``with _atomic(path) as f``: write a temporary file, renamed over ``path`` at the end."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            yield f
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _now() -> str:
