@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from autograder.authoring.release import build_release
-from autograder.github.grade_repos import grade_repos
+from autograder.github.batch import grade_repos
 from autograder.paths import EXERCISE_FILE, SOLUTION_PATH
 from autograder.sandbox.client import ISOLATIONS
 

@@ -1,7 +1,7 @@
 """Calibrate the accuracy thresholds of the hidden checks from the reference solution.
 
-Runs the reference ``compare_runs`` with the grader's exact settings (``autograder.grading.settings``)
-for several seeds, evaluates both trained models on the 10,000 held-out test images, and
+Runs the reference ``compare_runs`` with the grader's exact settings (``grading/settings.py``) for
+several seeds, evaluates both trained models on the 10,000 held-out test images, and
 suggests thresholds a safety margin below the worst seed. With ``--write``, records the table in
 docs/calibration.md. Run it again whenever the settings or the reference change:
 

@@ -23,8 +23,9 @@ import pytest
 
 from autograder.cli import main as cli_main
 from autograder.github import api as github_api
-from autograder.github import grade_repos as gr
-from autograder.github import post_statuses as ps
+from autograder.github import results_dir as gh_results_dir
+from autograder.github import roster as gh_roster
+from autograder.github import statuses as gh_statuses
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github"
 ORG = "course-bngc-2026"
@@ -291,7 +292,7 @@ def test_collect_and_post_statuses(
     assert posted["bngc-carol"]["description"] == "Score 100/100"
     # a grader error: a fixed note, none of the grader's own words
     assert posted["bngc-frank"]["state"] == "error"
-    assert posted["bngc-frank"]["description"] == f"Score 0/100; {ps.GRADER_ERROR_NOTE}"
+    assert posted["bngc-frank"]["description"] == f"Score 0/100; {gh_statuses.GRADER_ERROR_NOTE}"
     assert (tmp_path / "summary.csv").read_text().count("\n") == 7
 
 
@@ -333,7 +334,7 @@ def test_grade_repos_from_an_organisation(
         ]
     )
     assert code == 0
-    rows = gr.load_results(out)
+    rows = gh_results_dir.load_results(out)
     assert [r["student"] for r in rows] == ["alice", "bob", "carol"]
     for r in rows:
         assert r["repo"] == f"file:///nonexistent/{ORG}/bngc-{r['student']}.git"
@@ -399,7 +400,7 @@ def test_odd_repository_names_are_skipped_with_a_warning(
     err = capsys.readouterr().err
     assert f"warning: skipping the repository {ORG}/bngc-.hidden of {ORG}: unsafe student " in err
     assert f"skipping the repository {ORG}/bngc-CON of {ORG}: unsafe student name 'CON'" in err
-    assert [r["student"] for r in gr.load_results(out)] == ["erin"]
+    assert [r["student"] for r in gh_results_dir.load_results(out)] == ["erin"]
 
 
 def test_roster_from_org_skips_names_repeated_in_another_case() -> None:
@@ -407,7 +408,7 @@ def test_roster_from_org_skips_names_repeated_in_another_case() -> None:
         github_api.OrgRepo("bngc-Erin", f"{ORG}/bngc-Erin", "https://g/1.git", "Erin"),
         github_api.OrgRepo("bngc-erin", f"{ORG}/bngc-erin", "https://g/2.git", "erin"),
     ]
-    rows, warnings = gr.roster_from_org(listed)
+    rows, warnings = gh_roster.roster_from_org(listed)
     assert [r.student for r in rows] == ["Erin"]
     assert warnings == [
         f"skipping the repository {ORG}/bngc-erin: student 'erin' is also the student of "
@@ -425,7 +426,7 @@ def test_posting_goes_on_after_dropped_and_unanswered_requests(
             {},
         )
         write_result(tmp_path, name, f"https://github.com/{ORG}/bngc-{name}.git")
-    report = ps.post_statuses(
+    report = gh_statuses.post_statuses(
         results_dir=tmp_path, token=TOKEN, base_url=fake_github.url, timeout=1
     )
     by_student = {p.student: p for p in report.posts}
@@ -496,8 +497,8 @@ def test_post_statuses_without_a_token_fails_early(
     assert cli_main(["post-statuses", str(tmp_path), "--api-url", fake_github.url, *args]) == 2
     assert message in capsys.readouterr().err
     assert fake_github.requests == []
-    with pytest.raises(ps.PostStatusError, match="no GitHub token"):
-        ps.post_results([], token=None)
+    with pytest.raises(gh_statuses.PostStatusError, match="no GitHub token"):
+        gh_statuses.post_results([], token=None)
 
 
 def test_post_statuses_of_a_missing_folder(tmp_path: Path, capsys) -> None:
@@ -512,10 +513,10 @@ def test_grader_errors_never_reach_students_in_their_own_words() -> None:
         {"error": "x", "extra_data": {"grading_status": "grader_error", "reason": INTERNAL}},
         {"error": "grader_error: internal error of grade-repos: KeyError('x')"},
     ):
-        state, description = ps.status_of({"score": 0, "max_score": 100, **data})
+        state, description = gh_statuses.status_of({"score": 0, "max_score": 100, **data})
         assert state == "error"
-        assert description == f"Score 0/100; {ps.GRADER_ERROR_NOTE}"
-    state, description = ps.status_of(
+        assert description == f"Score 0/100; {gh_statuses.GRADER_ERROR_NOTE}"
+    state, description = gh_statuses.status_of(
         {"score": 0, "max_score": 100, "error": "empty repository: nothing was ever pushed"}
     )
     assert (state, description) == (

@@ -22,8 +22,12 @@ import pytest
 from autograder.authoring.manifest import MANIFEST_PATH
 from autograder.authoring.release import build_release
 from autograder.cli import main as cli_main
-from autograder.github import grade_repos as gr
-from autograder.paths import EXERCISE_FILE, SOLUTION_PATH, TEMPLATE_PATH
+from autograder.github import batch as gh_batch
+from autograder.github import git as gh_git
+from autograder.github import roster as gh_roster
+from autograder.github import student as gh_student
+from autograder.paths import EXERCISE_FILE, SOLUTION_PATH, SOLUTIONS_DIR, TEMPLATE_PATH
+from autograder.sandbox.names import EXERCISE_NOTEBOOK
 
 DEADLINE = "2026-11-01T12:00:00+00:00"
 BEFORE = "2026-10-25T10:00:00+00:00"
@@ -122,7 +126,7 @@ def test_roster_reads_extra_columns_bom_and_relative_paths(tmp_path: Path) -> No
         "#bob,b@x.org,ignored\ncarol,c@x.org,https://github.com/course/bngc-carol.git\n",
         encoding="utf-8",
     )
-    rows = gr.read_roster(tmp_path / "r.csv")
+    rows = gh_roster.read_roster(tmp_path / "r.csv")
     assert [r.student for r in rows] == ["alice", "carol"]
     assert rows[0].source == str((tmp_path / "repos/alice.git").resolve())
     assert rows[1].source == "https://github.com/course/bngc-carol.git"
@@ -145,40 +149,40 @@ def test_roster_reads_extra_columns_bom_and_relative_paths(tmp_path: Path) -> No
     ],
 )
 def test_roster_problems_are_clear_errors(text: str, message: str) -> None:
-    with pytest.raises(gr.RosterError) as info:
-        gr.parse_roster(text, name="r.csv")
+    with pytest.raises(gh_roster.RosterError) as info:
+        gh_roster.parse_roster(text, name="r.csv")
     assert message in str(info.value)
 
 
 def test_roster_lists_every_problem_at_once() -> None:
-    with pytest.raises(gr.RosterError) as info:
-        gr.parse_roster("student,repo\na/b,x\nok,y\nOK,z\n")
+    with pytest.raises(gh_roster.RosterError) as info:
+        gh_roster.parse_roster("student,repo\na/b,x\nok,y\nOK,z\n")
     assert "line 2" in str(info.value) and "line 4" in str(info.value)
 
 
 def test_shards_partition_the_roster() -> None:
-    rows = gr.parse_roster("student,repo\n" + "".join(f"s{i},r{i}\n" for i in range(7)))
-    shards = [gr.select_shard(rows, f"{k}/3") for k in (1, 2, 3)]
+    rows = gh_roster.parse_roster("student,repo\n" + "".join(f"s{i},r{i}\n" for i in range(7)))
+    shards = [gh_roster.select_shard(rows, f"{k}/3") for k in (1, 2, 3)]
     assert sorted(r.student for s in shards for r in s) == sorted(r.student for r in rows)
     assert [r.student for r in shards[0]] == ["s0", "s3", "s6"]
     for bad in ("0/3", "4/3", "x", "1/0"):
-        with pytest.raises(gr.RosterError):
-            gr.select_shard(rows, bad)
+        with pytest.raises(gh_roster.RosterError):
+            gh_roster.select_shard(rows, bad)
 
 
 def test_redact_url_drops_credentials() -> None:
-    assert gr.redact_url("https://x:tok@github.com/o/r.git") == "https://github.com/o/r.git"
-    assert gr.redact_url("/some/path") == "/some/path"
+    assert gh_roster.redact_url("https://x:tok@github.com/o/r.git") == "https://github.com/o/r.git"
+    assert gh_roster.redact_url("/some/path") == "/some/path"
 
 
 def test_deadline_parsing() -> None:
-    assert gr.parse_deadline("2026-11-01T12:00:00Z").isoformat() == "2026-11-01T12:00:00+00:00"
-    assert gr.parse_deadline("2026-11-01T13:00").tzinfo is not None
+    assert gh_git.parse_deadline("2026-11-01T12:00:00Z").isoformat() == "2026-11-01T12:00:00+00:00"
+    assert gh_git.parse_deadline("2026-11-01T13:00").tzinfo is not None
     for none in ("none", "None", " NONE "):  # the grading workflow's "grade the latest commits"
-        assert gr.parse_deadline(none) is None
+        assert gh_git.parse_deadline(none) is None
     for bad in ("next friday", "", "nothing"):
         with pytest.raises(ValueError, match="ISO-8601"):
-            gr.parse_deadline(bad)
+            gh_git.parse_deadline(bad)
 
 
 # ------------------------------------------------------------------ with a stand-in grader
@@ -189,7 +193,13 @@ FAKE_GRADER = textwrap.dedent(
     # of the exercise that does not raise NotImplementedError; records what it was given.
     import ast, hashlib, json, os, pathlib, sys
     sub, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[3])
-    text = (sub / "batchnorm_gradclip_exercise.py").read_text()
+    script = sub / "batchnorm_gradclip_exercise.py"
+    if script.is_file():
+        text = script.read_text()
+    else:  # the notebook edition alone: its code cells
+        cells = json.loads((sub / "batchnorm_gradclip_exercise.ipynb").read_text())["cells"]
+        text = "\\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code"
+                         and "active-ipynb" not in c.get("metadata", {}).get("tags", []))
     if "CRASH_THE_GRADER" in text:
         print("Traceback: grader bug", file=sys.stderr)
         sys.exit(3)
@@ -235,7 +245,12 @@ def fake_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
     student_repo(root, "tamper", [(BEFORE, tamper_files)])
     student_repo(root, "nocommit", [(AFTER, {EXERCISE_FILE: solution})], start=AFTER)
-    student_repo(root, "noexercise", [(BEFORE, {EXERCISE_FILE: None})])
+    student_repo(root, "noexercise", [(BEFORE, {EXERCISE_FILE: None, EXERCISE_NOTEBOOK: None})])
+    # the notebook edition only (the .py deleted): graded from the notebook
+    notebook = (SOLUTIONS_DIR / EXERCISE_NOTEBOOK).read_bytes()
+    _, notebook_shas = student_repo(
+        root, "notebook", [(BEFORE, {EXERCISE_FILE: None, EXERCISE_NOTEBOOK: notebook})]
+    )
     student_repo(root, "crash", [(BEFORE, {EXERCISE_FILE: solution + b"\n# CRASH_THE_GRADER\n"})])
     empty_repo(root, "empty")
     roster = root / "roster.csv"
@@ -247,6 +262,7 @@ def fake_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "empty,repos/empty.git\n"
         "missing,repos/missing.git\n"
         "noexercise,repos/noexercise.git\n"
+        "notebook,repos/notebook.git\n"
         "unreachable,file:///nonexistent/nowhere.git\n"
         "norepo,\n"
         "crash,repos/crash.git\n"
@@ -258,7 +274,7 @@ def fake_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = root / "results"
     os.environ["CLASSROOM_TOKEN_FOR_TEST"] = "s3cr3t"
     try:
-        batch = gr.grade_repos(
+        batch = gh_batch.grade_repos(
             roster=roster,
             out_dir=out,
             deadline=DEADLINE,
@@ -278,6 +294,7 @@ def fake_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "summary": summary,
         "out": out,
         "full_shas": full_shas,
+        "notebook_shas": notebook_shas,
         "late_shas": late_shas,
         "first_test": first_test,
         "root": root,
@@ -294,6 +311,7 @@ def test_every_student_has_a_row(fake_class: dict) -> None:
         "empty",
         "missing",
         "noexercise",
+        "notebook",
         "unreachable",
         "norepo",
         "crash",
@@ -367,8 +385,8 @@ def test_results_graded_with_another_isolation_are_refused(
     fake_class: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: str, reported: str
 ) -> None:
     monkeypatch.setenv("FAKE_REPORTED_ISOLATION", reported)
-    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student == "full"]
-    batch = gr.grade_repos(
+    rows = [r for r in gh_roster.read_roster(fake_class["roster"]) if r.student == "full"]
+    batch = gh_batch.grade_repos(
         roster=rows,
         out_dir=tmp_path,
         isolation=asked,
@@ -386,8 +404,8 @@ def test_results_graded_with_another_isolation_are_refused(
 def test_isolation_bwrap_is_accepted_when_the_grader_used_it(
     fake_class: dict, tmp_path: Path
 ) -> None:
-    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student == "full"]
-    batch = gr.grade_repos(
+    rows = [r for r in gh_roster.read_roster(fake_class["roster"]) if r.student == "full"]
+    batch = gh_batch.grade_repos(
         roster=rows,
         out_dir=tmp_path,
         isolation="bwrap",
@@ -419,7 +437,7 @@ def test_fetch_then_grade_without_network_or_token(
     assert "full.git" in fetched and "missing.error" in fetched and "norepo.error" in fetched
     assert "empty.git" in fetched  # an empty repository is fetched; grading says it is empty
     monkeypatch.delenv("CLASSROOM_TOKEN")
-    batch = gr.grade_repos(
+    batch = gh_batch.grade_repos(
         roster=roster,
         out_dir=out,
         deadline=DEADLINE,
@@ -440,8 +458,8 @@ def test_fetch_then_grade_without_network_or_token(
 
 def test_grading_from_clones_of_another_roster_says_so(fake_class: dict, tmp_path: Path) -> None:
     (tmp_path / "clones").mkdir()
-    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student == "full"]
-    batch = gr.grade_repos(
+    rows = [r for r in gh_roster.read_roster(fake_class["roster"]) if r.student == "full"]
+    batch = gh_batch.grade_repos(
         roster=rows,
         out_dir=tmp_path / "out",
         clones=tmp_path / "clones",
@@ -450,7 +468,7 @@ def test_grading_from_clones_of_another_roster_says_so(fake_class: dict, tmp_pat
     )
     assert batch.rows[0].error.startswith("not fetched: ")
     with pytest.raises(ValueError, match="no such folder"):
-        gr.grade_repos(roster=rows, out_dir=tmp_path / "out", clones=tmp_path / "nope")
+        gh_batch.grade_repos(roster=rows, out_dir=tmp_path / "out", clones=tmp_path / "nope")
 
 
 @pytest.mark.parametrize(
@@ -495,8 +513,8 @@ def test_a_results_file_that_cannot_be_written_keeps_its_row(
 ) -> None:
     out = tmp_path / "out"
     (out / "full.json").mkdir(parents=True)  # a folder where the results file should go
-    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student in ("full", "late")]
-    batch = gr.grade_repos(
+    rows = [r for r in gh_roster.read_roster(fake_class["roster"]) if r.student in ("full", "late")]
+    batch = gh_batch.grade_repos(
         roster=rows,
         out_dir=out,
         deadline=DEADLINE,
@@ -538,12 +556,18 @@ def test_tampering_is_flagged_and_undone_before_grading(fake_class: dict) -> Non
     assert fake_class["summary"]["tamper"]["tampered"] == ";".join(sorted(expected))
 
 
+def test_a_repository_with_only_the_notebook_is_graded_from_it(fake_class: dict) -> None:
+    row = fake_class["rows"]["notebook"]
+    assert row["error"] is None and row["score"] == 100.0
+    assert row["commit"] == fake_class["notebook_shas"][-1]
+
+
 @pytest.mark.parametrize(
     ("student", "message"),
     [
         ("empty", "empty repository"),
         ("missing", "repository not found"),
-        ("noexercise", f"no {EXERCISE_FILE} at the top of the repository"),
+        ("noexercise", f"no {EXERCISE_FILE} (or {EXERCISE_NOTEBOOK}) at the top of the repository"),
         ("unreachable", "could not clone file:///nonexistent/nowhere.git"),
         ("norepo", "no repository in the roster"),
         ("crash", "grader_error: the grader exited with status 3"),
@@ -583,8 +607,8 @@ def test_summary_csv_columns(fake_class: dict) -> None:
 
 
 def test_no_deadline_grades_the_head(fake_class: dict, tmp_path: Path) -> None:
-    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student == "late"]
-    batch = gr.grade_repos(
+    rows = [r for r in gh_roster.read_roster(fake_class["roster"]) if r.student == "late"]
+    batch = gh_batch.grade_repos(
         roster=rows,
         out_dir=tmp_path,
         grader_command=[sys.executable, str(fake_class["script"])],
@@ -595,11 +619,13 @@ def test_no_deadline_grades_the_head(fake_class: dict, tmp_path: Path) -> None:
 
 
 def test_shards_then_collect_cover_the_class(fake_class: dict, tmp_path: Path) -> None:
-    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student in ("full", "empty")]
+    rows = [
+        r for r in gh_roster.read_roster(fake_class["roster"]) if r.student in ("full", "empty")
+    ]
     out = tmp_path / "merged"
     for k in (1, 2):
         shard_out = tmp_path / f"shard{k}"
-        batch = gr.grade_repos(
+        batch = gh_batch.grade_repos(
             roster=rows,
             out_dir=shard_out,
             shard=f"{k}/2",
@@ -618,7 +644,9 @@ def test_shards_then_collect_cover_the_class(fake_class: dict, tmp_path: Path) -
 def test_collect_reads_each_results_file_once(tmp_path: Path, capsys) -> None:
     out = tmp_path / "results"
     out.mkdir()
-    good = gr.RepoResult(student="ann", repo="r", results=gr.could_not_grade_results("x"))
+    good = gh_student.RepoResult(
+        student="ann", repo="r", results=gh_student.could_not_grade_results("x")
+    )
     (out / "ann.json").write_text(json.dumps(good.to_json()), encoding="utf-8")
     (out / "bob.json").write_text("{not json", encoding="utf-8")
     assert cli_main(["grade-repos", "--out", str(out), "--collect"]) == 0
@@ -740,8 +768,8 @@ def test_symbolic_links_are_checked_out_as_plain_files(fake_class: dict, tmp_pat
     bare = root / "linker.git"
     subprocess.run(["git", "clone", "--quiet", "--bare", str(work), str(bare)], check=True)
     keep = tmp_path / "clones"
-    batch = gr.grade_repos(
-        roster=gr.parse_roster(f"student,repo\nlinker,{bare}\n"),
+    batch = gh_batch.grade_repos(
+        roster=gh_roster.parse_roster(f"student,repo\nlinker,{bare}\n"),
         out_dir=tmp_path / "out",
         grader_command=[sys.executable, str(fake_class["script"])],
         workdir=keep,
@@ -758,8 +786,8 @@ def test_symbolic_links_are_checked_out_as_plain_files(fake_class: dict, tmp_pat
 def test_a_hanging_grader_is_stopped(fake_class: dict, tmp_path: Path) -> None:
     script = tmp_path / "slow_grader.py"
     script.write_text("import time\ntime.sleep(60)\n")
-    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student == "full"]
-    batch = gr.grade_repos(
+    rows = [r for r in gh_roster.read_roster(fake_class["roster"]) if r.student == "full"]
+    batch = gh_batch.grade_repos(
         roster=rows,
         out_dir=tmp_path / "out",
         grader_command=[sys.executable, str(script)],
@@ -826,10 +854,10 @@ def grade_with_rendezvous(
     script.write_text(RENDEZVOUS_GRADER, encoding="utf-8")
     marks = tmp_path / "marks"
     marks.mkdir()
-    rows = [r for r in gr.read_roster(fake_class["roster"]) if r.student in students]
+    rows = [r for r in gh_roster.read_roster(fake_class["roster"]) if r.student in students]
     monkeypatch.setenv("RENDEZVOUS_DIR", str(marks))
     monkeypatch.setenv("RENDEZVOUS_WAIT", "1" if wait else "0")
-    batch = gr.grade_repos(
+    batch = gh_batch.grade_repos(
         roster=rows,
         out_dir=tmp_path / "out",
         jobs=jobs,

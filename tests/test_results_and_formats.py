@@ -6,14 +6,11 @@ import json
 
 import pytest
 
-from autograder.grading.gradescope import (
-    from_gradescope,
-    render_table,
-    to_gradescope,
-    write_json_atomic,
-)
+from autograder.files import write_json_atomic
+from autograder.grading.gradescope import from_gradescope, to_gradescope
 from autograder.grading.results import GradingResult, TestResult
 from autograder.grading.runner import grader_failure
+from autograder.grading.table import render_table
 
 
 def sample() -> GradingResult:

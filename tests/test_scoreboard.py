@@ -637,7 +637,7 @@ def test_the_synthetic_class_is_varied_and_uses_the_real_checks(tmp_path):
 
 
 def test_rows_shaped_as_grade_repos_writes_them(tmp_path):
-    from autograder.github.grade_repos import RepoResult, could_not_grade_results
+    from autograder.github.student import RepoResult, could_not_grade_results
 
     def write(rd: Path, when: datetime, results: dict[str, Any], **kw: Any) -> None:
         row = RepoResult(

@@ -154,8 +154,8 @@ def summary_text(result: GradingResult) -> str:
 
 
 # The words of the notes about a line or cell of a notebook that was not graded as written
-# (autograder.grading.notebook_script.strip_ipython). REMOVED_FOR_GRADING: what the graded code may have needed
-# (a shell escape, a get_ipython() call, a magic that installs, defines or runs something, a
+# (grading.notebook_script.strip_ipython). REMOVED_FOR_GRADING: what the graded code may have
+# needed (a shell escape, a get_ipython() call, a magic that installs, defines or runs something, a
 # cell dropped by its cell magic). LEFT_OUT_OF_GRADING: what it cannot have needed
 # (``%matplotlib inline``, help ``obj?``, the ``%%time`` line of a cell whose code is kept).
 REMOVED_FOR_GRADING = "removed for grading"

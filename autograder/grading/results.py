@@ -32,6 +32,7 @@ def check_order(tag: str, number: str) -> tuple[int, tuple[int, ...]]:
     section = TAGS.index(tag) if tag in TAGS else len(TAGS)
     return section, tuple(int(p) if p.isdigit() else 0 for p in number.split("."))
 
+
 # How grading ended, beyond the score.
 GRADED = "graded"  # every check ran (some may have failed)
 COULD_NOT_GRADE = "could_not_grade"  # the submission is missing or does not import

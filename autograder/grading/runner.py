@@ -1,12 +1,10 @@
-"""``python -m autograder grade SUBMISSION --out RESULTS.json``: grade one submission.
+"""Grading one submission: the edition(s) to grade, the sandbox, the hidden checks, the result.
 
-The hidden checks (``autograder/grading/checks``) run under pytest in this process, which never imports
-the submission: they ask a sandboxed student process (``autograder.sandbox``) to call the
+The hidden checks (``grading/checks``) run under pytest in this process, which never imports the
+submission: they ask a sandboxed student process (``autograder.sandbox``) to call the
 student's functions and compute every verdict here, against the reference solution loaded here.
-
-Exit status: 0 whenever grading completed, whatever the score (also when the submission does
-not import, crashes or hangs); 1 when the grader itself failed (a results file is still written:
-score 0, a visible "could not grade" entry, the traceback for the instructor); 2 for usage errors.
+``grade_and_write`` is what the ``grade`` command (``grading.command``) and the platforms'
+grading process (``platforms.runtime``) call: a results file is always written.
 """
 
 from __future__ import annotations

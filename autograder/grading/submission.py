@@ -15,8 +15,8 @@ student's feedback::
         feedback = prepared.translate(feedback)  # points into the notebook's cells
 
 Grading a notebook needs the [notebooks] extra (nbformat, IPython); without it,
-``prepared_submission`` raises ``autograder.grading.notebook_script.NotebookSupportMissing``, a problem of the
-grader's environment, not of the submission.
+``prepared_submission`` raises ``notebook_script.NotebookSupportMissing``, a problem of the grader's
+environment, not of the submission.
 """
 
 from __future__ import annotations

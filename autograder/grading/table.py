@@ -50,4 +50,3 @@ def render_table(result: GradingResult, *, width: int = 100, show_feedback: bool
         f"graded in {result.execution_time:.1f} s (isolation: {result.isolation or 'n/a'})"
     )
     return "\n".join(lines)
-

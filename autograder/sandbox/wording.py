@@ -1,7 +1,7 @@
 """The grader's words for the submission as a Python file, in one place.
 
 The sandbox (``client``, and ``probes`` inside the student process) and the pytest plugin build
-their messages from these phrases, and ``autograder.grading.notebook_script`` rewrites the same phrases for a
+their messages from these phrases, and ``grading.notebook_script`` rewrites the same phrases for a
 notebook submission ("importing your file" becomes "running your graded code cells"). A
 phrase changed here changes both sides at once.
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from autograder.files import write_json_atomic
-from autograder.github.grade_repos import RepoResult, could_not_grade_results, write_summary
+from autograder.github.results_dir import write_summary
+from autograder.github.student import RepoResult, could_not_grade_results
 from autograder.grading.gradescope import from_gradescope, to_gradescope
 from autograder.grading.results import (
     BONUS_TAG,

@@ -296,9 +296,6 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]])
     return path
 
 
-
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
