@@ -31,7 +31,7 @@ from autograder.scoreboard.command import build_scoreboard, ingest
 from autograder.scoreboard.db import Gradebook
 from autograder.scoreboard.model import Board
 from autograder.scoreboard.site import write_site
-from autograder.scoreboard.synthetic import make_synthetic_class
+from tests.fixtures.synthetic_class import make_synthetic_class
 
 Timings = dict[str, "tuple[float, float] | int"]  # (wall, CPU) seconds, or a count
 

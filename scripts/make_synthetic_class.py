@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from autograder.files import write_json_atomic
-from autograder.scoreboard.synthetic import (
+from tests.fixtures.synthetic_class import (
     CATALOGUE_PATH,
     catalogue_from_files,
     make_synthetic_class,

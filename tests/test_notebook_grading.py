@@ -277,7 +277,7 @@ def test_harmless_removals_give_no_hint_when_the_notebook_cannot_be_graded():
 
 
 def test_a_failed_grading_is_not_repeated_by_every_test_cell(monkeypatch: pytest.MonkeyPatch):
-    from autograder.export import runtime
+    from autograder.platforms import runtime
 
     calls = []
 
@@ -298,7 +298,7 @@ def test_a_failed_grading_is_not_repeated_by_every_test_cell(monkeypatch: pytest
 
 
 def test_the_grading_timeout_ends_before_the_platform_cell_timeout(tmp_path: Path):
-    from autograder.export import runtime
+    from autograder.platforms import runtime
     from autograder.platforms.nbgrader import CELL_TIMEOUT_S
 
     assert runtime.GRADING_TIMEOUT_S <= CELL_TIMEOUT_S - 120, "our message must win the race"
@@ -323,12 +323,12 @@ def test_a_timed_out_grading_leaves_no_student_process(tmp_path: Path):
     """The student's processes run in sessions of their own: when the grading process is
     stopped for taking too long, they are stopped with it (what a hung `process`-isolation
     grading would otherwise leave running beside the kernel)."""
-    from autograder.export import runtime
+    from autograder.grading.process import run_grading_process
 
     pid_file = tmp_path / "student.pid"
     grading = (  # a grading process as runtime.main sets it up, whose student never finishes
         "import subprocess, sys, time\n"
-        "from autograder.platforms.runtime import end_with_students_on_sigterm\n"
+        "from autograder.grading.process import end_with_students_on_sigterm\n"
         "from autograder.sandbox.client import become_subreaper\n"
         "become_subreaper()\n"
         "end_with_students_on_sigterm()\n"
@@ -339,7 +339,7 @@ def test_a_timed_out_grading_leaves_no_student_process(tmp_path: Path):
     )
     # 30 s: time to import torch on a busy machine, as the grading process does first
     with pytest.raises(subprocess.TimeoutExpired):
-        runtime.run_grader([sys.executable, "-c", grading], cwd=REPO_ROOT, timeout=30)
+        run_grading_process([sys.executable, "-c", grading], cwd=REPO_ROOT, timeout=30)
     student = int(pid_file.read_text())
     assert not _running(student), "the student's process outlived the grading"
 
@@ -375,3 +375,18 @@ def test_a_notebook_with_malformed_cell_metadata_cannot_be_graded_and_says_why(
     data = grade_to_json(submission=path, out=tmp_path / "results.json")
     assert data["extra_data"]["grading_status"] == "could_not_grade"
     assert f"cell {code + 1} of batchnorm_gradclip_exercise.ipynb is malformed" in data["output"]
+
+
+def test_the_runtime_keeps_its_former_name_for_zips_and_notebooks_already_handed_out():
+    import autograder.export.runtime as former
+    from autograder.platforms import runtime
+
+    assert former is runtime  # one module: patching either name patches both
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.export.runtime", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0 and "--out" in proc.stdout

@@ -34,7 +34,7 @@ from autograder.scoreboard.figures import FIGURE_NAMES
 from autograder.scoreboard.ingest import MAX_DEPTH, read_results_dir, read_results_file
 from autograder.scoreboard.model import NOT_GRADED, Board
 from autograder.scoreboard.site import MANIFEST, SiteError, repo_url, student_slug, unique_slugs
-from autograder.scoreboard.synthetic import load_catalogue, make_synthetic_class
+from tests.fixtures.synthetic_class import load_catalogue, make_synthetic_class
 
 T0 = datetime(2026, 11, 2, 18, 0, tzinfo=timezone.utc)
 HOSTILE = "<script>alert(1)</script>"

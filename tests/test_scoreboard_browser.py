@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from autograder.scoreboard.command import build_scoreboard
-from autograder.scoreboard.screenshots import CHROMIUM, launch
-from autograder.scoreboard.synthetic import make_synthetic_class
+from tests.fixtures.synthetic_class import make_synthetic_class
 from tests.tools import in_ci, skip_or_fail
+from tools.browser import CHROMIUM, launch
 
 
 def browser_problem() -> str | None:

@@ -19,9 +19,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from autograder.grading.submission import MANIFEST_PATH
 from autograder.sandbox.names import EDITIONS
 
-MANIFEST_PATH = ".github/autograder-manifest.json"
 MANIFEST_VERSION = 1
 
 PROTECTED_FILES: tuple[str, ...] = ("requirements.txt", "exercise_utils.py")

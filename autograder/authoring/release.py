@@ -39,7 +39,6 @@ from autograder.paths import (
 
 RELEASE_FILES_DIR = Path(__file__).resolve().parent / "release_files"
 WORKFLOW_PATH = ".github/workflows/public-tests.yml"
-SUMMARY_SCRIPT_PATH = ".github/scripts/public_tests_summary.py"
 
 # Parts of assignment/ that never go to students.
 _EXCLUDED_DIRS = {"data", "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
@@ -146,17 +145,6 @@ def _function_bodies(source: str) -> dict[str, str]:
 
     visit(ast.parse(source), "")
     return bodies
-
-
-def solution_only_functions(solution_source: str, template_source: str) -> list[str]:
-    """Functions whose body the template must not share with the solution.
-
-    These are the functions that the solution implements and whose template body differs from
-    the solution's: the functions students write. Returned sorted.
-    """
-    sol = _function_bodies(solution_source)
-    tpl = _function_bodies(template_source)
-    return sorted(name for name in sol if name in tpl and sol[name] != tpl[name])
 
 
 def hidden_check_lines(checks_dir: Path = CHECKS_DIR, min_length: int = 40) -> set[str]:

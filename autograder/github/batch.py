@@ -20,6 +20,7 @@ from autograder.github.git import Git, RepoError, parse_deadline
 from autograder.github.results_dir import write_summary
 from autograder.github.roster import RosterRow, read_roster, select_shard
 from autograder.github.student import RepoResult, StudentGrader, could_not_grade_results, now
+from autograder.grading.results import GRADER_ERROR
 from autograder.sandbox.client import ISOLATIONS
 
 
@@ -131,7 +132,7 @@ def grade_repos(
                     res = RepoResult(
                         student=row.student,
                         repo=row.display_repo,
-                        results=could_not_grade_results(str(exc), status="grader_error"),
+                        results=could_not_grade_results(str(exc), status=GRADER_ERROR),
                         error=f"grader_error: {exc!r}",
                         graded_at=now(),
                     )

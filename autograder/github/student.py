@@ -25,10 +25,12 @@ from autograder import __version__
 from autograder.authoring.manifest import Manifest, restore
 from autograder.github.git import Git, NoCommitBeforeDeadline, RepoError
 from autograder.github.roster import RosterRow
+from autograder.grading.gradescope import to_gradescope
+from autograder.grading.process import run_grading_process
+from autograder.grading.results import COULD_NOT_GRADE, GRADER_ERROR, MAX_SCORE, not_graded
 from autograder.paths import REPO_ROOT
 from autograder.sandbox.names import EDITIONS, EXERCISE_FILE, EXERCISE_NOTEBOOK
 
-DEFAULT_MAX_SCORE = 100.0  # the grader's max_score, for rows that could not be graded
 _SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|^GH_|^GITHUB_")
 
 
@@ -55,7 +57,7 @@ class RepoResult:
 
     @property
     def max_score(self) -> float:
-        return float(self.results.get("max_score", DEFAULT_MAX_SCORE))
+        return float(self.results.get("max_score", MAX_SCORE))
 
     @property
     def grading_status(self) -> str:
@@ -81,29 +83,16 @@ class RepoResult:
         return data
 
 
-def could_not_grade_results(
-    message: str, *, status: str = "could_not_grade", max_score: float = DEFAULT_MAX_SCORE
-) -> dict[str, Any]:
-    """A results JSON with score 0 and one failed integrity test that says why."""
-    return {
-        "score": 0.0,
-        "max_score": max_score,
-        "execution_time": 0.0,
-        "output": f"Could not grade your repository: {message}\nScore: 0/{max_score:g}",
-        "tests": [
-            {
-                "name": "Could not grade the repository",
-                "number": "0.1",
-                "score": 0.0,
-                "max_score": max_score,
-                "status": "failed",
-                "output": message,
-                "tags": ["integrity"],
-                "visibility": "visible",
-            }
-        ],
-        "extra_data": {"grading_status": status, "reason": message, "grader_version": __version__},
-    }
+def could_not_grade_results(message: str, *, status: str = COULD_NOT_GRADE) -> dict[str, Any]:
+    """A results JSON with score 0 and one failed entry that says why (``results.not_graded``)."""
+    return to_gradescope(
+        not_graded(
+            status=status,
+            reason=message,
+            output=f"Could not grade your repository: {message}",
+            grader_version=__version__,
+        )
+    )
 
 
 def now() -> str:
@@ -137,15 +126,8 @@ class StudentGrader:
             self.isolation,
         ]
         try:
-            proc = subprocess.run(
-                cmd,
-                cwd=REPO_ROOT,
-                env=self.grader_env(),
-                capture_output=True,
-                text=True,
-                timeout=self.grade_timeout,
-                check=False,
-                stdin=subprocess.DEVNULL,
+            proc = run_grading_process(
+                cmd, cwd=REPO_ROOT, env=self.grader_env(), timeout=self.grade_timeout
             )
         except subprocess.TimeoutExpired as exc:
             raise GraderFailed(f"the grader did not finish in {self.grade_timeout:g} s") from exc
@@ -221,10 +203,10 @@ class StudentGrader:
             result.results = could_not_grade_results(str(exc))
         except GraderFailed as exc:
             result.error = f"grader_error: {exc}"
-            result.results = could_not_grade_results(str(exc), status="grader_error")
+            result.results = could_not_grade_results(str(exc), status=GRADER_ERROR)
         except Exception as exc:  # a bug of ours must not stop the batch
             result.error = f"grader_error: internal error of grade-repos: {exc!r}"
-            result.results = could_not_grade_results(result.error, status="grader_error")
+            result.results = could_not_grade_results(result.error, status=GRADER_ERROR)
             details["traceback"] = traceback.format_exc()
         details["seconds"] = round(time.monotonic() - started, 2)
         result.graded_at = now()

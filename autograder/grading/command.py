@@ -47,10 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autograder.grading.process import end_with_students_on_sigterm
     from autograder.grading.results import GRADER_ERROR
     from autograder.grading.runner import grade_and_write, own_address_space_capped
     from autograder.grading.table import render_table
 
+    end_with_students_on_sigterm()  # a caller's timeout stops the students too
     limits = Limits(timeout_scale=args.timeout_scale, memory_mb=args.memory_mb)
     with own_address_space_capped(args.grader_memory_mb):
         result = grade_and_write(

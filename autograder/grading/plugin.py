@@ -58,7 +58,7 @@ class GradingPlugin:
     """Carries the sandbox and shared state into the checks; collects their results."""
 
     sandbox: Sandbox
-    context: dict[str, Any] = field(default_factory=dict)  # reference module, data, settings
+    context: dict[str, Any] = field(default_factory=dict)  # data_root, timeout_scale
     results: dict[str, TestResult] = field(default_factory=dict)
     internal_errors: list[str] = field(default_factory=list)
     collect_only: bool = False

@@ -26,6 +26,11 @@ TAGS: tuple[str, ...] = (
 BONUS_TAG = "bonus"
 
 
+# The assignment's total (CONTRACT section 3: the sum over the non-bonus checks), for results
+# made without running the checks (a grader error, a repository that cannot be graded)
+MAX_SCORE = 100.0
+
+
 def check_order(tag: str, number: str) -> tuple[int, tuple[int, ...]]:
     """Where a check goes in every listing: by its tag's section, then by its number ("3.10"
     after "3.9")."""
@@ -224,3 +229,35 @@ class GradingResult:
     @property
     def failed(self) -> list[TestResult]:
         return [t for t in self.tests if not t.passed]
+
+
+def not_graded(
+    *,
+    status: str,
+    reason: str,
+    output: str,
+    submission: str = "",
+    grader_version: str = "",
+    traceback: str = "",
+) -> GradingResult:
+    """A result made without running the checks: 0 of ``MAX_SCORE``, one failed integrity entry
+    "Could not grade this submission" saying ``output`` (words for the student), ``reason`` and
+    ``traceback`` for the instructor. Used for a grader error and by grade-repos for a repository
+    that cannot be graded (a submission that does not import still runs every check, failed)."""
+    entry = TestResult(
+        name="Could not grade this submission",
+        number="0.1",
+        tag="integrity",
+        max_score=MAX_SCORE,
+        output=output,
+        instructor_note=traceback,
+        outcome="failed",
+    )
+    return GradingResult(
+        tests=[entry],
+        status=status,
+        reason=reason,
+        grader_version=grader_version,
+        submission=submission,
+        traceback=traceback,
+    )

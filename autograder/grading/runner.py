@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from autograder import __version__
-from autograder.authoring.manifest import MANIFEST_PATH, Manifest
 from autograder.files import write_json_atomic
 from autograder.grading.gradescope import to_gradescope
 from autograder.grading.plugin import GradingPlugin
@@ -31,6 +30,7 @@ from autograder.grading.results import (
     GRADER_ERROR,
     GradingResult,
     TestResult,
+    not_graded,
 )
 from autograder.grading.submission import SubmissionNotFound, choose_editions, prepared_submission
 from autograder.paths import ASSIGNMENT_DIR, CHECKS_DIR, EXERCISE_UTILS_PATH
@@ -126,7 +126,7 @@ def grade_submission(
     started = time.monotonic()
     result = GradingResult(grader_version=__version__, submission=str(submission))
     try:
-        editions = choose_editions(submission, template_hashes=_template_hashes(submission))
+        editions = choose_editions(submission)
     except SubmissionNotFound as exc:
         result.status, result.reason = COULD_NOT_GRADE, str(exc)
         result.tests = check_catalogue(checks_dir=checks_dir)
@@ -162,17 +162,6 @@ def grade_submission(
     result.extra["submission_notes"] = notes + list(result.extra.get("submission_notes", []))
     result.execution_time = time.monotonic() - started
     return result
-
-
-def _template_hashes(submission: str | Path) -> list[str]:
-    """SHA-256 of the released templates, from the release manifest in the submission's folder
-    (an untouched edition is recognised by it even when this grader's template has moved on)."""
-    folder = Path(submission)
-    try:
-        text = (folder / MANIFEST_PATH).read_text(encoding="utf-8")
-        return list(Manifest.from_json(text).templates.values())
-    except (OSError, ValueError):
-        return []
 
 
 def _grade_edition(
@@ -257,27 +246,17 @@ def _grade_file(
 
 def grader_failure(submission: str, exc: BaseException, elapsed: float) -> GradingResult:
     """The result written when grading itself crashed: 0 points, visibly not the student's fault."""
-    trace = "".join(traceback.format_exception(exc))
-    return GradingResult(
-        tests=[
-            TestResult(
-                name="Grading: could not grade this submission (grader error)",
-                number="0.0",
-                tag="integrity",
-                max_score=0.0,
-                output="The grader failed before it could finish; this is not a verdict on your "
-                "code. Your instructor has the details and will regrade.",
-                instructor_note=trace,
-                outcome="failed",
-            )
-        ],
+    result = not_graded(
         status=GRADER_ERROR,
         reason=f"{type(exc).__name__}: {exc}",
-        execution_time=elapsed,
-        grader_version=__version__,
+        output="The grader failed before it could finish; this is not a verdict on your code. "
+        "Your instructor has the details and will regrade.",
         submission=submission,
-        traceback=trace,
+        grader_version=__version__,
+        traceback="".join(traceback.format_exception(exc)),
     )
+    result.execution_time = elapsed
+    return result
 
 
 def grade_and_write(

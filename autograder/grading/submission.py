@@ -22,6 +22,7 @@ environment, not of the submission.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -32,6 +33,9 @@ from typing import TYPE_CHECKING
 
 from autograder.paths import TEMPLATE_PATH
 from autograder.sandbox.names import EXERCISE_FILE, EXERCISE_NOTEBOOK
+
+# Where a release records what it shipped (written by ``authoring.manifest``)
+MANIFEST_PATH = ".github/autograder-manifest.json"
 
 if TYPE_CHECKING:
     from autograder.grading.notebook_script import NotebookScript
@@ -74,10 +78,11 @@ def choose_editions(path: str | Path, *, template_hashes: Iterable[str] = ()) ->
     """The edition(s) to grade at ``path`` (CONTRACT section 4).
 
     A file is graded as it is. In a directory holding both editions, an edition is untouched
-    when it is the released template: its SHA-256 is one of ``template_hashes`` (the release
-    manifest's, see ``manifest.Manifest.templates``), or its code equals the template's that
-    ships with this grader (for a notebook: its code cells, so that running the untouched
-    notebook does not count as work). Untouched editions are not graded, unless both are.
+    when it is the released template: its SHA-256 is one of ``template_hashes`` or of those the
+    release manifest in the directory records (``released_template_hashes``), or its code equals
+    the template's that ships with this grader (for a notebook: its code cells, so that running
+    the untouched notebook does not count as work). Untouched editions are not graded, unless
+    both are.
     """
     found = find_submission(path)
     folder = Path(path)
@@ -86,7 +91,7 @@ def choose_editions(path: str | Path, *, template_hashes: Iterable[str] = ()) ->
     py, nb = folder / EXERCISE_FILE, folder / EXERCISE_NOTEBOOK
     if not (py.is_file() and nb.is_file()):
         return Editions((found,))
-    known = set(template_hashes)
+    known = set(template_hashes) | set(released_template_hashes(folder))
     py_changed = _sha256(py) not in known and _code_of(py) != _code_of(TEMPLATE_PATH)
     nb_changed = _sha256(nb) not in known and _notebook_changed(nb)
     if py_changed and nb_changed:
@@ -108,6 +113,18 @@ def choose_editions(path: str | Path, *, template_hashes: Iterable[str] = ()) ->
         f"Both {EXERCISE_FILE} and {EXERCISE_NOTEBOOK} are the released template as it was: "
         f"graded {EXERCISE_FILE}.",
     )
+
+
+def released_template_hashes(folder: str | Path) -> list[str]:
+    """The SHA-256 of the released editions, from the release manifest in ``folder`` (its
+    ``templates``, see ``authoring.manifest``); none when there is no readable manifest. An
+    untouched edition is recognised by them even when this grader's template has moved on."""
+    try:
+        data = json.loads((Path(folder) / MANIFEST_PATH).read_text(encoding="utf-8"))
+        templates = data["templates"]
+        return [str(v) for v in templates.values() if isinstance(v, str)][:16]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
 
 
 def _sha256(path: Path) -> str:

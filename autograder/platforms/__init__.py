@@ -1,5 +1,8 @@
-"""Exports of the assignment for other platforms: the notebook edition, otter-grader, nbgrader.
+"""The assignment on other platforms: Jupyter notebooks, otter-grader (Gradescope), nbgrader.
 
-Each platform has its own module with a keyword-only entry function (``export_otter``,
-``export_nbgrader``); ``command`` is the thin ``python -m autograder export ...`` glue.
+* ``command``   the ``export`` command (``notebooks``, ``otter``, ``nbgrader``)
+* ``otter``     the student notebook and Gradescope's ``autograder.zip``: one otter test per check
+* ``nbgrader``  an nbgrader course folder: one read-only autograded cell per check
+* ``runtime``   what those tests and cells call: our grader in a process of its own, once per
+  submission (shipped in the zip with ``grading/`` and ``sandbox/``)
 """

@@ -41,6 +41,16 @@ FASHION_MNIST_FILES = (
 # folder of its own, without __init__.py: otter puts __init__.py files in the directories above,
 # which would give pytest wrong module names for the hidden checks.
 GRADER_DIR = "bngc_grader"
+# What of this package the zip ships: grading and the sandbox, the runtime the tests call, and
+# the top-level modules they import (nothing of GitHub delivery, authoring or the scoreboard)
+ZIP_PACKAGES = ("grading", "sandbox")
+ZIP_MODULES = (
+    "__init__.py",
+    "paths.py",
+    "files.py",
+    "platforms/__init__.py",
+    "platforms/runtime.py",
+)
 
 # What the grader needs at grading time, beyond what otter installs itself.
 RUNTIME_REQUIREMENTS = ("torch", "torchvision", "numpy", "matplotlib", "pytest", "tqdm")
@@ -159,8 +169,12 @@ def fashion_mnist_archives() -> list[Path]:
 def _stage_grader(stage: Path, *, with_data: bool = False) -> list[str]:
     """Copy what the grader needs under ``stage``; return the paths for otter's ``files``."""
     root = stage / GRADER_DIR
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "scoreboard")
-    shutil.copytree(PACKAGE_DIR, root / "autograder", ignore=ignore)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for package in ZIP_PACKAGES:
+        shutil.copytree(PACKAGE_DIR / package, root / "autograder" / package, ignore=ignore)
+    for module in ZIP_MODULES:
+        (root / "autograder" / module).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PACKAGE_DIR / module, root / "autograder" / module)
     (root / "solutions").mkdir()
     shutil.copy(SOLUTION_PATH, root / "solutions" / SOLUTION_PATH.name)
     (root / "assignment").mkdir()

@@ -2,7 +2,7 @@
 
 Both platforms execute the student's notebook in a Jupyter kernel, then run their tests in that
 same kernel. Our tests do not look at the kernel's variables: the first one grades the submitted
-file with our grader in a fresh process (``python -m autograder.export.runtime FILE --out JSON``,
+file with our grader in a fresh process (``python -m autograder.platforms.runtime FILE --out JSON``,
 which isolates the student's code in the sandbox as ``autograder grade`` does), and every test
 then reads its own check's verdict from that one result. The platform's score for a check is
 therefore exactly our score for it, and the check's source never reaches the kernel, the
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,16 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import autograder
-from autograder.grading.submission import EXERCISE_NOTEBOOK
-from autograder.paths import EXERCISE_FILE
+from autograder.grading.process import end_with_students_on_sigterm, run_grading_process
+from autograder.sandbox.names import EXERCISE_FILE, EXERCISE_NOTEBOOK
 
 # How long the grading process may take. Clearly below nbgrader's cell timeout (the exported
 # config sets 900 s: autograder.platforms.nbgrader.CELL_TIMEOUT_S), so that a grading that hangs
 # ends with our message, not with nbgrader's "CellTimeoutError". Grading takes 10-60 s; the
 # slowest legitimate case (every probe of a slow submission timing out) stays well under this.
 GRADING_TIMEOUT_S = 600.0
-# How long a timed-out grading process has to kill the student's processes before it is killed.
-STOP_GRACE_S = 10.0
 
 _results: dict[str, Any] | None = None  # the results JSON of this kernel's submission
 _failure: GradingFailed | None = None  # why grading it failed, if it did (not retried)
@@ -68,7 +64,7 @@ def grade_in_subprocess(submission: Path, *, timeout: float = GRADING_TIMEOUT_S)
         out = Path(tmp) / "results.json"
         cmd = [sys.executable, "-m", "autograder.platforms.runtime", str(submission.resolve())]
         try:
-            proc = run_grader(
+            proc = run_grading_process(
                 [*cmd, "--out", str(out)],
                 cwd=package_parent,  # the same grader package as this one
                 timeout=timeout,
@@ -84,51 +80,6 @@ def grade_in_subprocess(submission: Path, *, timeout: float = GRADING_TIMEOUT_S)
                 f"{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
             )
         return json.loads(out.read_text(encoding="utf-8"))
-
-
-def run_grader(
-    cmd: list[str], *, cwd: Path, timeout: float, grace: float = STOP_GRACE_S
-) -> subprocess.CompletedProcess[str]:
-    """Run the grading process ``cmd``, its output captured; ``TimeoutExpired`` after ``timeout``.
-
-    On a timeout the process is asked to stop with SIGTERM, on which it kills the student's
-    processes (``end_with_students_on_sigterm``: they run in sessions of their own, which
-    killing the grading process alone would leave running), and SIGKILLed after ``grace``
-    seconds. Either way it has exited when this returns or raises.
-    """
-    with subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        stdout=subprocess.PIPE,  # nothing on the kernel's stderr (nbgrader scores that 0)
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.communicate(timeout=grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()  # not communicate(): a survivor may hold the pipes open
-            raise
-    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-
-
-def end_with_students_on_sigterm() -> None:
-    """Make SIGTERM kill every descendant of this (subreaper) process, then exit at once.
-
-    For the grading process: the student's processes run in sessions of their own (and
-    double-forked ones are reparented to this process), so only this process can find them.
-    """
-    from autograder.sandbox.client import kill_descendants
-
-    def stop(signum: int, frame: object) -> None:
-        kill_descendants()
-        os._exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
 
 
 def results() -> dict[str, Any]:
@@ -202,7 +153,7 @@ def grade_to_json(*, submission: str | Path, out: str | Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.export.runtime")
+    parser = argparse.ArgumentParser(prog="python -m autograder.platforms.runtime")
     parser.add_argument("submission", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)

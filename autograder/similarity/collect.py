@@ -19,8 +19,8 @@ from pathlib import Path
 
 from autograder.authoring.notebooks import STUDENT_NOTEBOOK_PATH
 from autograder.grading.notebook_script import NotebookError, notebook_to_script, read_notebook
-from autograder.paths import EXERCISE_FILE, TEMPLATE_PATH
-from autograder.sandbox.names import EDITIONS, EXERCISE_NOTEBOOK
+from autograder.paths import TEMPLATE_PATH
+from autograder.sandbox.names import EDITIONS, EXERCISE_FILE, EXERCISE_NOTEBOOK
 
 SUBMISSIONS_DIR = "submissions"
 

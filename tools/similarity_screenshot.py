@@ -1,6 +1,6 @@
 """A screenshot of a similarity report with headless Chromium (Playwright), for the docs.
 
-    python -m autograder.similarity.screenshot OUT_DIR docs/img/similarity.png
+    python -m tools.similarity_screenshot OUT_DIR docs/img/similarity.png
 
 Playwright drives the system's Chromium (Debian package ``chromium``), as the scoreboard's
 screenshots do; no browser is downloaded. The report is opened from disk (``file://``).
@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.scoreboard.screenshots import launch
 from autograder.similarity.report import INDEX_HTML
+from tools.browser import launch
 
 
 def take_screenshot(report_dir: Path, out: Path, *, width: int = 1360, height: int = 1000) -> Path:

@@ -1,6 +1,6 @@
 """Screenshots of a built scoreboard with headless Chromium (Playwright), for the docs.
 
-    python -m autograder.scoreboard.screenshots SITE_DIR docs/img/
+    python -m tools.scoreboard_screenshots SITE_DIR docs/img/
 
 Playwright drives the system's Chromium (Debian package ``chromium``); no browser is
 downloaded. The pages are opened from disk (``file://``), as an instructor would.
@@ -9,26 +9,10 @@ downloaded. The pages are opened from disk (``file://``), as an instructor would
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def launch(playwright):  # type: ignore[no-untyped-def]  # playwright's types are optional
-    """Headless system Chromium with the flags our CI and sandboxes need."""
-    return playwright.chromium.launch(
-        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-    )
+from tools.browser import launch
 
 
 def take_screenshots(site_dir: Path, out_dir: Path, *, width: int = 1360) -> list[Path]:
