@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from autograder.authoring.release import build_release
 from autograder.github.batch import grade_repos
 from autograder.paths import EXERCISE_FILE, SOLUTION_PATH
-from autograder.sandbox.client import ISOLATIONS
+from autograder.sandbox.isolation import ISOLATIONS
 
 DEADLINE = "2026-11-01T12:00:00+00:00"
 

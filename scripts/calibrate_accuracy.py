@@ -112,8 +112,9 @@ def to_markdown(result: dict) -> str:
         )
     lines += [
         "",
-        f"Safety margin: {result['margin']:.2f}. The thresholds in `autograder/settings.py` "
-        "(`min_regularized_accuracy`, `min_baseline_accuracy`) must not exceed the suggested ones.",
+        f"Safety margin: {result['margin']:.2f}. The thresholds in "
+        "`autograder/grading/settings.py` (`min_regularized_accuracy`, `min_baseline_accuracy`) "
+        "must not exceed the suggested ones.",
         "",
     ]
     return "\n".join(lines)

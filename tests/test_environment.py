@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from autograder.paths import REPO_ROOT
-from autograder.sandbox.client import bwrap_problem
+from autograder.sandbox.isolation import bwrap_problem
 from tests.tools import find_tool, skip_or_fail
 
 

@@ -746,7 +746,7 @@ def test_real_grading_of_a_class(real_class: dict) -> None:
         real_class["public_test"],
         "tests/test_extra.py",
     }
-    from autograder.sandbox.client import bwrap_available
+    from autograder.sandbox.isolation import bwrap_available
 
     for name in ("full", "partial", "late", "tamper"):  # auto: what this machine can do
         assert rows[name]["isolation"] == ("bwrap" if bwrap_available() else "process"), name

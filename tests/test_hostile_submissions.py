@@ -15,7 +15,7 @@ import pytest
 
 from autograder.grading.results import MAX_OUTPUT_CHARS
 from autograder.paths import SOLUTION_PATH
-from autograder.sandbox.client import SANDBOX_ID_BASE, SANDBOX_PACKAGE_DIR, bwrap_available
+from autograder.sandbox.isolation import SANDBOX_ID_BASE, SANDBOX_PACKAGE_DIR, bwrap_available
 from tests.grading import grade, grade_sources
 from tests.submissions.hostile import ESCAPE_MARK, HOSTILE, REPORT
 

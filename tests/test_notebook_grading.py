@@ -203,7 +203,7 @@ def test_a_cell_that_runs_the_experiment_gets_notebook_advice(tmp_path: Path):
     """A graded cell trains at top level: importing times out, and the advice fits a notebook."""
     from autograder.grading.gradescope import to_gradescope
     from autograder.grading.runner import grade_submission
-    from autograder.sandbox.client import Limits
+    from autograder.sandbox.isolation import Limits
 
     experiment = (
         "import torch\n"

@@ -20,15 +20,14 @@ from autograder.grading.results import MAX_EXTRA_ITEMS, GradingResult, TestResul
 from autograder.grading.runner import write_results
 from autograder.grading.table import render_table
 from autograder.paths import REPO_ROOT, SOLUTION_PATH
-from autograder.sandbox import client, protocol, tamper
+from autograder.sandbox import client, isolation, protocol, tamper
 from autograder.sandbox.client import (
-    Limits,
     Sandbox,
     StudentCodeError,
     StudentTimeout,
     SubmissionDoesNotImport,
-    bwrap_available,
 )
+from autograder.sandbox.isolation import Limits, bwrap_available
 from tests.submissions.build import REFERENCE, build_source
 
 
@@ -129,7 +128,7 @@ needs_bwrap = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap canno
 @pytest.fixture
 def staging(tmp_path):
     (tmp_path / "staging").mkdir()
-    return client._make_staging(tmp_path / "staging", submission=None)
+    return isolation.make_staging(tmp_path / "staging", submission=None)
 
 
 def _pairs(cmd: list[str], option: str) -> list[tuple[str, str]]:
@@ -138,7 +137,7 @@ def _pairs(cmd: list[str], option: str) -> list[tuple[str, str]]:
 
 @needs_root
 def test_as_root_the_student_process_gets_no_privilege(staging):
-    cmd = client.bwrap_command(staging=staging, limits=Limits(), hidden=())
+    cmd = isolation.bwrap_command(staging=staging, limits=Limits(), hidden=())
     assert cmd[0] == "/usr/bin/bwrap"  # by absolute path, never through PATH
     head = cmd[: cmd.index("--proc")]
     # no user namespace (root would be kuid 0 in it), every capability dropped but those setpriv
@@ -151,7 +150,7 @@ def test_as_root_the_student_process_gets_no_privilege(staging):
         "CAP_SETPCAP",
     }
     setpriv = cmd.index("/usr/bin/setpriv")
-    uid, gid = client.sandbox_ids()
+    uid, gid = isolation.sandbox_ids()
     assert uid > 65535 and gid > 65535
     tail = cmd[setpriv:]
     for option in (f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--bounding-set=-all"):
@@ -163,8 +162,8 @@ def test_as_root_the_student_process_gets_no_privilege(staging):
 def test_as_an_ordinary_user_the_sandbox_is_a_user_namespace_without_capabilities(
     staging, monkeypatch
 ):
-    monkeypatch.setattr(client, "_runs_as_root", lambda: False)
-    cmd = client.bwrap_command(staging=staging, limits=Limits(), hidden=())
+    monkeypatch.setattr(isolation, "_runs_as_root", lambda: False)
+    cmd = isolation.bwrap_command(staging=staging, limits=Limits(), hidden=())
     head = cmd[: cmd.index("--proc")]
     assert {"--unshare-all", "--unshare-user", "--disable-userns"} <= set(head)
     assert head[head.index("--cap-drop") + 1] == "ALL" and "--cap-add" not in head
@@ -177,13 +176,13 @@ def test_bwrap_is_never_found_through_path(staging, tmp_path, monkeypatch):
     fake.write_text("#!/bin/sh\nexit 0\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
-    cmd = client.bwrap_command(staging=staging, limits=Limits(), hidden=())
-    assert cmd[0] in client.BWRAP_PATHS
+    cmd = isolation.bwrap_command(staging=staging, limits=Limits(), hidden=())
+    assert cmd[0] in isolation.BWRAP_PATHS
 
 
 def test_only_what_the_student_needs_is_bound(staging):
     stdlib_json = Path(json.__file__).parent
-    cmd = client.bwrap_command(staging=staging, limits=Limits(), hidden=(stdlib_json,))
+    cmd = isolation.bwrap_command(staging=staging, limits=Limits(), hidden=(stdlib_json,))
     sources = [Path(src) for src, _ in _pairs(cmd, "--ro-bind")]
     assert "--bind" not in cmd and "--dev-bind" not in cmd  # nothing of the host is writable
     assert Path("/usr") not in sources and Path("/etc") not in sources
@@ -193,7 +192,7 @@ def test_only_what_the_student_needs_is_bound(staging):
         assert not source.name.startswith("__editable__")
         if _under(source, REPO_ROOT):  # of this repository: the sandbox package only
             inside_venv = _under(source, Path(sys.prefix))
-            assert inside_venv or source == client.SANDBOX_PACKAGE_DIR, source
+            assert inside_venv or source == isolation.SANDBOX_PACKAGE_DIR, source
     assert Path("/etc/shadow") not in sources
     assert not any(s.name == "METADATA" for s in sources)
     # a data location under a bound directory is masked by an empty one
@@ -215,8 +214,8 @@ def _under(path: Path, parent: Path) -> bool:
 
 
 def test_only_torch_torchvision_numpy_and_what_they_need_are_bound_of_site_packages():
-    site = client._venv_site()
-    names = {e.name for e in client.site_packages_entries(site)}
+    site = isolation._venv_site()
+    names = {e.name for e in isolation.site_packages_entries(site)}
     assert {"torch", "torchvision", "numpy", "sympy", "typing_extensions.py"} <= names
     assert not {"pytest", "_pytest", "autograder", "__pycache__"} & names
     assert not any(n.startswith(("__editable__", "bngc_autograder")) for n in names)
@@ -259,7 +258,7 @@ print(json.dumps(out))
 @needs_bwrap
 def test_inside_the_sandbox_nothing_is_privileged_or_writable_but_small_tmpfs(staging):
     limits = Limits(tmp_mb=8, shm_mb=4)
-    cmd = client.bwrap_command(staging=staging, limits=limits, hidden=())
+    cmd = isolation.bwrap_command(staging=staging, limits=limits, hidden=())
     done = subprocess.run(
         [*cmd, "-c", SANDBOX_PROBE], capture_output=True, text=True, timeout=60, check=False
     )
@@ -275,9 +274,9 @@ def test_inside_the_sandbox_nothing_is_privileged_or_writable_but_small_tmpfs(st
 def test_bwrap_works_on_a_machine_like_ci():
     """As root with bubblewrap installed, the sandbox must work: a silent fallback to
     `--isolation process` would grade hostile code with resource limits only."""
-    if os.geteuid() != 0 or not any(Path(p).exists() for p in client.BWRAP_PATHS):
+    if os.geteuid() != 0 or not any(Path(p).exists() for p in isolation.BWRAP_PATHS):
         pytest.skip("needs root and bubblewrap (CI installs it)")
-    assert client.bwrap_problem() is None
+    assert isolation.bwrap_problem() is None
 
 
 # --------------------------------------------------------------------------------------------

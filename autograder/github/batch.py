@@ -21,7 +21,7 @@ from autograder.github.results_dir import write_summary
 from autograder.github.roster import RosterRow, read_roster, select_shard
 from autograder.github.student import RepoResult, StudentGrader, could_not_grade_results, now
 from autograder.grading.results import GRADER_ERROR
-from autograder.sandbox.client import ISOLATIONS
+from autograder.sandbox.isolation import ISOLATIONS
 
 
 @dataclass

@@ -35,7 +35,7 @@ from autograder.github.batch import fetch_repos, grade_repos
 from autograder.github.options import add_github_arguments
 from autograder.github.results_dir import load_results, write_summary
 from autograder.github.roster import RosterError, RosterRow, roster_from_org
-from autograder.sandbox.client import ISOLATIONS
+from autograder.sandbox.isolation import ISOLATIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -28,8 +28,9 @@ from autograder.github.roster import RosterRow
 from autograder.grading.gradescope import to_gradescope
 from autograder.grading.process import run_grading_process
 from autograder.grading.results import COULD_NOT_GRADE, GRADER_ERROR, MAX_SCORE, not_graded
+from autograder.grading.submission import SubmissionNotFound, find_submission
 from autograder.paths import REPO_ROOT
-from autograder.sandbox.names import EDITIONS, EXERCISE_FILE, EXERCISE_NOTEBOOK
+from autograder.sandbox.names import EXERCISE_FILE, EXERCISE_NOTEBOOK
 
 _SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|^GH_|^GITHUB_")
 
@@ -179,11 +180,13 @@ class StudentGrader:
             except RepoError as exc:  # git's own words stay with the instructor
                 details["git_error"] = str(exc)
                 raise RepoError(f"could not check out commit {sha[:7]}") from exc
-            if not any((repo_dir / name).is_file() for name in EDITIONS):
+            try:
+                find_submission(repo_dir)
+            except SubmissionNotFound:
                 raise RepoError(
                     f"no {EXERCISE_FILE} (or {EXERCISE_NOTEBOOK}) at the top of the repository "
                     f"(commit {sha[:7]})"
-                )
+                ) from None
             changes = self.manifest.check(repo_dir)
             result.tampered = [c.path for c in changes]
             details["tampering"] = [str(c) for c in changes]

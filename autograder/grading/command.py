@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from autograder.grading.settings import GRADER_MEMORY_MB
-from autograder.sandbox.client import ISOLATIONS, Limits
+from autograder.sandbox.isolation import ISOLATIONS, Limits
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -34,12 +34,8 @@ from autograder.grading.results import (
 )
 from autograder.grading.submission import SubmissionNotFound, choose_editions, prepared_submission
 from autograder.paths import ASSIGNMENT_DIR, CHECKS_DIR, EXERCISE_UTILS_PATH
-from autograder.sandbox.client import (
-    Limits,
-    Sandbox,
-    become_subreaper,
-    kill_descendants,
-)
+from autograder.sandbox.client import Sandbox, become_subreaper, kill_descendants
+from autograder.sandbox.isolation import Limits
 
 # Where the grader's data may live, besides --data-root: hidden from the student process
 DEFAULT_DATA_LOCATIONS = (ASSIGNMENT_DIR / "data", Path("/usr/share/datasets"))

@@ -22,48 +22,35 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import json
 import os
 import resource
 import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import protocol, tamper, wording
-from .names import BONUS_NAMES, EXERCISE_FILE, REQUIRED_NAMES
-
-SANDBOX_PACKAGE_DIR = Path(__file__).resolve().parent
-GRADER_PACKAGE_DIR = SANDBOX_PACKAGE_DIR.parent
-PROJECT_ROOT = GRADER_PACKAGE_DIR.parent  # the repository, for an editable install
-# How the student process may be isolated (see Sandbox): "auto" is bwrap where it works
-ISOLATIONS: tuple[str, ...] = ("auto", "bwrap", "process")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of the student process (all overridable from the command line)."""
-
-    memory_mb: int = 6144  # address space per process; importing torch alone maps about 3.2 GB
-    output_bytes: int = 64 * 1024  # what is kept of stdout + stderr
-    file_size_mb: int = 256  # largest file the student may write
-    tmp_mb: int = 256  # the sandbox's /tmp (bwrap): all it can write there, all files together
-    shm_mb: int = 64  # the sandbox's /dev/shm (bwrap)
-    max_processes: int = 32  # processes and threads of the student (bwrap; the worker uses 1)
-    startup_timeout: float = 60.0  # python + import torch
-    import_timeout: float = 20.0  # importing the submission itself
-    threads: int = 1  # torch intra-op threads; 1 keeps results reproducible across machines
-    timeout_scale: float = 1.0  # multiplies every time limit (slow machines)
-
+from .isolation import (
+    ISOLATIONS,
+    SANDBOX_PACKAGE_DIR,
+    SANDBOX_PACKAGE_PARENT,
+    SANDBOX_SUBMISSION_DIR,
+    SANDBOX_TMP,
+    STUDENT_DISTRIBUTIONS,
+    IsolationUnavailable,
+    Limits,
+    bwrap_command,
+    bwrap_problem,
+    make_staging,
+)
+from .names import BONUS_NAMES, EXERCISE_FILE, EXERCISE_UTILS_FILE, REQUIRED_NAMES
 
 # ------------------------------------------------------------------------------------------------
 # What can go wrong on the student side. Each carries a message written for the student.
@@ -179,353 +166,20 @@ def describe_student_error(error: dict[str, Any], *, doing: str) -> str:
     low = message.lower()
     if etype == "NotImplementedError":
         lines.append("  This part is still a TODO: fill in the code between the markers.")
+    elif "NoneType" in message and "grad" in low:
+        lines.append(
+            "  A gradient was None: parameters that took no part in the loss have .grad None; "
+            "skip them."
+        )
     elif etype in ("MemoryError",) or "can't allocate memory" in low or "not enough memory" in low:
         lines.append("  The memory limit of the grader was exceeded: do not build huge tensors.")
     elif etype in ("ModuleNotFoundError", "ImportError"):
         lines.append(
-            "  Only torch, torchvision, numpy and the standard library are available while "
-            f"grading, and only {EXERCISE_FILE} is graded: move helper code into it."
+            f"  Only {', '.join(STUDENT_DISTRIBUTIONS)}, the standard library and the released "
+            f"{EXERCISE_UTILS_FILE} are available while grading, and only {EXERCISE_FILE} is "
+            "graded: move helper code into it."
         )
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------------
-# Isolation
-# ------------------------------------------------------------------------------------------------
-
-# Found by absolute path only: a PATH the grader inherits must not choose the sandbox.
-BWRAP_PATHS = ("/usr/bin/bwrap", "/usr/local/bin/bwrap")
-SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv")
-# As root, the student process runs as uid = gid = SANDBOX_ID_BASE + the grader's pid: never 0,
-# owning no file outside the sandbox, and one per grading, so that RLIMIT_NPROC (counted per
-# uid) counts only this grading's processes.
-SANDBOX_ID_BASE = 1_500_000_000
-# Where things are inside the sandbox
-SANDBOX_VENV = Path("/opt/venv")
-SANDBOX_PACKAGE_PARENT = Path("/opt/bngc")
-SANDBOX_SUBMISSION_DIR = Path("/opt/submission")
-SANDBOX_TMP = Path("/tmp")
-# What the student process sees of the machine (read-only): the shared libraries, the dynamic
-# linker's configuration and the processor topology (torch reads it at import)
-SYSTEM_LIB_DIRS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32")
-TOP_LEVEL_LIB_LINKS = ("/lib", "/lib64", "/lib32", "/libx32")
-ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
-SYS_DIRS = ("/sys/devices/system/cpu",)
-
-
-def _first_existing(paths: Sequence[str]) -> str | None:
-    return next((p for p in paths if Path(p).is_file() and os.access(p, os.X_OK)), None)
-
-
-def _runs_as_root() -> bool:
-    return os.geteuid() == 0
-
-
-@functools.cache
-def bwrap_problem() -> str | None:
-    """Why the bubblewrap sandbox cannot run here, or ``None`` when it can.
-
-    It starts a real sandbox (the command line the student process gets) running Python.
-    """
-    if _first_existing(BWRAP_PATHS) is None:
-        return (
-            f"bubblewrap is not installed (looked for {' and '.join(BWRAP_PATHS)}; "
-            "Debian/Ubuntu package: bubblewrap)"
-        )
-    if _runs_as_root() and _first_existing(SETPRIV_PATHS) is None:
-        return (
-            "setpriv is not installed (looked for " + " and ".join(SETPRIV_PATHS) + "); as "
-            "root the grader needs it to run student code as an unprivileged user (util-linux)"
-        )
-    with tempfile.TemporaryDirectory(prefix="bngc-bwrap-check-") as tmp:
-        staging = _make_staging(Path(tmp), submission=None)
-        cmd = bwrap_command(staging=staging, limits=Limits(), hidden=())
-        try:
-            probe = subprocess.run(
-                [*cmd, "-c", "import sys"],
-                capture_output=True,
-                timeout=60,
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"bubblewrap did not start: {exc}"
-    if probe.returncode == 0:
-        return None
-    said = probe.stderr.decode("utf-8", "replace").strip().splitlines()
-    hint = ""
-    apparmor = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-    if not _runs_as_root() and apparmor.exists():
-        hint = (
-            " (on Ubuntu 23.10 and later, AppArmor restricts unprivileged user namespaces: "
-            "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` lifts it)"
-        )
-    return f"bubblewrap cannot create its sandbox: {said[-1] if said else 'no message'}{hint}"
-
-
-def bwrap_available() -> bool:
-    """Whether bubblewrap can create the namespaces we need on this machine."""
-    return bwrap_problem() is None
-
-
-class IsolationUnavailable(RuntimeError):
-    """The isolation asked for cannot be had here: a problem of the grader, not of the student."""
-
-
-def sandbox_ids() -> tuple[int, int]:
-    """The (uid, gid) of the student process when the grader runs as root."""
-    ident = SANDBOX_ID_BASE + os.getpid()
-    return ident, ident
-
-
-def _is_within(path: Path, parent: Path) -> bool:
-    try:
-        path.resolve().relative_to(parent.resolve())
-    except ValueError:
-        return False
-    return True
-
-
-def _belongs_to_grader(entry: Path) -> bool:
-    """Whether a site-packages entry is (part of the installation of) this grader.
-
-    An editable install leaves ``__editable__`` files (a ``.pth`` and a finder that point at
-    the repository) and a dist-info whose ``direct_url.json`` names the repository; a regular
-    install leaves the ``autograder`` package and a dist-info whose RECORD lists it. Either
-    dist-info holds the instructor README as its METADATA.
-    """
-    name = entry.name
-    if name.startswith("__editable__") or name.endswith(".egg-link"):
-        return True
-    if entry.resolve() == GRADER_PACKAGE_DIR:
-        return True
-    try:
-        if name.endswith(".pth") and entry.is_file():
-            text = entry.read_text(encoding="utf-8", errors="replace")
-            return str(PROJECT_ROOT) in text or GRADER_PACKAGE_DIR.name in text
-        if name.endswith(".dist-info") and entry.is_dir():
-            direct_url = entry / "direct_url.json"
-            if direct_url.is_file():
-                url = str(json.loads(direct_url.read_text(encoding="utf-8")).get("url", ""))
-                if url.startswith("file://") and _is_within(Path(url[7:]), PROJECT_ROOT):
-                    return True
-            record = entry / "RECORD"
-            if record.is_file():
-                prefix = GRADER_PACKAGE_DIR.name + "/"
-                with record.open(encoding="utf-8", errors="replace") as lines:
-                    return any(line.startswith(prefix) for line in lines)
-    except (OSError, ValueError, AttributeError):
-        return True  # unreadable: leave it out
-    return False
-
-
-# What student code may import besides the standard library, with everything they require
-STUDENT_DISTRIBUTIONS = ("torch", "torchvision", "numpy")
-
-
-@functools.cache
-def site_packages_entries(site: Path) -> list[Path]:
-    """The entries of the virtual environment's ``site`` that are bound into the sandbox.
-
-    Those of ``STUDENT_DISTRIBUTIONS`` and of what they require, by their metadata (markers
-    evaluated here, extras left out), and never this grader's own installation (see
-    ``_belongs_to_grader``). A module of the top level is bound with its file in
-    ``__pycache__``, not with the whole ``__pycache__``.
-    """
-    from importlib.metadata import distributions
-
-    from packaging.requirements import Requirement
-
-    todo, seen, entries = list(STUDENT_DISTRIBUTIONS), set(), set[str]()
-    while todo:
-        requirement = Requirement(todo.pop())
-        dist = next(iter(distributions(name=requirement.name, path=[str(site)])), None)
-        name = dist.metadata["Name"].lower() if dist is not None else ""
-        if dist is None or name in seen:
-            continue
-        seen.add(name)
-        for needed in dist.requires or []:
-            marker = Requirement(needed).marker
-            if marker is None or marker.evaluate({"extra": ""}):
-                todo.append(needed)
-        for line in (dist.read_text("RECORD") or "").splitlines():
-            parts = line.split(",", 1)[0].split("/")
-            if parts[0] not in ("..", ""):  # not the scripts in bin/ and the like
-                entries.add(parts[0] if parts[0] != "__pycache__" else "/".join(parts[:2]))
-    paths = (site / entry for entry in entries)
-    return sorted(p for p in paths if p.exists() and not _belongs_to_grader(p))
-
-
-class _CommandLine:
-    """A bubblewrap command line whose every directory is world-readable (0755).
-
-    bubblewrap creates the missing parents of a mount point with mode 0700, which an
-    unprivileged student uid could not enter.
-    """
-
-    def __init__(self, head: list[str]) -> None:
-        self.args = list(head)
-        self.made: set[Path] = {Path("/")}
-        self.bound: list[Path] = []  # directories mounted from outside (their insides exist)
-
-    def _parents(self, dest: Path) -> None:
-        for parent in reversed(dest.parents):
-            if parent in self.made or any(_is_under(parent, b) for b in self.bound):
-                continue
-            self.args += ["--perms", "0755", "--dir", str(parent)]
-            self.made.add(parent)
-
-    def ro_bind(self, source: Path, dest: Path) -> None:
-        self._parents(dest)
-        self.args += ["--ro-bind", str(source), str(dest)]
-        if source.is_dir():
-            self.bound.append(dest)
-
-    def symlink(self, target: str, dest: Path) -> None:
-        self._parents(dest)
-        self.args += ["--symlink", target, str(dest)]
-
-    def tmpfs(self, dest: Path, size_bytes: int) -> None:
-        self._parents(dest)
-        self.args += ["--perms", "01777", "--size", str(size_bytes), "--tmpfs", str(dest)]
-        self.made.add(dest)
-
-
-def _is_under(path: Path, parent: Path) -> bool:
-    return path == parent or parent in path.parents
-
-
-def _python_binds() -> tuple[list[tuple[Path, Path]], Path]:
-    """(source, sandbox path) pairs of the Python installation, and the sandbox's interpreter."""
-    real_exe = Path(os.path.realpath(sys.executable))
-    binds = [(real_exe, real_exe)]
-    libdir = Path(sysconfig.get_config_var("LIBDIR") or real_exe.parents[1] / "lib")
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    for path in (libdir, stdlib):
-        covered = [*map(Path, SYSTEM_LIB_DIRS), *(src for src, _ in binds[1:])]
-        if path.is_dir() and not any(_is_under(path, c) for c in covered):
-            binds.append((path, path))
-    if sys.prefix == sys.base_prefix:  # no virtual environment: the interpreter itself
-        return binds, real_exe
-    return binds, SANDBOX_VENV / "bin" / "python"
-
-
-def _venv_site() -> Path:
-    return Path(sysconfig.get_paths()["purelib"])
-
-
-def bwrap_command(*, staging: Path, limits: Limits, hidden: Sequence[Path]) -> list[str]:
-    """The command line that starts the sandbox's Python (its arguments follow).
-
-    The root is an empty file system (read-only once built) holding, read-only: the shared
-    libraries (``/usr/lib*``), a minimal ``/etc`` (the dynamic linker's files, and a passwd and
-    group naming only root and the sandbox user), the processor topology, the Python
-    installation, of the virtual environment's packages only ``site_packages_entries`` (at
-    ``/opt/venv``), the sandbox package and the submission. Writable: only ``/tmp`` and
-    ``/dev/shm``, tmpfs of ``limits.tmp_mb`` and ``limits.shm_mb``. Nothing of this repository
-    but the sandbox package, no data set (``hidden`` paths are masked wherever they would be
-    visible), no home directory, no network, its own PID, IPC, UTS and cgroup namespaces.
-
-    As root: no user namespace (one would map the student to kuid 0); every capability dropped
-    but those ``setpriv`` needs to become ``sandbox_ids()``, which then clears them all. As an
-    ordinary user: a user namespace mapping the student to that user, no capabilities, and no
-    further user namespaces.
-    """
-    bwrap = _first_existing(BWRAP_PATHS)
-    if bwrap is None:
-        raise IsolationUnavailable("bubblewrap is not installed")
-    head = [bwrap, "--die-with-parent", "--new-session"]
-    if _runs_as_root():
-        head += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
-        head += ["--unshare-cgroup-try", "--cap-drop", "ALL"]
-        head += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
-    else:
-        head += ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
-    cmd = _CommandLine(head)
-    cmd.args += ["--proc", "/proc", "--dev", "/dev"]
-    cmd.made.add(Path("/dev"))
-    cmd.tmpfs(Path("/dev/shm"), limits.shm_mb << 20)
-    cmd.args += ["--remount-ro", "/dev"]
-    binds: list[tuple[Path, Path]] = []
-    for name in SYSTEM_LIB_DIRS:
-        if Path(name).is_dir() and not Path(name).is_symlink():
-            binds.append((Path(name), Path(name)))
-    for name in TOP_LEVEL_LIB_LINKS:
-        path = Path(name)
-        if path.is_symlink():  # merged /usr: /lib -> usr/lib
-            cmd.symlink(str(path.readlink()), path)
-        elif path.is_dir():
-            binds.append((path, path))
-    for name in (*ETC_FILES, *SYS_DIRS):
-        if Path(name).exists():
-            binds.append((Path(name), Path(name)))
-    binds += [(staging / "etc" / "passwd", Path("/etc/passwd"))]
-    binds += [(staging / "etc" / "group", Path("/etc/group"))]
-    python_binds, python = _python_binds()
-    binds += python_binds
-    if sys.prefix != sys.base_prefix:
-        site = _venv_site()
-        inside = SANDBOX_VENV / site.relative_to(sys.prefix)
-        binds += [(staging / "pyvenv.cfg", SANDBOX_VENV / "pyvenv.cfg")]
-        binds += [(e, inside / e.relative_to(site)) for e in site_packages_entries(site)]
-    binds += [(SANDBOX_PACKAGE_DIR, SANDBOX_PACKAGE_PARENT / "sandbox")]
-    binds += [(staging / "submission", SANDBOX_SUBMISSION_DIR)]
-    if _runs_as_root():
-        setpriv = _first_existing(SETPRIV_PATHS)
-        if setpriv is None:
-            raise IsolationUnavailable("setpriv is not installed")
-        binds += [(Path(setpriv), Path(setpriv))]
-    for source, dest in binds:
-        cmd.ro_bind(source, dest)
-    if sys.prefix != sys.base_prefix:
-        cmd.symlink(str(Path(os.path.realpath(sys.executable))), python)
-    for source, dest in binds:  # the data sets, wherever they lie under a bound directory
-        for path in hidden:
-            if source.is_dir() and _is_within(path, source) and path.exists():
-                masked = dest / path.resolve().relative_to(source.resolve())
-                empty = staging / "empty" if path.is_dir() else Path("/dev/null")
-                cmd.args += ["--ro-bind", str(empty), str(masked)]
-    cmd.tmpfs(SANDBOX_TMP, limits.tmp_mb << 20)
-    cmd.args += ["--chdir", str(SANDBOX_TMP), "--remount-ro", "/"]
-    if _runs_as_root():
-        uid, gid = sandbox_ids()
-        cmd.args += [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
-        cmd.args += ["--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
-        cmd.args += ["--pdeathsig=KILL", "--"]
-    return [*cmd.args, str(python), "-E", "-s", "-B"]
-
-
-def _make_staging(
-    staging: Path, *, submission: Path | None, companions: tuple[Path, ...] = ()
-) -> Path:
-    """What the sandbox gets from this side: the submission (with ``companions``, the files the
-    release ships beside it, e.g. ``exercise_utils.py``: the grader's copies, never the
-    student's), passwd, group and pyvenv.cfg.
-
-    Everything is world-readable (the student's uid is not the grader's) and nothing writable.
-    """
-    (staging / "submission").mkdir()
-    (staging / "etc").mkdir()
-    (staging / "empty").mkdir()
-    if submission is not None:
-        for companion in companions:
-            shutil.copyfile(companion, staging / "submission" / companion.name)
-        shutil.copyfile(submission, staging / "submission" / EXERCISE_FILE)
-    uid, gid = sandbox_ids() if _runs_as_root() else (os.getuid(), os.getgid())
-    (staging / "etc" / "passwd").write_text(
-        f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
-        f"student:x:{uid}:{gid}:student:{SANDBOX_TMP}:/usr/sbin/nologin\n"
-    )
-    (staging / "etc" / "group").write_text(f"root:x:0:\nstudent:x:{gid}:\n")
-    base = Path(os.path.realpath(sys.executable)).parent
-    (staging / "pyvenv.cfg").write_text(
-        f"home = {base}\ninclude-system-site-packages = false\n"
-        f"version = {'.'.join(map(str, sys.version_info[:3]))}\n"
-    )
-    for path in staging.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    staging.chmod(0o755)
-    return staging
 
 
 def _set_limits(limits: Limits) -> None:  # runs in the child between fork and exec
@@ -665,7 +319,7 @@ class Sandbox:
     # -- life cycle -------------------------------------------------------------------------
 
     def _spawn(self) -> _Process:
-        staging = _make_staging(
+        staging = make_staging(
             Path(tempfile.mkdtemp(prefix="bngc-sandbox-")),
             submission=self.submission,
             companions=self.companions,
