@@ -61,6 +61,10 @@ def test_export_layout(export: Path):
     assert {"run_autograder", "setup.sh", "run_otter.py", "otter_config.json"} <= names
     assert config["lang"] == "python"
     assert f"files/{GRADER_DIR}/autograder/grading/checks/conftest.py" in names
+    assert f"files/{GRADER_DIR}/autograder/platforms/runtime.py" in names
+    shipped = {n.split("/")[3] for n in names if n.startswith(f"files/{GRADER_DIR}/autograder/")}
+    assert shipped == {"__init__.py", "paths.py", "files.py", "grading", "sandbox", "platforms"}
+    assert not any("otter.py" in n or "nbgrader.py" in n for n in names)  # only the runtime
     assert f"files/{GRADER_DIR}/solutions/batchnorm_gradclip_exercise.py" in names
     assert "torch==" in environment and "nbformat==" in environment
     catalogue = check_catalogue()
