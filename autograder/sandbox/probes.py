@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import types
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -348,9 +350,24 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return difference / denominator
 
 
+# The models a recorder watches (those make_model and add_batchnorm give compare_runs), and
+# their recorder; weak keys: a copy the student makes of a model is not watched.
+_WATCHED_MODELS: weakref.WeakKeyDictionary[nn.Module, Recorder] = weakref.WeakKeyDictionary()
+
+
+def _watched_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """The ``forward`` of a watched model (bound to the instance): the recorder sees the call,
+    whether the student writes ``model(x)`` or ``model.forward(x)``."""
+    recorder = _WATCHED_MODELS.get(self)
+    if recorder is None or recorder._suspended:
+        return type(self).forward(self, *args, **kwargs)
+    return recorder.forward_of(self, args, kwargs)
+
+
 class Recorder:
-    """Observes a compare_runs call from outside: global module and optimizer hooks, gradient
-    hooks on the trained models' parameters, and the loaders' passes.
+    """Observes a compare_runs call from outside: the forward passes of the models it is given
+    (an instance-level ``forward``), an optimizer hook at every ``step()``, gradient hooks on
+    the trained models' parameters, and the loaders' passes.
 
     Runs are told apart by the model being trained: the first model that runs forward is run 0
     (the baseline), the next one run 1 (the regularized run). With ``detailed=False`` (the
@@ -371,7 +388,6 @@ class Recorder:
         self.phase = ""
         self.pass_index = -1
         self.current_y: torch.Tensor | None = None
-        self._depth = 0
         self._suspended = False
         self._last_train: dict[int, tuple[nn.Module, torch.Tensor, torch.Tensor, bool]] = {}
         self._after_backward: dict[int, torch.Tensor] = {}
@@ -385,6 +401,13 @@ class Recorder:
         model = modelspec.build_model(self.layers)
         self.created.append(modelspec.layer_states(model))
         self._created_models.append(model)
+        return self.watch(model)
+
+    def watch(self, model: Any) -> Any:
+        """Watch ``model``'s forward passes (an nn.Module; anything else is left as it is)."""
+        if isinstance(model, nn.Module) and model not in _WATCHED_MODELS:
+            _WATCHED_MODELS[model] = self
+            model.forward = types.MethodType(_watched_forward, model)
         return model
 
     def observe_pass(self, name: str, dataset: Any, batches: Iterator) -> Iterator:
@@ -468,53 +491,41 @@ class Recorder:
             latest = self._created_models[-1] if self._created_models else None
             self.bn_calls.append(BnCall(run=len(self.models), arg_is_latest_model=model is latest))
             self.bn_result = result
-            return result
+            return self.watch(result)
 
         return recording
 
-    # -- hooks --------------------------------------------------------------------------------
+    # -- observations -------------------------------------------------------------------------
 
-    def pre_forward(self, module: nn.Module, args: tuple) -> None:
-        if self._suspended or type(module) is not nn.Sequential:
-            return
-        self._depth += 1
-        if self._depth > 1 or not args or not isinstance(args[0], torch.Tensor):
-            return
+    def forward_of(self, module: nn.Module, args: tuple, kwargs: dict) -> Any:
+        """Run a watched model's forward pass, recording it (and its loss on the batch's labels)."""
         run = self.run_of(module)
-        if not self.detailed:
-            return
-        self.forwards.append(
-            Forward(
+        x = args[0] if args else None
+        record = None
+        if self.detailed and isinstance(x, torch.Tensor):
+            record = Forward(
                 run=run,
                 phase=self.phase,
                 training=bool(module.training),
                 grad_enabled=torch.is_grad_enabled(),
-                n=int(args[0].shape[0]) if args[0].dim() else 0,
+                n=int(x.shape[0]) if x.dim() else 0,
                 pass_index=self.pass_index,
                 is_bn_model=module is self.bn_result,
             )
-        )
-        if self.pass_index >= 0 and self.passes[self.pass_index].run < 0:
-            self.passes[self.pass_index].run = run
-        if self.phase == "train" and self.current_y is not None:
-            x = args[0].detach()
-            self._last_train[run] = (module, x, self.current_y, bool(module.training))
-
-    def post_forward(self, module: nn.Module, args: tuple, output: Any) -> None:
-        if self._suspended or type(module) is not nn.Sequential:
-            return
-        self._depth = max(self._depth - 1, 0)
-        if self._depth or not self.detailed or not self.forwards or self.current_y is None:
-            return
-        record = self.forwards[-1]
+            self.forwards.append(record)
+            if self.pass_index >= 0 and self.passes[self.pass_index].run < 0:
+                self.passes[self.pass_index].run = run
+            if self.phase == "train" and self.current_y is not None:
+                self._last_train[run] = (module, x.detach(), self.current_y, bool(module.training))
         y = self.current_y
-        if record.loss is not None or not isinstance(output, torch.Tensor):
-            return
-        if output.dim() == 2 and output.shape[0] == len(y) and record.n == len(y):
+        output = type(module).forward(module, *args, **kwargs)
+        readable = isinstance(output, torch.Tensor) and output.dim() == 2
+        if record is not None and y is not None and readable and record.n == len(y) == len(output):
             with torch.no_grad():
                 logits = output.detach().double()
                 record.loss = F.cross_entropy(logits, y, reduction="sum").item()
                 record.correct = int((logits.argmax(1) == y).sum().item())
+        return output
 
     def pre_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
         run = self._run_of_optimizer(optimizer)
@@ -580,16 +591,12 @@ class Recorder:
             self._suspended = False
 
     @contextlib.contextmanager
-    def hooked(self, module: Any, *, stand_ins: dict[str, Callable] | None) -> Iterator[None]:
-        """The global hooks installed; with ``stand_ins``, the student's add_batchnorm,
-        compute_grad_norm and clip_gradients replaced by them (and recorded) meanwhile."""
-        handles = [
-            nn.modules.module.register_module_forward_pre_hook(self.pre_forward),
-            nn.modules.module.register_module_forward_hook(self.post_forward, always_call=True),
-            register_optimizer_step_pre_hook(self.pre_step),
-        ]
+    def hooked(self, module: Any, *, helpers: dict[str, Callable]) -> Iterator[None]:
+        """The optimizer hook installed, and ``helpers`` (name -> function) in place of the
+        submission's functions of those names meanwhile, each wrapped to be recorded."""
+        handle = register_optimizer_step_pre_hook(self.pre_step)
         with contextlib.ExitStack() as replaced:
-            for name, fn in (stand_ins or {}).items():
+            for name, fn in helpers.items():
                 wrapped = (
                     self.wrap_add_batchnorm(fn)
                     if name == "add_batchnorm"
@@ -599,8 +606,7 @@ class Recorder:
             try:
                 yield
             finally:
-                for handle in handles:
-                    handle.remove()
+                handle.remove()
 
 
 def _histories(result: Any, rec: Recorder) -> Histories:
@@ -669,7 +675,7 @@ def probe_compare_runs_protocol(
         val_x, val_y, batch_size=val_batch_size, shuffle=False, name="val", recorder=rec
     )
     fn = student(module, "compare_runs")
-    with rec.hooked(module, stand_ins=stand_ins):
+    with rec.hooked(module, helpers=stand_ins):
         result = fn(rec.make_model, train, val, epochs=epochs, lr=lr, max_norm=max_norm, seed=seed)
     return ProtocolReply(
         histories=_histories(result, rec),
@@ -699,8 +705,10 @@ def probe_compare_runs_train(
 ) -> TrainReply:
     """Run compare_runs on real data (already standardised by the grader); report the result.
 
-    The loaders are the same kind as in the protocol run and the same global hooks are installed
-    (here they only count optimizer steps), so the two runs look alike from inside.
+    The loaders are the same kind as in the protocol run, and the models are watched the same
+    way (here only the optimizer steps of each run are counted), so the two runs look alike
+    from inside; the submission's own add_batchnorm, compute_grad_norm and clip_gradients are
+    used (this run is the end-to-end one).
     """
     rec = Recorder(_layers(layers), detailed=False)
     train = ObservedLoader(
@@ -710,7 +718,8 @@ def probe_compare_runs_train(
         val_x, val_y, batch_size=val_batch_size, shuffle=False, name="val", recorder=rec
     )
     fn = student(module, "compare_runs")
-    with rec.hooked(module, stand_ins=None):
+    own = getattr(module, "add_batchnorm", None)  # the student's own: watched, not replaced
+    with rec.hooked(module, helpers={"add_batchnorm": own} if callable(own) else {}):
         result = fn(rec.make_model, train, val, epochs=epochs, lr=lr, max_norm=max_norm, seed=seed)
     return TrainReply(histories=_histories(result, rec), steps_per_run=list(rec.steps_per_run))
 

@@ -11,7 +11,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from autograder.paths import SOLUTION_PATH
-from tests.submissions.build import REFERENCE, TEMPLATE, build_source
+from tests.submissions.build import REFERENCE, TEMPLATE, build_source, definition
 from tests.submissions.wrong import INDEPENDENT_CLIP, compare_runs_with
 
 FULL = {
@@ -51,6 +51,39 @@ class HostileCase:
 
 def _ref(replace: dict[str, str] | None = None, prepend: str = "") -> str:
     return build_source(REFERENCE, replace or {}, prepend)
+
+
+# The probe table of the student process, reached from the submission at import: replies
+# forged there are decodable but not what the honest probe sends.
+FORGED_GRAD_NORM_REPLY = """
+import sys as _sys
+_sys.modules["sandbox.probes"].PROBES["compute_grad_norm"] = lambda module, **kw: {
+    "value": "1.5", "type": 7, "grads_after": "all of them"}
+"""
+GIANT_TENSOR_REPLY = """
+import sys as _sys
+_probes = _sys.modules["sandbox.probes"]
+_honest = _probes.PROBES["add_batchnorm"]
+def _inflated(module, **kw):
+    reply = _honest(module, **kw)
+    reply["y_train"] = torch.zeros(1).expand(50_000, 50_000)  # 2.5e9 elements, 4 bytes stored
+    return reply
+_probes.PROBES["add_batchnorm"] = _inflated
+"""
+_RUNS = definition(REFERENCE, "compare_runs")
+# compare_runs that calls model.forward(x): torch's module hooks never see the model's own call
+FORWARD_BYPASSING_HOOKS = _RUNS.replace("model(x)", "model.forward(x)")
+# compare_runs that returns, for the regularized run, an untrained stack of 8 wide convolutions
+# (about a minute to evaluate on the test images), and a baseline that lies about its size
+OVERSIZED_AND_LYING_MODELS = _RUNS.replace(
+    "    return histories",
+    """    convs = [nn.Conv2d(1 if i == 0 else 64, 64, 3, padding=1) for i in range(8)]
+    wide = nn.Sequential(*convs, nn.Flatten(), nn.Linear(64 * 784, 10))
+    histories["regularized"]["model"] = wide
+    histories["baseline"]["model"][1].in_features = 60_000  # its weight is still (128, 784)
+    return histories""",
+)
+assert FORWARD_BYPASSING_HOOKS != _RUNS and OVERSIZED_AND_LYING_MODELS != _RUNS
 
 
 HOSTILE: list[HostileCase] = [
@@ -473,5 +506,44 @@ HOSTILE += [
         _ref(prepend=FILL_DISKS),
         expected=FULL,
         needs_bwrap=True,
+    ),
+    HostileCase(
+        "forges_malformed_replies",
+        "replaces the student process's compute_grad_norm probe with one that answers wrongly "
+        "typed data (decodable, but not what the probe sends)",
+        _ref(prepend=FORGED_GRAD_NORM_REPLY),
+        expected={**FULL, "compute_grad_norm": 0.0},
+        output_contains="cannot read",
+    ),
+    HostileCase(
+        "sends_a_giant_tensor",
+        "answers add_batchnorm's probe with a stride-0 tensor of 2.5e9 elements (4 bytes sent)",
+        _ref(prepend=GIANT_TENSOR_REPLY),
+        expected={**FULL, "add_batchnorm": 0.0},
+        output_contains="elements",
+    ),
+    HostileCase(
+        "assigns_a_torch_builtin",
+        "compute_grad_norm = torch.norm: its errors have no frame in the submission's file",
+        _ref({"compute_grad_norm": "compute_grad_norm = torch.norm\n"}),
+        # clip_gradients and compare_runs are graded with a correct one in its place; the
+        # accuracy run uses the student's own functions
+        expected={**FULL, "compute_grad_norm": 0.0, "accuracy": 0.0},
+        output_contains="while running compute_grad_norm",
+    ),
+    HostileCase(
+        "calls_forward_directly",
+        "compare_runs calls model.forward(x), which bypasses torch's module hooks: the grader "
+        "still sees every forward pass (it watches the models' own forward) and gives full marks",
+        _ref({"compare_runs": FORWARD_BYPASSING_HOOKS}),
+        expected=FULL,
+    ),
+    HostileCase(
+        "returns_oversized_and_lying_models",
+        "returns an untrained stack of 8 wide convolutions as its regularized model and a "
+        "baseline whose first Linear claims 60,000 inputs",
+        _ref({"compare_runs": OVERSIZED_AND_LYING_MODELS}),
+        expected={**FULL, "compare_runs": 20.0, "accuracy": 0.0},
+        output_contains="too large to evaluate",
     ),
 ]
