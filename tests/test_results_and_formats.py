@@ -80,3 +80,18 @@ def test_a_grader_failure_is_a_visible_zero_with_the_traceback():
     assert "could not grade" in data["tests"][0]["name"].lower()
     assert "RuntimeError: boom" in data["extra_data"]["traceback"]
     assert data["extra_data"]["grading_status"] == "grader_error"
+
+
+def test_the_score_reads_the_same_everywhere_main_part_and_bonus_apart():
+    from autograder.grading.results import GradingResult, TestResult
+
+    tests = [
+        TestResult(name="a", number="1.1", tag="add_batchnorm", max_score=100.0, score=83.0),
+        TestResult(name="b", number="6.1", tag="bonus", max_score=10.0, score=10.0),
+    ]
+    result = GradingResult(tests=tests)
+    assert result.score_line() == "93/100: 83 + 10 bonus"
+    assert "Score: 93/100: 83 + 10 bonus" in to_gradescope(result)["output"]
+    assert "93/100: 83 + 10 bonus" in render_table(result)
+    tests[1].score = 0.0
+    assert result.score_line() == "83/100"

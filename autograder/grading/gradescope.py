@@ -137,11 +137,9 @@ def summary_text(result: GradingResult) -> str:
             head = "The grader failed (not your fault); your instructor has been notified. " + (
                 result.reason
             )
-        lines = [head, f"Score: {result.score:g}/{result.max_score:g}"]
+        lines = [head, f"Score: {result.score_line()}"]
         return "\n".join(lines + _note_lines(result))
-    lines = [f"Score: {result.score:g}/{result.max_score:g}"]
-    if result.bonus_score:
-        lines[0] += f" (including {result.bonus_score:g} bonus points)"
+    lines = [f"Score: {result.score_line()}"]
     parts = [f"{tag} {s:g}/{m:g}" for tag, (s, m) in result.by_tag().items() if m > 0]
     lines.append("By function: " + ", ".join(parts))
     failed = [t for t in result.failed if t.max_score > 0]

@@ -38,10 +38,17 @@ def check_order(tag: str, number: str) -> tuple[int, tuple[int, ...]]:
     return section, tuple(int(p) if p.isdigit() else 0 for p in number.split("."))
 
 
-# How grading ended, beyond the score.
+# How grading ended, beyond the score: the one vocabulary of every file and page (results JSON,
+# summary.csv, the gradebook and its exports, the scoreboard).
 GRADED = "graded"  # every check ran (some may have failed)
 COULD_NOT_GRADE = "could_not_grade"  # the submission is missing or does not import
 GRADER_ERROR = "grader_error"  # the grader itself failed: not the student's fault
+STATUSES = (GRADED, COULD_NOT_GRADE, GRADER_ERROR)
+
+
+def yes_no(flag: bool) -> str:
+    """The one spelling of a boolean in every CSV file: ``true`` or ``false``."""
+    return "true" if flag else "false"
 
 # What is kept of each text of a result, in characters. Much of it comes from the student's
 # process (exception messages, type names, what it printed), which can send anything.
@@ -212,6 +219,19 @@ class GradingResult:
     def max_score(self) -> float:
         """The sum over the non-bonus tests; bonus points come on top."""
         return round(sum(t.max_score for t in self.tests if t.tag != BONUS_TAG), 4)
+
+    @property
+    def main_score(self) -> float:
+        """The points of the non-bonus checks (at most ``max_score``)."""
+        return round(self.score - self.bonus_score, 4)
+
+    def score_line(self) -> str:
+        """The score as students read it everywhere: ``93/100: 83 + 10 bonus`` (``83/100``
+        without bonus points)."""
+        line = f"{self.score:g}/{self.max_score:g}"
+        if self.bonus_score:
+            line += f": {self.main_score:g} + {self.bonus_score:g} bonus"
+        return line
 
     @property
     def bonus_score(self) -> float:

@@ -40,9 +40,7 @@ def render_table(result: GradingResult, *, width: int = 100, show_feedback: bool
                     or [""]
                 )
     lines.append("-" * width)
-    total = f"{result.score:g}/{result.max_score:g}"
-    if result.bonus_score:
-        total += f"  (bonus {result.bonus_score:g} included)"
+    total = result.score_line()
     lines.append(f"{'':<5} {'TOTAL':<{name_width}} {total}")
     if result.status != GRADED:
         lines.append(f"status: {result.status}: {result.reason}")
