@@ -29,8 +29,8 @@ from autograder.grading.notebook_script import (  # noqa: E402
 )
 from autograder.grading.submission import (  # noqa: E402
     SubmissionNotFound,
+    find_submission,
     prepared_submission,
-    resolve_submission,
 )
 from autograder.paths import ASSIGNMENT_DIR, REPO_ROOT, SOLUTION_PATH, TEMPLATE_PATH  # noqa: E402
 
@@ -170,15 +170,18 @@ def test_notebook_submission_with_magics_grades_the_rest(tmp_path: Path):
 
 def test_directory_resolution(tmp_path: Path):
     shutil.copy(REFERENCE_NOTEBOOK_PATH, tmp_path)
-    with pytest.raises(SubmissionNotFound, match="notebook"):
-        resolve_submission(tmp_path)
+    assert find_submission(tmp_path) == tmp_path / REFERENCE_NOTEBOOK_PATH.name
     shutil.copy(SOLUTION_PATH, tmp_path)
-    assert resolve_submission(tmp_path) == tmp_path / SOLUTION_PATH.name
-    with prepared_submission(tmp_path) as prepared:
-        assert prepared.path == tmp_path / SOLUTION_PATH.name and not prepared.is_notebook
-        assert "graded the .py" in prepared.notes[0]
+    assert find_submission(tmp_path) == tmp_path / SOLUTION_PATH.name
     with prepared_submission(tmp_path / SOLUTION_PATH.name) as prepared:
+        assert prepared.path == tmp_path / SOLUTION_PATH.name and not prepared.is_notebook
         assert prepared.notes == ()
+    (tmp_path / SOLUTION_PATH.name).unlink()
+    (tmp_path / REFERENCE_NOTEBOOK_PATH.name).unlink()
+    with pytest.raises(SubmissionNotFound, match=r"no batchnorm_gradclip_exercise\.py \(or"):
+        find_submission(tmp_path)
+    with pytest.raises(SubmissionNotFound, match="does not exist"):
+        find_submission(tmp_path / "missing")
 
 
 @pytest.mark.parametrize(

@@ -254,28 +254,34 @@ def test_grading_workflow() -> None:
 
 
 def test_the_sandbox_check_fails_the_job_when_bubblewrap_fails(tmp_path: Path) -> None:
-    """The workflow's proof step, with a bwrap that fails as on a restricted Ubuntu runner."""
+    """The workflow's proof step, with a bwrap that fails as on a restricted Ubuntu runner.
+
+    The grader finds bwrap by absolute path only (never through PATH), so the failing one is put
+    in its place for this process through a sitecustomize module."""
     wf = load(WORKFLOWS_DIR / "grade.yml")
     _, prove = step_named(wf["jobs"]["grade"], "Prove that the bubblewrap sandbox works")
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "bwrap").write_text(
-        "#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n"
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import autograder.sandbox.isolation as isolation\n"
+        f"isolation.BWRAP_PATHS = ({str(fake)!r},)\n"
     )
-    (fake / "bwrap").chmod(0o755)
-    env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
+    script = prove["run"].replace(".venv/bin/python", sys.executable)
     proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", prove["run"]],
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
         cwd=REPO_ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{REPO_ROOT}"},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 1, proc.stdout + proc.stderr
     assert (
-        "::error title=No sandbox::bubblewrap cannot create its namespaces: "
+        "::error title=No sandbox::bubblewrap cannot create its sandbox: "
         "bwrap: setting up uid map: Permission denied"
     ) in proc.stdout
 

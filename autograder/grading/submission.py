@@ -47,21 +47,6 @@ class SubmissionNotFound(Exception):
     """No gradable file at the given path; the message says what was expected."""
 
 
-def resolve_submission(path: str | Path) -> Path:
-    """Return the Python file to grade.
-
-    ``path`` is the exercise file itself or a directory holding ``batchnorm_gradclip_exercise.py``.
-    Notebooks need a conversion first: use ``prepared_submission`` for them.
-    """
-    found = find_submission(path)
-    if found.suffix == NOTEBOOK_SUFFIX:
-        raise SubmissionNotFound(
-            f"{found} is a notebook: grade it through prepared_submission(), which extracts "
-            "its code cells"
-        )
-    return found
-
-
 @dataclass(frozen=True)
 class Editions:
     """The exercise files to grade at a submission path, and why, for the student's feedback."""
