@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -390,3 +391,14 @@ def test_the_runtime_keeps_its_former_name_for_zips_and_notebooks_already_handed
         check=False,
     )
     assert proc.returncode == 0 and "--out" in proc.stdout
+
+
+def test_the_platforms_grade_the_edition_the_student_worked_in(tmp_path: Path):
+    """With both editions beside each other, the runtime hands the folder to the grader, which
+    grades the one that differs from the released template (CONTRACT section 4)."""
+    from autograder.platforms.runtime import locate_submission
+
+    shutil.copy(REFERENCE_NOTEBOOK_PATH, tmp_path)
+    assert locate_submission(tmp_path) == tmp_path / REFERENCE_NOTEBOOK_PATH.name
+    shutil.copy(TEMPLATE_PATH, tmp_path)
+    assert locate_submission(tmp_path) == tmp_path

@@ -487,6 +487,27 @@ WRONG: list[Case] = [
         """,
     ),
     _case(
+        "bonus_wraps_native_batch_norm",
+        "ManualBatchNorm1d calls torch.native_batch_norm (no Python-level batch_norm at all)",
+        "bonus",
+        r"not allowed|tensor operations only",
+        ManualBatchNorm1d="""
+        class ManualBatchNorm1d(nn.Module):
+            def __init__(self, num_features, eps=1e-5, momentum=0.1):
+                super().__init__()
+                self.eps, self.momentum = eps, momentum
+                self.weight = nn.Parameter(torch.ones(num_features))
+                self.bias = nn.Parameter(torch.zeros(num_features))
+                self.register_buffer("running_mean", torch.zeros(num_features))
+                self.register_buffer("running_var", torch.ones(num_features))
+
+            def forward(self, x):
+                return torch.native_batch_norm(x, self.weight, self.bias, self.running_mean,
+                                               self.running_var, self.training, self.momentum,
+                                               self.eps)[0]
+        """,
+    ),
+    _case(
         "bonus_biased_running_var",
         "updates running_var with the biased batch variance",
         "bonus",
