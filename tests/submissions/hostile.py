@@ -389,7 +389,7 @@ raise type("E" * 60_000_000, (Exception,), {})("\\udcff\\x1b[2J" + "m" * 60_000_
 # Bypasses the worker's own caps: the error report is made by the submission
 FORGED_REPORT = """
 import sys
-def _forged(exc, submission):
+def _forged(exc, submission, **_):
     message = "\\udcff" * 1000 + "\\x1b]0;pwned\\x07" + "m" * 150_000
     return {"type": "T" * 150_000, "message": message, "line": 3, "code": "c" * 100_000,
             "frames": [], "student": True}
