@@ -50,6 +50,7 @@ def yes_no(flag: bool) -> str:
     """The one spelling of a boolean in every CSV file: ``true`` or ``false``."""
     return "true" if flag else "false"
 
+
 # What is kept of each text of a result, in characters. Much of it comes from the student's
 # process (exception messages, type names, what it printed), which can send anything.
 MAX_NAME_CHARS = 300  # a test's name and number
