@@ -260,3 +260,36 @@ def test_a_broken_config_is_a_clear_error_and_nothing_is_written(tmp_path: Path)
         export_nbgrader(course_dir=tmp_path)
     assert (tmp_path / "nbgrader_config.py").read_text() == broken
     assert not (tmp_path / "source").exists()
+
+
+def test_a_bonus_cell_displays_its_points_as_extra_credit(monkeypatch, capsys):
+    """A regular check's cell returns its score (nbgrader's partial credit); a bonus check's
+    returns nothing (its 0-point cell gets full marks) and displays its points, which the
+    preprocessor reads back from the executed cell."""
+    from autograder.platforms import runtime
+    from autograder.platforms.nbgrader_extra_credit import extra_credit
+
+    tests = [
+        {"number": "1.1", "name": "a", "score": 2.0, "max_score": 2.0, "status": "passed",
+         "tags": ["add_batchnorm"]},
+        {"number": "6.1", "name": "b", "score": 3.0, "max_score": 3.0, "status": "passed",
+         "tags": [BONUS_TAG]},
+    ]  # fmt: skip
+    monkeypatch.setattr(runtime, "_results", {"tests": tests})
+    monkeypatch.setattr(runtime, "_failure", None)
+    assert runtime.nbgrader_check("1.1") == 2.0
+    assert runtime.nbgrader_check("6.1") is None
+    assert "6.1 b: 3/3" in capsys.readouterr().out
+    cell = nbformat.v4.new_code_cell('_check("6.1")')
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="6.1 b: 3/3\n"),
+        nbformat.v4.new_output(
+            "display_data", data={runtime.EXTRA_CREDIT_MIME: {"check": "6.1", "points": 3.0}}
+        ),
+    ]
+    assert extra_credit(cell) == 3.0
+    cell.outputs = cell.outputs[:1]
+    assert extra_credit(cell) is None  # grading failed, or not a bonus cell: nothing stored
+    bad = nbformat.v4.new_output("display_data", data={runtime.EXTRA_CREDIT_MIME: {"points": "3"}})
+    cell.outputs = [bad]
+    assert extra_credit(cell) is None
