@@ -1,6 +1,7 @@
 """Write a realistic synthetic class (several grading rounds of results) for the scoreboard.
 
     python scripts/make_synthetic_class.py OUT_DIR [--students 36] [--rounds 4] [--seed 0]
+        [--extensions N] [--late-policy DAYS PERCENT] [--submissions]
     python -m autograder scoreboard OUT_DIR/round-1 OUT_DIR/round-2 ... --out SITE --db GB
 
 Refresh the catalogue of real checks and feedback from real results files of the grader
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from autograder.files import write_json_atomic
 from tests.fixtures.synthetic_class import (
     CATALOGUE_PATH,
+    LatePolicy,
     catalogue_from_files,
     make_synthetic_class,
 )
@@ -33,6 +35,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hostile", action="store_true", help="add a student named <script>")
     parser.add_argument("--malformed", action="store_true", help="add broken results files")
+    parser.add_argument(
+        "--extensions", type=int, default=0, help="students with a deadline 4 days later"
+    )
+    parser.add_argument(
+        "--late-policy",
+        nargs=2,
+        type=float,
+        metavar=("DAYS", "PERCENT"),
+        help="grade commits up to DAYS after the deadline, PERCENT off per started day",
+    )
+    parser.add_argument(
+        "--submissions",
+        action="store_true",
+        help="write the last round's graded files (for `python -m autograder similarity`)",
+    )
     parser.add_argument(
         "--catalogue",
         nargs="+",
@@ -59,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         hostile=args.hostile,
         malformed=args.malformed,
+        extensions=args.extensions,
+        late_policy=LatePolicy(int(args.late_policy[0]), args.late_policy[1])
+        if args.late_policy
+        else None,
+        submissions=args.submissions,
     )
     print(f"{len(made.students)} students, {len(made.round_dirs)} rounds:")
     for d in made.round_dirs:

@@ -16,9 +16,11 @@ nbformat = pytest.importorskip("nbformat", reason="notebook support needs the [n
 
 from autograder.authoring.template import strip_markers  # noqa: E402
 from autograder.grading.notebook_script import notebook_to_script  # noqa: E402
+from autograder.grading.results import BONUS_TAG  # noqa: E402
 from autograder.grading.runner import check_catalogue  # noqa: E402
 from autograder.platforms.nbgrader import (  # noqa: E402
     ASSIGNMENT_NAME,
+    EXTRA_CREDIT_PREPROCESSOR,
     GRADER_CELL_TAG,
     export_nbgrader,
     source_notebook,
@@ -115,7 +117,13 @@ def test_source_notebook_layout(tmp_path: Path):
     tests = [m for m in meta if m.get("grade") and not m.get("solution")]
     catalogue = check_catalogue()
     assert len(tests) == len(catalogue) and all(m["locked"] for m in tests)
-    assert sum(m["points"] for m in tests) == sum(c.max_score for c in catalogue)
+    # the maximum is the regular checks' (100); the bonus cells are worth 0 (extra credit)
+    assert sum(m["points"] for m in tests) == sum(
+        c.max_score for c in catalogue if c.tag != BONUS_TAG
+    )
+    bonus = {"check-" + c.number.replace(".", "-") for c in catalogue if c.tag == BONUS_TAG}
+    assert bonus and all(m["points"] == 0 for m in tests if m["grade_id"] in bonus)
+    assert EXTRA_CREDIT_PREPROCESSOR in _effective_preprocessors(tmp_path)
     # the graded module of this notebook skips the checker and the test cells
     script = notebook_to_script(nb).source
     assert "_check(" not in script and "nbgrader_check" not in script
@@ -130,13 +138,15 @@ def test_source_notebook_layout(tmp_path: Path):
 @pytest.mark.parametrize("kind", KINDS)
 def test_autograde_scores_equal_ours(kind: str, course: dict):
     ours = our_results(kind)
+    # a bonus cell's score is its extra credit (0 points of its own)
     assert course[kind]["cells"] == scores_by_check(ours)
     assert course[kind]["score"] == pytest.approx(ours["score"])
-    bonus = sum(t["max_score"] for t in ours["tests"] if t["tags"] == ["bonus"])
-    assert course[kind]["max"] == pytest.approx(ours["max_score"] + bonus)
+    # the same maximum as ours (100), the bonus on top
+    assert course[kind]["max"] == pytest.approx(ours["max_score"]) == 100
     # nbgrader's own verdict, not only its agreement with ours
     if kind == "reference":
-        assert course[kind]["score"] == pytest.approx(course[kind]["max"]), "full marks"
+        bonus = sum(t["max_score"] for t in ours["tests"] if t["tags"] == [BONUS_TAG])
+        assert course[kind]["score"] == pytest.approx(course[kind]["max"] + bonus), "full marks"
     elif kind == "template":
         assert course[kind]["score"] == 0
     else:
@@ -172,6 +182,17 @@ def _effective_timeout(course: Path):
     return config.Execute.timeout if "timeout" in config.Execute else None
 
 
+def _effective_preprocessors(course: Path) -> list[object]:
+    """``Autograde.autograde_preprocessors`` as nbgrader will see them (its defaults and what
+    the config appends)."""
+    from nbgrader.converters import Autograde
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    return list(Autograde(config=config).autograde_preprocessors)
+
+
 def test_existing_course_keeps_its_config(tmp_path: Path):
     (tmp_path / "nbgrader_config.py").write_text(
         "c = get_config()\nc.CourseDirectory.course_id = 'x'\n"
@@ -180,6 +201,9 @@ def test_existing_course_keeps_its_config(tmp_path: Path):
     config = (tmp_path / "nbgrader_config.py").read_text()
     assert config.startswith("c = get_config()\nc.CourseDirectory.course_id = 'x'\n")
     assert _effective_timeout(tmp_path) == 900
+    preprocessors = _effective_preprocessors(tmp_path)
+    assert preprocessors[-1] == EXTRA_CREDIT_PREPROCESSOR  # after SaveAutoGrades
+    assert [p for p in preprocessors if p == EXTRA_CREDIT_PREPROCESSOR] == preprocessors[-1:]
     assert (tmp_path / "source" / "hw3" / EXERCISE_NOTEBOOK).is_file()
 
 
@@ -225,9 +249,8 @@ def test_a_live_timeout_setting_is_respected_unless_too_short(
     export_nbgrader(course_dir=tmp_path)
     after = (tmp_path / "nbgrader_config.py").read_text()
     assert after.startswith(before)
-    assert (after == before) is kept, after
-    if not kept:
-        assert after.rstrip().endswith("c.Execute.timeout = 900")
+    assert ("c.Execute.timeout = 900" not in after[len(before) :]) is kept, after
+    assert EXTRA_CREDIT_PREPROCESSOR in after[len(before) :]  # the extra credit, always
 
 
 def test_a_broken_config_is_a_clear_error_and_nothing_is_written(tmp_path: Path):
@@ -237,3 +260,36 @@ def test_a_broken_config_is_a_clear_error_and_nothing_is_written(tmp_path: Path)
         export_nbgrader(course_dir=tmp_path)
     assert (tmp_path / "nbgrader_config.py").read_text() == broken
     assert not (tmp_path / "source").exists()
+
+
+def test_a_bonus_cell_displays_its_points_as_extra_credit(monkeypatch, capsys):
+    """A regular check's cell returns its score (nbgrader's partial credit); a bonus check's
+    returns nothing (its 0-point cell gets full marks) and displays its points, which the
+    preprocessor reads back from the executed cell."""
+    from autograder.platforms import runtime
+    from autograder.platforms.nbgrader_extra_credit import extra_credit
+
+    tests = [
+        {"number": "1.1", "name": "a", "score": 2.0, "max_score": 2.0, "status": "passed",
+         "tags": ["add_batchnorm"]},
+        {"number": "6.1", "name": "b", "score": 3.0, "max_score": 3.0, "status": "passed",
+         "tags": [BONUS_TAG]},
+    ]  # fmt: skip
+    monkeypatch.setattr(runtime, "_results", {"tests": tests})
+    monkeypatch.setattr(runtime, "_failure", None)
+    assert runtime.nbgrader_check("1.1") == 2.0
+    assert runtime.nbgrader_check("6.1") is None
+    assert "6.1 b: 3/3" in capsys.readouterr().out
+    cell = nbformat.v4.new_code_cell('_check("6.1")')
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="6.1 b: 3/3\n"),
+        nbformat.v4.new_output(
+            "display_data", data={runtime.EXTRA_CREDIT_MIME: {"check": "6.1", "points": 3.0}}
+        ),
+    ]
+    assert extra_credit(cell) == 3.0
+    cell.outputs = cell.outputs[:1]
+    assert extra_credit(cell) is None  # grading failed, or not a bonus cell: nothing stored
+    bad = nbformat.v4.new_output("display_data", data={runtime.EXTRA_CREDIT_MIME: {"points": "3"}})
+    cell.outputs = [bad]
+    assert extra_credit(cell) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,13 +15,17 @@ import pytest
 pytest.importorskip("otter", reason="otter-grader is not installed (pip install -e '.[otter]')")
 pytest.importorskip("nbformat", reason="notebook support needs the [notebooks] extra")
 
+from autograder.grading.results import BONUS_TAG
 from autograder.grading.runner import check_catalogue
+from autograder.paths import REPO_ROOT
 from autograder.platforms.otter import (
-    GRADER_DIR,
+    EXTRA_CREDIT_PLUGIN,
     OTTER_IGNORE_TAG,
+    TORCH_CPU_INDEX,
     ExportError,
     export_otter,
     otter_edition,
+    otter_test_name,
     requirements_text,
 )
 from tests.leaks import hidden_check_leaks
@@ -60,14 +65,28 @@ def test_export_layout(export: Path):
         environment = zf.read("environment.yml").decode()
     assert {"run_autograder", "setup.sh", "run_otter.py", "otter_config.json"} <= names
     assert config["lang"] == "python"
-    assert f"files/{GRADER_DIR}/autograder/grading/checks/conftest.py" in names
-    assert f"files/{GRADER_DIR}/autograder/platforms/runtime.py" in names
-    shipped = {n.split("/")[3] for n in names if n.startswith(f"files/{GRADER_DIR}/autograder/")}
+    # the grader at the zip's root: /autograder/source on Gradescope, where the plugin is
+    # imported from, and ../source for the tests, run in /autograder/submission
+    assert "autograder/grading/checks/conftest.py" in names
+    assert "autograder/platforms/runtime.py" in names
+    shipped = {n.split("/")[1] for n in names if n.startswith("autograder/")}
     assert shipped == {"__init__.py", "paths.py", "files.py", "grading", "sandbox", "platforms"}
-    assert not any("otter.py" in n or "nbgrader.py" in n for n in names)  # only the runtime
-    assert f"files/{GRADER_DIR}/solutions/batchnorm_gradclip_exercise.py" in names
-    assert "torch==" in environment and "nbformat==" in environment
+    platforms = {n.split("/")[2] for n in names if n.startswith("autograder/platforms/")}
+    assert platforms == {"__init__.py", "runtime.py", "otter_extra_credit.py"}
+    assert "solutions/batchnorm_gradclip_exercise.py" in names
+    assert not any(n.startswith("files/") for n in names)
     catalogue = check_catalogue()
+    bonus = [otter_test_name(c) for c in catalogue if c.tag == BONUS_TAG]
+    assert bonus and config["plugins"] == [{EXTRA_CREDIT_PLUGIN: {"tests": bonus}}]
+    # PyTorch's CPU wheels on Gradescope: its index, and pins only its CPU builds match
+    import yaml  # otter's own dependency
+
+    deps = yaml.safe_load(environment)["dependencies"]
+    pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert f"--extra-index-url={TORCH_CPU_INDEX}" in pip
+    assert any(p.startswith("torch==") and "+cpu" in p for p in pip)
+    assert any(p.startswith("torchvision==") and "+cpu" in p for p in pip)
+    assert any(p.startswith("nbformat==") for p in pip)
     assert len(tests) == len(catalogue)
     for check in catalogue:
         assert any(f"assert_check_passed({check.number!r})" in s for s in sources), check.number
@@ -79,13 +98,29 @@ def test_export_layout(export: Path):
     assert hidden_check_leaks(shown) == []
 
 
-def test_requirements_pin_versions_pypi_has():
-    """A local version label (torch 2.14.1+cpu from PyTorch's index) is not on PyPI."""
-    versions = {"torch": "2.14.1+cpu", "torchvision": "0.29.1+cu121"}
+def test_requirements_take_torch_from_the_cpu_wheel_index():
+    """Whatever build is installed here (2.14.1+cu130 from PyPI, +cpu from PyTorch's index),
+    Gradescope gets the CPU build of the same version: the index first, ``+cpu`` pins on the
+    x86-64 machines it grades on, the public version elsewhere; the rest from PyPI."""
+    from packaging.requirements import Requirement
+
+    versions = {"torch": "2.14.1+cu130", "torchvision": "0.29.1+cpu"}
     text = requirements_text(version=lambda name: versions.get(name, "1.2.3"))
-    pins = dict(line.split("==") for line in text.splitlines() if "==" in line)
-    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
-    assert pins["nbformat"] == "1.2.3" and "+" not in text
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines[0] == f"--extra-index-url={TORCH_CPU_INDEX}"
+    reqs = [Requirement(line) for line in lines[1:]]
+    x86 = {"platform_machine": "x86_64"}
+    arm = {"platform_machine": "aarch64"}
+
+    def pins(env: dict[str, str]) -> dict[str, str]:
+        return {
+            r.name: str(r.specifier) for r in reqs if r.marker is None or r.marker.evaluate(env)
+        }
+
+    assert pins(x86)["torch"] == "==2.14.1+cpu" and pins(x86)["torchvision"] == "==0.29.1+cpu"
+    assert pins(arm)["torch"] == "==2.14.1" and pins(arm)["torchvision"] == "==0.29.1"
+    assert pins(x86)["nbformat"] == pins(arm)["nbformat"] == "==1.2.3"
+    assert "cu130" not in text
 
 
 def test_export_refuses_a_non_empty_directory(tmp_path: Path):
@@ -103,7 +138,7 @@ def test_export_otter_without_nbformat_is_a_clear_error(tmp_path: Path):
     """
     code = (
         "import argparse, sys; sys.modules['nbformat'] = None\n"
-        "from autograder.export import command\n"
+        "from autograder.platforms import command\n"
         "parser = argparse.ArgumentParser(prog='export'); command.add_arguments(parser)\n"
         f"sys.exit(command.run(parser.parse_args(['otter', {str(tmp_path / 'out')!r}])))\n"
     )
@@ -122,10 +157,41 @@ def test_export_otter_without_nbformat_is_a_clear_error(tmp_path: Path):
     assert not (tmp_path / "out").exists(), "nothing may be written"
 
 
+def test_the_plugin_is_importable_where_gradescope_runs_otter(export: Path, tmp_path: Path):
+    """Gradescope runs ``python /autograder/source/run_otter.py``: the zip's root is first on
+    the grading process's path, and the plugin must come from there, not from elsewhere."""
+    source = tmp_path / "autograder" / "source"
+    with zipfile.ZipFile(export / "autograder.zip") as zf:
+        zf.extractall(source)
+    probe = source / "probe.py"
+    probe.write_text(
+        "import importlib, json\n"
+        f"module, _, name = {EXTRA_CREDIT_PLUGIN!r}.rpartition('.')\n"
+        "plugin = getattr(importlib.import_module(module), name)\n"
+        "print(json.dumps(importlib.import_module(plugin.__module__).__file__))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(probe)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    path = json.loads(proc.stdout)
+    assert Path(path).is_relative_to(source), path
+
+
 def otter_run(zip_path: Path, submission: Path, out_dir: Path) -> tuple[dict, float]:
-    """``otter run -a autograder.zip SUBMISSION``: its results.json and the seconds it took."""
+    """``otter run -a autograder.zip SUBMISSION``: its results.json and the seconds it took.
+
+    Otter imports the extra credit plugin from the installed package, as on an instructor's
+    machine: here, the package under test (``PYTHONPATH``), whatever else is installed."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "otter", "run", "-a", str(zip_path), "-o", str(out_dir)]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     started = time.monotonic()
     proc = subprocess.run(
         [*cmd, "--no-logo", str(submission)],
@@ -134,6 +200,7 @@ def otter_run(zip_path: Path, submission: Path, out_dir: Path) -> tuple[dict, fl
         text=True,
         timeout=900,
         check=False,
+        env=env,
     )
     seconds = time.monotonic() - started
     results = out_dir / "results.json"
@@ -168,11 +235,18 @@ def test_otter_run_scores_equal_ours(kind: str, otter_results: dict[str, dict]):
     assert _otter_scores(theirs) == scores_by_check(ours)
     total = sum(t.get("score", 0) or 0 for t in theirs["tests"])
     assert total == pytest.approx(ours["score"])
+    # the same maximum as ours (100): the bonus tests are extra credit, worth 0 points
+    possible = sum(t.get("max_score", 0) or 0 for t in theirs["tests"])
+    assert possible == pytest.approx(ours["max_score"]) == 100
+    bonus = {c.number for c in check_catalogue() if c.tag == BONUS_TAG}
+    for test in theirs["tests"]:
+        if test["name"].split(" ", 1)[0] in bonus:
+            assert test["max_score"] == 0
     # otter's own verdict, not only its agreement with ours
-    possible = sum(c.max_score for c in check_catalogue())  # bonus included, as otter counts
     assert len(_otter_scores(theirs)) == len(check_catalogue())
     if kind == "reference":
-        assert total == pytest.approx(possible), "the reference must get full marks"
+        full = sum(c.max_score for c in check_catalogue())  # 110: full marks and the bonus
+        assert total == pytest.approx(full), "the reference must get full marks"
     elif kind == "template":
         assert total == 0
     else:
@@ -199,7 +273,7 @@ def test_with_data_bundles_fashion_mnist(tmp_path: Path, capsys: pytest.CaptureF
     with zipfile.ZipFile(tmp_path / "out" / "autograder.zip") as zf:
         names = set(zf.namelist())
     for archive in archives:
-        assert f"files/{GRADER_DIR}/assignment/data/{archive.name}" in names
+        assert f"assignment/data/{archive.name}" in names
     # a second export into the same directory is refused, and says how to proceed, on stderr
     capsys.readouterr()
     assert main(["export", "otter", str(tmp_path / "out")]) == 2

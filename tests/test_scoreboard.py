@@ -16,7 +16,13 @@ import pytest
 from autograder.cli import main as cli_main
 from autograder.files import write_json_atomic
 from autograder.grading.gradescope import to_gradescope
-from autograder.grading.results import COULD_NOT_GRADE, GRADED, GradingResult
+from autograder.grading.results import (
+    COULD_NOT_GRADE,
+    GRADED,
+    GRADER_ERROR,
+    STATUSES,
+    GradingResult,
+)
 from autograder.grading.results import TestResult as CheckResult
 from autograder.scoreboard import db as dbmod
 from autograder.scoreboard import ingest as ingestmod
@@ -32,7 +38,7 @@ from autograder.scoreboard.db import (
 from autograder.scoreboard.exports import LMS_COLUMNS
 from autograder.scoreboard.figures import FIGURE_NAMES
 from autograder.scoreboard.ingest import MAX_DEPTH, read_results_dir, read_results_file
-from autograder.scoreboard.model import NOT_GRADED, Board
+from autograder.scoreboard.model import Board
 from autograder.scoreboard.site import MANIFEST, SiteError, repo_url, student_slug, unique_slugs
 from tests.fixtures.synthetic_class import load_catalogue, make_synthetic_class
 
@@ -77,7 +83,11 @@ def results_file(
     tampered: list[str] | None = None,
     feedback: str = "Expected: x\nGot: y\nHint: z",
     filename: str | None = None,
+    run_id: str | None = None,
+    **fields: Any,
 ) -> Path:
+    """A results file as grade-repos writes it; ``fields`` are further top-level keys
+    (``deadline``, ``late_days``, ``penalty``, ``answers``, ...)."""
     if error:
         data: dict[str, Any] = {"score": 0, "max_score": 0, "output": "", "tests": []}
     else:
@@ -99,6 +109,9 @@ def results_file(
         grader_version="1.0.0",
         graded_at=graded_at.isoformat(),
     )
+    if run_id is not None:
+        data["run_id"] = run_id
+    data.update(fields)
     return write_json_atomic(data, directory / (filename or f"{student}.json"))
 
 
@@ -176,7 +189,8 @@ def test_an_ungradable_repository_row_has_no_score(tmp_path):
         results_file(tmp_path, "cy", error="repository not found: dlwp/hw-cy")
     )
     assert problems == [] and sub is not None
-    assert sub.status == NOT_GRADED and not sub.has_grade and sub.result.tests == []
+    assert sub.status == COULD_NOT_GRADE and sub.repository_problem
+    assert not sub.has_grade and sub.result.tests == []
 
 
 # -- the gradebook database ------------------------------------------------------------------
@@ -241,7 +255,9 @@ def test_history_is_kept_and_the_current_submission_is_the_latest_graded(tmp_pat
     with Gradebook(db) as gb:
         (row,) = gb.students()
         assert len(row.history) == 4
-        assert [s.status for s in row.history] == [COULD_NOT_GRADE, GRADED, GRADED, NOT_GRADED]
+        statuses = [s.status for s in row.history]
+        assert statuses == [COULD_NOT_GRADE, GRADED, GRADED, COULD_NOT_GRADE]
+        assert [s.repository_problem for s in row.history] == [False, False, False, True]
         assert row.current is row.history[2] and row.score == 22.0  # bonus included
         assert row.latest_attempt_failed and row.error == "repository not found"
         assert gb.current()["ada"].commit == "2" * 40
@@ -249,14 +265,10 @@ def test_history_is_kept_and_the_current_submission_is_the_latest_graded(tmp_pat
     page = (tmp_path / "site" / "students" / "ada.html").read_text()
     history = table_rows(page, "history")
     assert len(history) == 4  # newest first; the regrade is current
-    assert [r[4] for r in history] == [
-        "not graded",
-        "graded",
-        "graded",
-        "could not grade (the submission does not import or is missing)",
-    ]
+    cng = "could not grade (no submission, or it does not import)"
+    assert [r[4] for r in history] == [cng, "graded", "graded", cng]
     assert "(current)" in history[1][0] and not any("(current)" in r[0] for r in history[2:])
-    assert history[1][3] == "22 / 20" and "repository not found" in history[0][6]
+    assert history[1][3] == "22 / 20" and "repository not found" in history[0][7]
     assert len(table_rows(page, "checks")) == 4
 
 
@@ -294,7 +306,7 @@ def test_a_database_at_an_older_schema_version_is_migrated(tmp_path):
         sqlite3.connect(path).execute("SELECT * FROM ingest_problems")
 
     with Gradebook(path) as gb:
-        assert schema_version(gb.db) == dbmod.SCHEMA_VERSION == 4
+        assert schema_version(gb.db) == dbmod.SCHEMA_VERSION == 5
         (row,) = gb.students()
         assert (row.student, row.score, row.current.commit) == ("ada", 7.0, "abc1234")
         gb.add_problems([dbmod.Problem("x.json", "not valid JSON")])
@@ -340,17 +352,18 @@ def test_a_newer_or_foreign_database_is_refused(tmp_path):
 
 def small_board(tmp_path: Path) -> Board:
     rd = tmp_path / "r"
-    results_file(rd, "full", passed=ALL)
-    results_file(rd, "half", passed=HALF)
-    results_file(rd, "none", passed=set())
-    results_file(rd, "crash", status=COULD_NOT_GRADE)
-    results_file(rd, "gone", error="repository not found")
+    results_file(rd, "full", passed=ALL, run_id="run-1")
+    results_file(rd, "half", passed=HALF, run_id="run-1")
+    results_file(rd, "none", passed=set(), run_id="run-1")
+    results_file(rd, "crash", status=COULD_NOT_GRADE, run_id="run-1")
+    results_file(rd, "gone", error="repository not found", run_id="run-1")
     results_file(
         rd,
         "late",
         passed=ALL - {"bonus: ManualBatchNorm1d matches"},
         late=True,
         graded_at=T0 + timedelta(days=2),
+        run_id="run-2",
     )
     subs, problems = read_results_dir(rd)
     assert problems == []
@@ -365,10 +378,13 @@ def test_board_statistics(tmp_path):
     assert board.max_score == 20.0
     assert sorted(board.scores) == [0.0, 0.0, 10.0, 20.0, 22.0]  # "gone" has no score
     assert rows["gone"].score is None and rows["gone"].max_score == 20.0
-    assert {s for s, r in rows.items() if "needs-help" in r.flags} == {"half", "none", "crash"}
+    # nothing pushed (a repository problem) needs help as much as a file that does not import
+    needing = {s for s, r in rows.items() if "needs-help" in r.flags}
+    assert needing == {"half", "none", "crash", "gone"}
     assert {s for s, r in rows.items() if r.full_marks} == {"full", "late"}
     assert rows["late"].flags == ["full-marks", "late"]
-    assert rows["gone"].flags == ["error"] and rows["crash"].flags[-1] == "could-not-grade"
+    assert rows["gone"].flags == ["needs-help", "could-not-grade", "no-commit"]
+    assert rows["crash"].flags == ["needs-help", "could-not-grade"]
 
     rates = {s.check.number: (s.passed, s.attempted) for s in board.check_stats()}
     # over the 4 fully graded students; the could-not-grade one is left out
@@ -381,7 +397,8 @@ def test_board_statistics(tmp_path):
     assert board.tags == ["add_batchnorm", "clip_gradients", "bonus"]
 
     timeline = board.timeline()
-    assert [p.graded for p in timeline] == [4, 5]  # two rounds: T0 and T0 + 2 days
+    assert [p.run_id for p in timeline] == ["run-1", "run-2"]
+    assert [p.graded for p in timeline] == [4, 5]  # two runs: T0 and T0 + 2 days
     assert [p.mean for p in timeline] == [pytest.approx(32 / 4), pytest.approx(52 / 5)]
     assert [p.full_marks for p in timeline] == [1, 2]
 
@@ -416,14 +433,19 @@ def test_lms_csv_layout(tmp_path):
         reader = csv.DictReader(f)
         assert tuple(reader.fieldnames or ()) == LMS_COLUMNS
         rows = {r["student"]: r for r in reader}
-    assert (rows["full"]["score"], rows["full"]["max_score"], rows["full"]["percent"]) == (
-        "22",
+    # the default bonus policy: the score is capped at the maximum, the bonus in its own column
+    full = rows["full"]
+    assert (full["score"], full["max_score"], full["percent"], full["bonus"]) == (
         "20",
-        "110.0",
+        "20",
+        "100.0",
+        "2",
     )
     assert rows["crash"]["score"] == "0" and rows["crash"]["status"] == COULD_NOT_GRADE
-    assert rows["gone"]["score"] == "" and rows["gone"]["status"] == NOT_GRADED
-    assert rows["late"]["late"] == "yes" and rows["full"]["late"] == "no"
+    # nothing graded: the same status as in summary.csv, and no score to import
+    assert rows["gone"]["score"] == "" and rows["gone"]["status"] == COULD_NOT_GRADE
+    assert rows["late"]["late"] == "true" and rows["full"]["late"] == "false"
+    assert {r["status"] for r in rows.values()} <= set(STATUSES)
 
     with write_test_matrix(board, tmp_path / "m.csv").open(newline="") as f:
         matrix = list(csv.reader(f))
@@ -620,11 +642,13 @@ def test_the_synthetic_class_is_varied_and_uses_the_real_checks(tmp_path):
     with Gradebook(tmp_path / "gb") as gb:
         board = Board(gb.students())
     statuses = {r.status for r in board.students}
-    assert {GRADED, COULD_NOT_GRADE, NOT_GRADED} <= statuses | {
-        s.status for r in board.students for s in r.history
-    }
-    assert board.count("full-marks") >= 3
-    assert board.count("late") >= 1 and board.count("tampered") >= 1 and board.count("error") >= 1
+    assert (
+        {GRADED, COULD_NOT_GRADE}
+        <= statuses | {s.status for r in board.students for s in r.history}
+        <= set(STATUSES)
+    )
+    assert board.count("full-marks") >= 3 and board.count("no-commit") >= 1
+    assert board.count("late") >= 1 and board.count("tampered") >= 1
     partial = [r for r in board.graded_rows if r.fraction is not None and 0 < r.fraction < 1]
     assert len(partial) >= 5
     assert len(board.timeline()) == 4
@@ -674,14 +698,20 @@ def test_rows_shaped_as_grade_repos_writes_them(tmp_path):
             return Board(gb.students())
 
     (row,) = board_after(1).students
-    assert (row.status, row.score, row.flags) == (NOT_GRADED, None, ["error"])
+    assert (row.status, row.score) == (COULD_NOT_GRADE, None)
+    assert row.flags == ["needs-help", "could-not-grade", "no-commit"]
     assert row.error == missing
     (row,) = board_after(2).students
     assert (row.status, row.score, row.max_score) == (COULD_NOT_GRADE, 0.0, 20.0)
     assert row.flags == ["needs-help", "could-not-grade"] and row.error is None
     board = board_after(4)
     (row,) = board.students
-    assert [s.status for s in row.history] == [NOT_GRADED, COULD_NOT_GRADE, GRADED, "grader_error"]
+    assert [s.status for s in row.history] == [
+        COULD_NOT_GRADE,
+        COULD_NOT_GRADE,
+        GRADED,
+        GRADER_ERROR,
+    ]
     assert row.current is row.history[2] and (row.score, row.max_score) == (10.0, 20.0)
     assert row.flags == ["needs-help", "grader-error"] and row.error == f"grader_error: {timeout}"
     # the placeholder "Could not grade the repository" entry is not one of the checks
@@ -888,7 +918,7 @@ def test_a_version_3_gradebook_merges_logins_differing_in_case(tmp_path):
     )
     conn.close()
     with Gradebook(path) as gb:
-        assert schema_version(gb.db) == 4
+        assert schema_version(gb.db) == 5
         rows = {r.student: [s.fingerprint for s in r.history] for r in gb.students()}
         assert rows == {"ada": ["f1", "f2"], "bo": ["f3"]}
         assert gb.count("test_results") == 0  # the duplicate's checks went with it

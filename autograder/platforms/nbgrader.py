@@ -12,9 +12,11 @@ holding a ``### BEGIN SOLUTION`` region is an autograded-answer cell (nbgrader's
 read-only test cell per hidden check, worth our points. A test cell only names its check and
 calls ``autograder.platforms.runtime.nbgrader_check("<number>")``: the first one grades the
 submitted notebook once with our isolated grader, each cell then prints that check's feedback and
-returns its score, which nbgrader reads as the cell's (partial) credit. The checks' source never
-enters the notebook or the feedback; the grader must be installed where notebooks are autograded
-(not in the students' environment).
+returns its score, which nbgrader reads as the cell's (partial) credit. The bonus checks' cells
+are worth 0 points and their points become nbgrader's extra credit (``nbgrader_extra_credit``,
+enabled by the exported configuration), so that nbgrader's maximum is 100, as on GitHub. The
+checks' source never enters the notebook or the feedback; the grader must be installed where
+notebooks are autograded (not in the students' environment).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.authoring.template import BEGIN, END, HINT
-from autograder.grading.results import TestResult, check_order
+from autograder.grading.results import BONUS_TAG, TestResult, check_order
 from autograder.paths import SOLUTION_PATH
 from autograder.platforms.otter import EXERCISE_UTILS, ExportError
 
@@ -45,6 +47,14 @@ c.CourseDirectory.course_id = {course_id!r}
 # The first test cell grades the whole notebook with the course's grader (10-60 s).
 c.Execute.timeout = {timeout}
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+{extra_credit}"""
+
+# The bonus checks' points as extra credit (0-point cells; the maximum stays 100).
+EXTRA_CREDIT_PREPROCESSOR = "autograder.platforms.nbgrader_extra_credit.SaveExtraCredit"
+EXTRA_CREDIT_CONFIG = f"""\
+# The bonus checks are extra credit: their cells are worth 0 points (the maximum is the
+# regular checks' 100) and this records the points they earned as nbgrader's extra credit.
+c.Autograde.autograde_preprocessors.append({EXTRA_CREDIT_PREPROCESSOR!r})
 """
 
 GRADER_CELL = """\
@@ -117,10 +127,18 @@ def _calls(node: Any, name: str) -> bool:
 
 
 def test_cell_source(check: TestResult) -> str:
-    return (
-        f"# Check {check.number} ({check.max_score:g} points): {check.name}\n"
-        f'_check("{check.number}")'
+    worth = (
+        f"extra credit, up to {check.max_score:g} points"
+        if check.tag == BONUS_TAG
+        else f"{check.max_score:g} points"
     )
+    return f'# Check {check.number} ({worth}): {check.name}\n_check("{check.number}")'
+
+
+def cell_points(check: TestResult) -> float:
+    """What nbgrader counts a check's cell as worth: its points, 0 for a bonus check (its
+    points are extra credit, see the module docstring)."""
+    return 0.0 if check.tag == BONUS_TAG else float(check.max_score)
 
 
 def source_notebook(checks: list[TestResult], *, solution_source: str | None = None) -> Any:
@@ -169,7 +187,7 @@ def source_notebook(checks: list[TestResult], *, solution_source: str | None = N
         cell = nbformat.v4.new_code_cell(test_cell_source(check), id=grade_id)
         cell.metadata = {
             "nbgrader": _nbgrader_metadata(
-                grade_id, solution=False, grade=True, locked=True, points=float(check.max_score)
+                grade_id, solution=False, grade=True, locked=True, points=cell_points(check)
             )
         }
         nb.cells.append(cell)
@@ -178,7 +196,9 @@ def source_notebook(checks: list[TestResult], *, solution_source: str | None = N
 
 
 def config_text(*, course_id: str = COURSE_ID, timeout: int = CELL_TIMEOUT_S) -> str:
-    return CONFIG_TEMPLATE.format(course_id=course_id, timeout=timeout)
+    return CONFIG_TEMPLATE.format(
+        course_id=course_id, timeout=timeout, extra_credit="\n" + EXTRA_CREDIT_CONFIG
+    )
 
 
 # The classes whose ``timeout`` nbgrader's autograde cell execution takes, most specific first
@@ -237,22 +257,30 @@ def configured_timeout(config_source: str) -> tuple[bool, object]:
 
 
 def config_addition(config_source: str, *, assignment: str) -> str:
-    """What to append to an existing course's config so that grading cells do not time out.
+    """What to append to an existing course's config: the cell timeout grading needs, and the
+    extra credit of the bonus checks.
 
-    Nothing when the config already allows ``CELL_TIMEOUT_S`` or more, no limit, or a value
-    we cannot read (an expression: the instructor's decision).
+    No timeout when the config already allows ``CELL_TIMEOUT_S`` or more, no limit, or a value
+    we cannot read (an expression: the instructor's decision); no extra credit line when the
+    config already names our preprocessor.
     """
+    addition = ""
     found, value = configured_timeout(config_source)
-    if found and (value is None or isinstance(value, str)):
-        return ""
-    if found and isinstance(value, int | float) and (value <= 0 or value >= CELL_TIMEOUT_S):
-        return ""
-    was = f"it was {value!r}" if found else "nbgrader's default is 30 s"
-    return (
-        f"\n# added for {assignment}: its first test cell grades the whole notebook (10-60 s, "
-        f"more on a busy machine); {was}\n"
-        f"c.Execute.timeout = {CELL_TIMEOUT_S}\n"
+    enough = found and (
+        value is None
+        or isinstance(value, str)
+        or (isinstance(value, int | float) and (value <= 0 or value >= CELL_TIMEOUT_S))
     )
+    if not enough:
+        was = f"it was {value!r}" if found else "nbgrader's default is 30 s"
+        addition += (
+            f"\n# added for {assignment}: its first test cell grades the whole notebook (10-60 "
+            f"s, more on a busy machine); {was}\n"
+            f"c.Execute.timeout = {CELL_TIMEOUT_S}\n"
+        )
+    if EXTRA_CREDIT_PREPROCESSOR not in config_source:
+        addition += f"\n# added for {assignment}\n" + EXTRA_CREDIT_CONFIG
+    return addition
 
 
 def export_nbgrader(

@@ -8,9 +8,14 @@ Writes::
 The zip holds one otter test file per hidden check (``tests/check_<section>_<nn>.py``, points equal
 to ours). Each test case calls ``autograder.platforms.runtime.assert_check_passed("<number>")``: the
 first one grades the submitted notebook once with our isolated grader, every test then reads its
-own verdict, so otter's score is our score. The grader itself (package with the hidden checks,
-the reference solution, ``exercise_utils.py``) travels in the zip's ``files/``, which otter copies
-next to the submission; ``requirements.txt`` lists what Gradescope must install.
+own verdict, so otter's score is our score. The bonus checks are extra credit
+(``otter_extra_credit``): their points add to the score, not to the maximum, which is 100 as on
+GitHub. The grader itself (package with the hidden checks, the reference solution,
+``exercise_utils.py``) travels at the zip's root, which Gradescope extracts into
+``/autograder/source``: the tests, run from ``/autograder/submission``, find it at
+``../source``. ``requirements.txt`` (otter puts it into ``environment.yml``) lists what
+Gradescope must install, with PyTorch's CPU wheels: the grading image has no GPU, and the
+default (CUDA) build of torch would add its NVIDIA libraries to it.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ import os
 import shutil
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from autograder.grading.results import TestResult
+from autograder.grading.results import BONUS_TAG, TestResult
 from autograder.paths import ASSIGNMENT_DIR, REPO_ROOT, SOLUTION_PATH
 
 PACKAGE_DIR = REPO_ROOT / "autograder"
@@ -37,12 +43,15 @@ FASHION_MNIST_FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
-# The grader's folder in the zip's files/ (otter copies it into the submission directory). A
-# folder of its own, without __init__.py: otter puts __init__.py files in the directories above,
-# which would give pytest wrong module names for the hidden checks.
-GRADER_DIR = "bngc_grader"
-# What of this package the zip ships: grading and the sandbox, the runtime the tests call, and
-# the top-level modules they import (nothing of GitHub delivery, authoring or the scoreboard)
+# Where the tests find the grader: the zip's root, extracted into /autograder/source, seen from
+# the submission directory the tests run in (/autograder/submission; ``otter run`` replicates
+# the layout in a temporary directory). The folder has no __init__.py: otter puts __init__.py
+# files into the directories above the submission, which would give pytest wrong module names
+# for the hidden checks.
+GRADER_PATH = "../source"
+# What of this package the zip ships: grading and the sandbox, the runtime the tests call, the
+# plugin otter loads, and the top-level modules they import (nothing of GitHub delivery,
+# authoring or the scoreboard)
 ZIP_PACKAGES = ("grading", "sandbox")
 ZIP_MODULES = (
     "__init__.py",
@@ -50,11 +59,19 @@ ZIP_MODULES = (
     "files.py",
     "platforms/__init__.py",
     "platforms/runtime.py",
+    "platforms/otter_extra_credit.py",
 )
+EXTRA_CREDIT_PLUGIN = "autograder.platforms.otter_extra_credit.BonusAsExtraCredit"
 
 # What the grader needs at grading time, beyond what otter installs itself.
 RUNTIME_REQUIREMENTS = ("torch", "torchvision", "numpy", "matplotlib", "pytest", "tqdm")
 NOTEBOOK_REQUIREMENTS = ("nbformat", "ipython")
+# PyTorch's CPU wheels: its own index (PyPI's Linux torch is the CUDA build, with several GB of
+# NVIDIA packages). An extra index: everything else still comes from PyPI. The ``=`` form is
+# one item of environment.yml's pip list, which conda writes into a requirements file and
+# mamba passes to pip as an argument; both read it.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+CPU_WHEELS = ("torch", "torchvision")  # published there as VERSION+cpu for x86-64 Linux
 
 OTTER_CONFIG = {
     "lang": "python",
@@ -65,7 +82,8 @@ OTTER_CONFIG = {
 }
 
 TEST_FILE_TEMPLATE = '''\
-"""Check {number} ({points:g} points): run by the course's grader, not defined in this file."""
+"""Check {number} ({points:g} points{extra}): run by the course's grader, not defined in this
+file."""
 
 from otter.test_files import test_case
 
@@ -80,7 +98,7 @@ def check_{ident}():
     import sys
     from pathlib import Path
 
-    grader = str(Path({grader_dir!r}).resolve())  # otter copied it beside the submission
+    grader = str(Path({grader_path!r}).resolve())  # the zip's root, beside the submission
     if grader not in sys.path:
         sys.path.insert(0, grader)
     from autograder.platforms.runtime import assert_check_passed
@@ -110,15 +128,28 @@ def test_file_name(check: TestResult) -> str:
     return f"check_{int(section)}_{int(index or 0):02d}.py"
 
 
+def otter_test_name(check: TestResult) -> str:
+    """The name otter gives the check's test (and Gradescope shows)."""
+    return f"{check.number} {check.name}"
+
+
 def test_file_source(check: TestResult) -> str:
     """An otter exception-based test file for one of our checks (names and points only)."""
     return TEST_FILE_TEMPLATE.format(
         number=check.number,
-        name=f"{check.number} {check.name}",
+        name=otter_test_name(check),
         points=float(check.max_score),
+        extra=", extra credit" if check.tag == BONUS_TAG else "",
         ident=check.number.replace(".", "_"),
-        grader_dir=GRADER_DIR,
+        grader_path=GRADER_PATH,
     )
+
+
+def otter_config(checks: list[TestResult]) -> dict[str, object]:
+    """``otter_config.json``: our settings, and the plugin that makes the bonus extra credit."""
+    bonus = [otter_test_name(c) for c in checks if c.tag == BONUS_TAG]
+    plugins = [{EXTRA_CREDIT_PLUGIN: {"tests": bonus}}] if bonus else []
+    return {**OTTER_CONFIG, "plugins": plugins}
 
 
 def public_version(version: str) -> str:
@@ -131,16 +162,27 @@ def public_version(version: str) -> str:
 
 
 def requirements_text(*, version: Callable[[str], str] = metadata.version) -> str:
-    """Pinned to the versions this export was made and tested with (as published on PyPI).
+    """Pinned to the versions this export was made and tested with, torch and torchvision as
+    PyTorch's CPU builds (``VERSION+cpu`` from its CPU index, on x86-64 Linux, which
+    Gradescope runs; elsewhere the public version, which that index also serves).
 
     ``version(name)`` gives an installed distribution's version (``importlib.metadata``'s).
     """
-    lines = ["# installed by otter's setup.sh on Gradescope"]
+    lines = [
+        "# installed by otter's setup.sh on Gradescope; torch from PyTorch's CPU wheels",
+        f"--extra-index-url={TORCH_CPU_INDEX}",
+    ]
     for name in (*RUNTIME_REQUIREMENTS, *NOTEBOOK_REQUIREMENTS):
         try:
-            lines.append(f"{name}=={public_version(version(name))}")
+            pinned = public_version(version(name))
         except metadata.PackageNotFoundError:
             lines.append(name)
+            continue
+        if name in CPU_WHEELS:
+            lines.append(f'{name}=={pinned}+cpu; platform_machine == "x86_64"')
+            lines.append(f'{name}=={pinned}; platform_machine != "x86_64"')
+        else:
+            lines.append(f"{name}=={pinned}")
     return "\n".join(lines) + "\n"
 
 
@@ -166,9 +208,8 @@ def fashion_mnist_archives() -> list[Path]:
     )
 
 
-def _stage_grader(stage: Path, *, with_data: bool = False) -> list[str]:
-    """Copy what the grader needs under ``stage``; return the paths for otter's ``files``."""
-    root = stage / GRADER_DIR
+def _stage_grader(root: Path, *, with_data: bool = False) -> None:
+    """Copy what the grader needs under ``root`` (the zip's root, once added to it)."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
     for package in ZIP_PACKAGES:
         shutil.copytree(PACKAGE_DIR / package, root / "autograder" / package, ignore=ignore)
@@ -183,7 +224,15 @@ def _stage_grader(stage: Path, *, with_data: bool = False) -> list[str]:
         (root / "assignment" / "data").mkdir()
         for archive in fashion_mnist_archives():
             shutil.copy(archive, root / "assignment" / "data" / archive.name)
-    return [GRADER_DIR]
+
+
+def _add_to_zip(zip_path: Path, root: Path) -> None:
+    """Every file under ``root`` into the zip, at the same relative path (otter's ``files``
+    would put them under ``files/``, which Gradescope does not put on the grading process's
+    path: the plugin must be importable there)."""
+    with zipfile.ZipFile(zip_path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            zf.write(path, arcname=path.relative_to(root).as_posix())
 
 
 def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False) -> list[Path]:
@@ -234,9 +283,9 @@ def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False)
         tests.mkdir()
         for check in checks:
             (tests / test_file_name(check)).write_text(test_file_source(check), encoding="utf-8")
-        (stage / "otter_config.json").write_text(json.dumps(OTTER_CONFIG, indent=2) + "\n")
+        config = otter_config(checks)
+        (stage / "otter_config.json").write_text(json.dumps(config, indent=2) + "\n")
         (stage / "requirements.txt").write_text(requirements_text(), encoding="utf-8")
-        files = _stage_grader(stage, with_data=with_data)
         with chdir(stage):
             otter_generate(
                 tests_dir="tests",
@@ -244,7 +293,10 @@ def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False)
                 config="otter_config.json",
                 requirements="requirements.txt",
                 no_environment=True,
-                files=files,
+                files=[],
                 python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
             )
+        grader = stage / "grader"
+        _stage_grader(grader, with_data=with_data)
+        _add_to_zip(zip_path, grader)
     return [notebook, student_dir / EXERCISE_UTILS.name, zip_path]

@@ -21,6 +21,7 @@ from typing import Any
 
 import autograder
 from autograder.grading.process import end_with_students_on_sigterm, run_grading_process
+from autograder.grading.results import BONUS_TAG
 from autograder.sandbox.names import EXERCISE_FILE, EXERCISE_NOTEBOOK
 
 # How long the grading process may take. Clearly below nbgrader's cell timeout (the exported
@@ -28,6 +29,10 @@ from autograder.sandbox.names import EXERCISE_FILE, EXERCISE_NOTEBOOK
 # ends with our message, not with nbgrader's "CellTimeoutError". Grading takes 10-60 s; the
 # slowest legitimate case (every probe of a slow submission timing out) stays well under this.
 GRADING_TIMEOUT_S = 600.0
+
+# How a bonus check's nbgrader cell gives its points (nbgrader_extra_credit stores them as
+# extra credit): display data of this type, ``{"check": "6.1", "points": 3.0}``.
+EXTRA_CREDIT_MIME = "application/vnd.bngc.extra-credit+json"
 
 _results: dict[str, Any] | None = None  # the results JSON of this kernel's submission
 _failure: GradingFailed | None = None  # why grading it failed, if it did (not retried)
@@ -123,16 +128,24 @@ def assert_check_passed(number: str) -> None:
         raise AssertionError(feedback(test))
 
 
-def nbgrader_check(number: str) -> float:
+def nbgrader_check(number: str) -> float | None:
     """For nbgrader's test cells: print the check's feedback, return its score.
 
     The feedback is the check's number, name and score, then (for a failed check) what to fix.
     The returned float is the cell's value, which nbgrader records as the cell's (partial)
-    credit; nothing goes to stderr, which nbgrader would score 0. When grading failed (no
-    results), ``GradingFailed`` is raised: nbgrader scores the cell 0 and shows its message.
+    credit; nothing goes to stderr, which nbgrader would score 0. A bonus check's cell is worth
+    0 points (extra credit): it returns nothing and displays its points as
+    ``EXTRA_CREDIT_MIME`` data, which ``nbgrader_extra_credit`` stores as the cell's extra
+    credit. When grading failed (no results), ``GradingFailed`` is raised: nbgrader scores the
+    cell 0 and shows its message.
     """
     test = check_result(number)
     print(feedback(test))
+    if BONUS_TAG in (test.get("tags") or []):
+        from IPython.display import display
+
+        display({EXTRA_CREDIT_MIME: {"check": number, "points": float(test["score"])}}, raw=True)
+        return None
     return float(test["score"])
 
 

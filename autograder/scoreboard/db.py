@@ -12,9 +12,16 @@ a test that opens a database at the previous version.
 
 History
 -------
-Every distinct results file is one row of ``submissions`` (deduplicated on the hash of its
-content), so ingesting the same results twice changes nothing, and a new commit or a regrade
-adds a row. A student's current submission is their latest graded one (``StudentRow.current``).
+A results file is one row of ``submissions`` when it says something new about the student: the
+same file ingested twice is stored once (deduplicated on the hash of its content), and a
+grading that repeats the student's previous row (the same commit, score and grader version,
+and status, late flag, deadline and penalty: ``Submission.unchanged_from``) adds no row either,
+so regrading unchanged commits keeps the history as it was. A student's current submission is
+their latest graded one (``StudentRow.current``). Each row names the grading run that wrote it
+(``run_id``); the class view's rounds are those runs.
+
+Manual points (``manual_points``) are kept per student, by login, between runs: an import
+replaces a student's entry, and a student without a submission keeps theirs until they have one.
 
 Students are keyed on their login case-insensitively (GitHub logins are: ``Ada`` and ``ada``
 are one account); ``students.login`` keeps the spelling of the newest submission for display.
@@ -38,7 +45,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from autograder.grading.results import GradingResult, TestResult
-from autograder.scoreboard.model import Problem, StudentRow, Submission, login_key, utc
+from autograder.scoreboard.model import (
+    ManualPoints,
+    Problem,
+    StudentRow,
+    Submission,
+    login_key,
+    utc,
+)
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -187,11 +201,54 @@ def _v4_case_insensitive_logins(db: sqlite3.Connection) -> None:
     db.execute("CREATE UNIQUE INDEX students_by_login_key ON students (login_key)")
 
 
+def _v5_runs_late_policy_answers_manual_points(db: sqlite3.Connection) -> None:
+    """Grading runs (``run_id``), the student's deadline, the late policy (``raw_score``,
+    ``late_days``, ``penalty``; ``score`` is then after the penalty), written answers, and the
+    ``manual_points`` table.
+
+    Rows stored before have no run: each gets the one of its results directory and ingestion
+    time (``"<directory> ingested <time>"``), what a build stored together, as ingest does for
+    a file without ``run_id``.
+    """
+    _run_script(
+        db,
+        """
+        ALTER TABLE submissions ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
+        ALTER TABLE submissions ADD COLUMN deadline TEXT;          -- ISO-8601, UTC
+        ALTER TABLE submissions ADD COLUMN raw_score REAL;         -- NULL: no late policy
+        ALTER TABLE submissions ADD COLUMN late_days INTEGER;
+        ALTER TABLE submissions ADD COLUMN penalty REAL;
+        ALTER TABLE submissions ADD COLUMN answers TEXT NOT NULL DEFAULT '{}';  -- JSON
+        ALTER TABLE submissions ADD COLUMN answers_source TEXT NOT NULL DEFAULT '';
+        CREATE TABLE manual_points (
+            login_key   TEXT PRIMARY KEY,   -- the student, as students.login_key
+            login       TEXT NOT NULL,      -- as written in the imported file
+            points      REAL NOT NULL,
+            comment     TEXT NOT NULL DEFAULT '',
+            source      TEXT NOT NULL DEFAULT '',
+            imported_at TEXT NOT NULL
+        );
+        CREATE INDEX submissions_by_run ON submissions (run_id);
+        """,
+    )
+    rows = db.execute("SELECT id, source_file, ingested_at FROM submissions").fetchall()
+    db.executemany(
+        "UPDATE submissions SET run_id = ? WHERE id = ?",
+        [(legacy_run_id(str(Path(src).parent), when), sid) for sid, src, when in rows],
+    )
+
+
+def legacy_run_id(directory: str, ingested_at: str) -> str:
+    """The run of results written before grade-repos named theirs (see migration 5)."""
+    return f"{directory} ingested {ingested_at}"
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial,
     _v2_problems_and_index,
     _v3_current_view,
     _v4_case_insensitive_logins,
+    _v5_runs_late_policy_answers_manual_points,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -246,8 +303,17 @@ def connect(path: str | Path) -> sqlite3.Connection:
 @dataclass(frozen=True)
 class IngestReport:
     added: int
-    unchanged: int
+    unchanged: int  # the same file again, or a grading that repeats the previous row
     problems: list[Problem] = field(default_factory=list)  # submissions the database refused
+
+
+@dataclass(frozen=True)
+class ManualEntry:
+    """One row of a manual points file: ``student,points,comment``."""
+
+    student: str
+    points: float
+    comment: str = ""
 
 
 class Gradebook:
@@ -358,20 +424,31 @@ class Gradebook:
         if exists:
             sub.id = exists[0]
             return False
+        previous = self._previous(db, student_id, sub)
+        if previous is not None and sub.unchanged_from(previous):
+            sub.id = previous.id
+            return False
         r = sub.result
+        policy = sub.penalty is not None
         cur = db.execute(
             """INSERT INTO submissions (student_id, repo, commit_sha, committed_at,
                 graded_at, grader_version, grading_status, reason, error, score,
                 max_score, bonus_score, execution_time, late, isolation, student_output,
-                traceback, extra, fingerprint, source_file, ingested_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                traceback, extra, fingerprint, source_file, ingested_at, run_id, deadline,
+                raw_score, late_days, penalty, answers, answers_source)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                       ?, ?, ?, ?, ?, ?, ?)""",
             (
                 student_id, sub.repo, sub.commit, _iso(sub.committed_at),
                 _iso(sub.graded_at), sub.grader_version, r.status, r.reason, sub.error,
-                r.score, r.max_score, r.bonus_score, r.execution_time, int(sub.late),
+                sub.score, r.max_score, r.bonus_score, r.execution_time, int(sub.late),
                 r.isolation, r.student_output, r.traceback,
                 json.dumps(r.extra, sort_keys=True, default=str), sub.fingerprint,
-                sub.source_file, now,
+                sub.source_file, now, sub.run_id or legacy_run_id(
+                    str(Path(sub.source_file).parent), now),
+                _iso(sub.deadline), sub.raw_score if policy else None,
+                sub.late_days if policy else None, sub.penalty,
+                json.dumps(sub.answers, sort_keys=True), sub.answers_source,
             ),
         )  # fmt: skip
         sub.id = cur.lastrowid
@@ -399,6 +476,58 @@ class Gradebook:
             ],
         )
         return True
+
+    def _previous(
+        self, db: sqlite3.Connection, student_id: int, sub: Submission
+    ) -> Submission | None:
+        """The student's stored row graded last before ``sub`` (or at the same time)."""
+        row = db.execute(
+            """SELECT s.id FROM submissions s WHERE s.student_id = ? AND s.graded_at <= ?
+               ORDER BY s.graded_at DESC, s.id DESC LIMIT 1""",
+            (student_id, _iso(sub.graded_at)),
+        ).fetchone()
+        if row is None:
+            return None
+        (found,) = self._read_submissions("WHERE s.id = ?", (row[0],))
+        return found
+
+    def set_manual_points(self, entries: Iterable[ManualEntry], *, source: str) -> int:
+        """Store manual points (one transaction: all or none); returns how many changed.
+
+        A student's entry replaces their earlier one; the same points and comment again change
+        nothing (not even the import time).
+        """
+        now = _iso(datetime.now(timezone.utc))
+        changed = 0
+        try:
+            with self._transaction() as db:
+                for e in entries:
+                    key = login_key(e.student)
+                    old = db.execute(
+                        "SELECT points, comment FROM manual_points WHERE login_key = ?", (key,)
+                    ).fetchone()
+                    if old is not None and (old[0], old[1]) == (e.points, e.comment):
+                        continue
+                    db.execute(
+                        """INSERT INTO manual_points VALUES (?, ?, ?, ?, ?, ?)
+                           ON CONFLICT (login_key) DO UPDATE SET login = excluded.login,
+                             points = excluded.points, comment = excluded.comment,
+                             source = excluded.source, imported_at = excluded.imported_at""",
+                        (key, e.student, e.points, e.comment, source, now),
+                    )
+                    changed += 1
+        except sqlite3.OperationalError as exc:
+            raise GradebookError(f"cannot write the gradebook {self.path}: {exc}") from exc
+        return changed
+
+    def manual_points(self) -> dict[str, ManualPoints]:
+        """Manual points by login key."""
+        return {
+            key: ManualPoints(points, comment, source, _from_iso(when))
+            for key, points, comment, source, when in self.db.execute(
+                "SELECT login_key, points, comment, source, imported_at FROM manual_points"
+            )
+        }
 
     def add_problems(self, problems: Iterable[Problem]) -> None:
         """Record results files skipped or accepted with a warning (``seen_at``: first seen)."""
@@ -439,26 +568,29 @@ class Gradebook:
     # -- reading -----------------------------------------------------------------------------
     def submissions(self, student: str | None = None) -> list[Submission]:
         """Every stored submission (of one student), oldest grading first."""
-        where, params = (
-            ("WHERE st.login_key = ?", (login_key(student),)) if student is not None else ("", ())
-        )
+        if student is None:
+            return self._read_submissions("", ())
+        return self._read_submissions("WHERE st.login_key = ?", (login_key(student),))
+
+    def _read_submissions(self, where: str, params: tuple[object, ...]) -> list[Submission]:
         rows = self.db.execute(
             f"""SELECT s.id, st.login, s.repo, s.commit_sha, s.committed_at, s.graded_at,
                     s.grader_version, s.grading_status, s.reason, s.error, s.execution_time,
                     s.late, s.isolation, s.student_output, s.traceback, s.extra, s.fingerprint,
-                    s.source_file
+                    s.source_file, s.run_id, s.deadline, s.late_days, s.penalty, s.answers,
+                    s.answers_source
                 FROM submissions s JOIN students st ON st.id = s.student_id {where}
                 ORDER BY s.graded_at, s.id""",
             params,
         ).fetchall()
         ids = [r[0] for r in rows]
-        tests = self._tests(ids, by_student=student)
-        tampered = self._tampered(by_student=student)
+        tests = self._tests(ids)
+        tampered = self._tampered(ids)
         out = []
         for (
             sid, login, repo, commit, committed_at, graded_at, grader_version, status, reason,
             error, execution_time, late, isolation, student_output, traceback, extra,
-            fp, source,
+            fp, source, run_id, deadline, late_days, penalty, answers, answers_source,
         ) in rows:  # fmt: skip
             result = GradingResult(
                 tests=tests.get(sid, []),
@@ -486,66 +618,60 @@ class Gradebook:
                     source_file=source,
                     fingerprint=fp,
                     id=sid,
+                    run_id=run_id,
+                    deadline=_from_iso(deadline),
+                    late_days=late_days,
+                    penalty=penalty,
+                    answers=json.loads(answers),
+                    answers_source=answers_source,
                 )
             )
         return out
 
-    def _tests(self, ids: list[int], *, by_student: str | None) -> dict[int, list[TestResult]]:
-        if not ids:
-            return {}
-        where, params = "", ()
-        if by_student is not None:
-            where = (
-                "WHERE submission_id IN (SELECT s.id FROM submissions s JOIN students st "
-                "ON st.id = s.student_id WHERE st.login_key = ?)"
-            )
-            params = (login_key(by_student),)
+    def _tests(self, ids: list[int]) -> dict[int, list[TestResult]]:
         tests: dict[int, list[TestResult]] = {}
         for (
-            sid,
-            number,
-            name,
-            tag,
-            score,
-            max_score,
-            output,
-            visibility,
-            note,
-            status,
-        ) in self.db.execute(
-            f"""SELECT submission_id, number, name, tag, score, max_score, output, visibility,
-                    instructor_note, status FROM test_results {where}
-                ORDER BY submission_id, position""",
-            params,
-        ):
+            sid, number, name, tag, score, max_score, output, visibility, note, status,
+        ) in self._rows_of(
+            ids,
+            """SELECT submission_id, number, name, tag, score, max_score, output, visibility,
+                   instructor_note, status FROM test_results {where}
+               ORDER BY submission_id, position""",
+        ):  # fmt: skip
             test = TestResult(name, number, tag, max_score, score, output, visibility, note)
-            if hasattr(test, "outcome"):  # the stated status, when the results model keeps it
-                test.outcome = status
+            test.outcome = status  # the stated status (a 0-point check's score cannot tell)
             tests.setdefault(sid, []).append(test)
         return tests
 
-    def _tampered(self, *, by_student: str | None) -> dict[int, list[str]]:
-        where, params = "", ()
-        if by_student is not None:
-            where = (
-                "WHERE submission_id IN (SELECT s.id FROM submissions s JOIN students st "
-                "ON st.id = s.student_id WHERE st.login_key = ?)"
-            )
-            params = (login_key(by_student),)
+    def _tampered(self, ids: list[int]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
-        for sid, path in self.db.execute(
-            f"SELECT submission_id, path FROM tampered_files {where} ORDER BY submission_id, path",
-            params,
+        for sid, path in self._rows_of(
+            ids,
+            "SELECT submission_id, path FROM tampered_files {where} ORDER BY submission_id, path",
         ):
             out.setdefault(sid, []).append(path)
         return out
 
+    def _rows_of(self, ids: list[int], query: str) -> list[tuple[object, ...]]:
+        """``query``'s rows for the submissions ``ids`` (all of a table's when that is all)."""
+        if not ids:
+            return []
+        if len(ids) == self.count("submissions"):
+            return self.db.execute(query.format(where="")).fetchall()
+        where = "WHERE submission_id IN (SELECT value FROM json_each(?))"
+        return self.db.execute(query.format(where=where), (json.dumps(ids),)).fetchall()
+
     def students(self) -> list[StudentRow]:
-        """One row per student: their history, oldest first (the current one is computed)."""
+        """One row per student: their history, oldest first (the current one is computed),
+        and their manual points."""
         history: dict[str, list[Submission]] = {}
         for sub in self.submissions():
             history.setdefault(sub.student, []).append(sub)
-        return [StudentRow(login, subs) for login, subs in history.items()]
+        manual = self.manual_points()
+        return [
+            StudentRow(login, subs, manual=manual.get(login_key(login)))
+            for login, subs in history.items()
+        ]
 
     def current(self) -> dict[str, Submission]:
         """Each student's current submission (the latest graded one)."""
@@ -560,7 +686,9 @@ class Gradebook:
         ]
 
     def count(self, table: str) -> int:
-        if table not in {"students", "submissions", "test_results", "tampered_files"}:
+        if table not in {
+            "students", "submissions", "test_results", "tampered_files", "manual_points",
+        }:  # fmt: skip
             raise ValueError(f"unknown table {table!r}")
         return int(self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,10 +116,20 @@ def check_pass_rates(board: Board) -> tuple[Figure, str, str, str] | None:
     return fig, PASS_RATE_CHECKS, "Bar chart of the pass rate of every check", caption
 
 
+def time_limits(times: list[datetime]) -> tuple[datetime, datetime]:
+    """An x range that fits the grading runs there are: their span and 5 % on each side (at
+    least an hour), or a day either side of a single run (matplotlib alone would draw years)."""
+    first, last = min(times), max(times)
+    pad = max((last - first) * 0.05, timedelta(hours=1)) if last > first else timedelta(days=1)
+    return first - pad, last + pad
+
+
 def scores_over_time(board: Board) -> tuple[Figure, str, str, str] | None:
     points = board.timeline()
     if not points:
         return None
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
     fig = _figure()
     ax = fig.add_subplot()
     times = [p.at for p in points]
@@ -134,10 +145,14 @@ def scores_over_time(board: Board) -> tuple[Figure, str, str, str] | None:
     ax.set_ylabel("score")
     ax.set_title("Scores over time (each student's latest graded submission)")
     ax.legend(loc="lower right", fontsize=8)
-    fig.autofmt_xdate()
+    locator = AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.set_xlim(*time_limits(times))
+    runs = "its one grading run" if len(points) == 1 else f"each of its {len(points)} grading runs"
     caption = (
-        f"The class after each of the {len(points)} grading rounds: median, mean and the "
-        "middle half of the scores of the students graded so far."
+        f"The class after {runs} (UTC): median, mean and the middle half of the scores of the "
+        "students graded so far."
     )
     return fig, SCORES_OVER_TIME, "Line chart of the class's scores over time", caption
 

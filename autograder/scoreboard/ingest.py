@@ -2,10 +2,13 @@
 
 Each file is the grader's results.json (CONTRACT.md section 3) plus the keys ``student``,
 ``repo``, ``commit``, ``committed_at``, ``late``, ``tampered``, ``error``, ``grader_version`` and
-``graded_at``. A file that cannot be read is reported as a ``Problem`` and skipped; it never
-stops the others: whatever goes wrong with one file (bad JSON, NaN or Infinity where a number
-belongs, nesting deep enough to exhaust the decoder, an unexpected exception) is caught here
-and reported with its exception type.
+``graded_at`` (CONTRACT section 4), and, from later versions of grade-repos, ``run_id``,
+``deadline``, the late policy's ``raw_score``, ``late_days`` and ``penalty`` (``score`` is then
+after the penalty), and the written ``answers`` with their ``answers_source``; files without
+them are read as before. A file that cannot be read is reported as a ``Problem`` and skipped;
+it never stops the others: whatever goes wrong with one file (bad JSON, NaN or Infinity where a
+number belongs, nesting deep enough to exhaust the decoder, an unexpected exception) is caught
+here and reported with its exception type.
 """
 
 from __future__ import annotations
@@ -19,30 +22,48 @@ from pathlib import Path
 from typing import Any
 
 from autograder.grading.gradescope import from_gradescope
-from autograder.grading.results import COULD_NOT_GRADE, GradingResult
+from autograder.grading.results import (
+    COULD_NOT_GRADE,
+    GRADER_ERROR,
+    STATUSES,
+    GradingResult,
+    clean_text,
+)
 from autograder.scoreboard.model import Problem, Submission, utc
 
 # Largest results file we read: a real one is a few tens of KB (feedback and captured output).
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # Deepest nesting of arrays/objects we accept: a real results file is 4 levels deep.
 MAX_DEPTH = 32
+# What is kept of one written answer, and how many answers (grade-repos caps them at 5,000).
+MAX_ANSWER_CHARS = 5_000
+MAX_ANSWERS = 50
 
 
-def read_results_dir(results_dir: Path) -> tuple[list[Submission], list[Problem]]:
-    """Every ``*.json`` file directly in ``results_dir`` (sorted), parsed, plus the problems."""
+def read_results_dir(
+    results_dir: Path, *, fallback_run_id: str = ""
+) -> tuple[list[Submission], list[Problem]]:
+    """Every ``*.json`` file directly in ``results_dir`` (sorted), parsed, plus the problems.
+
+    ``fallback_run_id`` is the run of files that do not name theirs (written before
+    grade-repos had ``run_id``); by default, the directory's own path.
+    """
     submissions: list[Submission] = []
     problems: list[Problem] = []
+    fallback = fallback_run_id or str(results_dir)
     for path in sorted(Path(results_dir).glob("*.json")):
         if path.name.startswith("."):
             continue  # a temporary file of an atomic write in progress
-        sub, file_problems = read_results_file(path)
+        sub, file_problems = read_results_file(path, fallback_run_id=fallback)
         problems.extend(file_problems)
         if sub is not None:
             submissions.append(sub)
     return submissions, problems
 
 
-def read_results_file(path: Path) -> tuple[Submission | None, list[Problem]]:
+def read_results_file(
+    path: Path, *, fallback_run_id: str = ""
+) -> tuple[Submission | None, list[Problem]]:
     """One results file: the submission (or None when skipped) and any problems found.
 
     Never raises (short of ``KeyboardInterrupt``): a file that cannot be used is a skipped
@@ -50,12 +71,14 @@ def read_results_file(path: Path) -> tuple[Submission | None, list[Problem]]:
     """
     source = str(path)
     try:
-        return _read_results_file(path, source)
+        return _read_results_file(path, source, fallback_run_id or str(Path(path).parent))
     except Exception as exc:  # one file must never stop the board; say what happened
         return None, [Problem(source, f"could not be read: {type(exc).__name__}: {exc}")]
 
 
-def _read_results_file(path: Path, source: str) -> tuple[Submission | None, list[Problem]]:
+def _read_results_file(
+    path: Path, source: str, fallback_run_id: str
+) -> tuple[Submission | None, list[Problem]]:
     try:
         raw = path.read_bytes()
         fallback_time = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
@@ -78,7 +101,11 @@ def _read_results_file(path: Path, source: str) -> tuple[Submission | None, list
     try:
         check_json_values(data)
         return parse_submission(
-            data, source=source, fallback_student=path.stem, fallback_time=fallback_time
+            data,
+            source=source,
+            fallback_student=path.stem,
+            fallback_time=fallback_time,
+            fallback_run_id=fallback_run_id,
         )
     except ValueError as exc:
         return None, [Problem(source, str(exc))]
@@ -123,6 +150,7 @@ def parse_submission(
     source: str = "",
     fallback_student: str = "",
     fallback_time: datetime | None = None,
+    fallback_run_id: str = "",
 ) -> tuple[Submission, list[Problem]]:
     """A ``Submission`` from one decoded results file; raises ValueError when unusable.
 
@@ -159,7 +187,15 @@ def parse_submission(
         except (TypeError, AttributeError, KeyError) as exc:  # e.g. extra_data not an object
             raise ValueError(f"malformed results: {type(exc).__name__}: {exc}") from exc
         _check_finite(result)
-        _check_totals(data, result, warnings)
+    if result.status not in STATUSES:
+        warnings.append(
+            f"unknown grading status {result.status!r} (expected one of {', '.join(STATUSES)}); "
+            f"read as {GRADER_ERROR!r}: no verdict on the student's code"
+        )
+        result.status = GRADER_ERROR
+    late_days, penalty = _late_policy(data, warnings)
+    if data.get("tests"):
+        _check_totals(data, result, penalty, warnings)
 
     graded_at = _parse_time(data.get("graded_at"), "graded_at", warnings)
     if graded_at is None:
@@ -182,6 +218,11 @@ def parse_submission(
         late = bool(late)
 
     grader_version = str(data.get("grader_version") or result.grader_version or "")
+    run_id = data.get("run_id")
+    if run_id is not None and (not isinstance(run_id, (str, int)) or not str(run_id).strip()):
+        warnings.append(f"'run_id' is not a run's name ({run_id!r}); ignored")
+        run_id = None
+    answers, answers_source = _answers(data, warnings)
     sub = Submission(
         student=student,
         result=result,
@@ -195,6 +236,12 @@ def parse_submission(
         grader_version=grader_version,
         source_file=source,
         fingerprint=fingerprint(data),
+        run_id=str(run_id).strip() if run_id is not None else fallback_run_id,
+        deadline=_parse_time(data.get("deadline"), "deadline", warnings),
+        late_days=late_days,
+        penalty=penalty,
+        answers=answers,
+        answers_source=answers_source,
     )
     return sub, [Problem(source, w, skipped=False) for w in warnings]
 
@@ -233,19 +280,66 @@ def _check_finite(result: GradingResult) -> None:
             raise ValueError(f"the tests' total {key} is not a finite number")
 
 
-def _check_totals(data: dict[str, Any], result: GradingResult, warnings: list[str]) -> None:
-    """Warn when the file's stated total disagrees with the sum of its tests (the sum wins)."""
+def _check_totals(
+    data: dict[str, Any], result: GradingResult, penalty: float | None, warnings: list[str]
+) -> None:
+    """Warn when the file's stated totals disagree with its tests (the tests win): ``score``
+    is their sum, less the late penalty when there is one (never below 0), and ``raw_score``
+    their sum."""
+    expected = result.score if not penalty else max(0.0, result.score - penalty)
     stated = data.get("score")
     try:
         stated = float(stated)
     except (TypeError, ValueError):
         warnings.append(f"top-level 'score' is not a number ({stated!r}); used the tests' sum")
         return
-    if abs(stated - result.score) > 1e-6:
+    after = " less the late penalty" if penalty else ""
+    if abs(stated - expected) > 1e-6:
         warnings.append(
-            f"top-level score {stated:g} differs from the sum of its tests {result.score:g}; "
-            "the sum is used"
+            f"top-level score {stated:g} differs from the sum of its tests{after} "
+            f"{expected:g}; the tests are used"
         )
+    raw = data.get("raw_score")
+    if raw is not None and (
+        not isinstance(raw, (int, float)) or abs(float(raw) - result.score) > 1e-6
+    ):
+        warnings.append(
+            f"'raw_score' {raw!r} differs from the sum of its tests {result.score:g}; "
+            "the tests are used"
+        )
+
+
+def _late_policy(data: dict[str, Any], warnings: list[str]) -> tuple[int | None, float | None]:
+    """``(late_days, penalty)`` of grade-repos' late policy; ``(None, None)`` without one."""
+    if "penalty" not in data and "late_days" not in data:
+        return None, None
+    days, penalty = data.get("late_days", 0), data.get("penalty", 0)
+    if isinstance(days, bool) or not isinstance(days, (int, float)) or days < 0:
+        warnings.append(f"'late_days' is not a number of days ({days!r}); read as 0")
+        days = 0
+    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or penalty < 0:
+        warnings.append(f"'penalty' is not a number of points ({penalty!r}); read as 0")
+        penalty = 0
+    return int(days), float(penalty)
+
+
+def _answers(data: dict[str, Any], warnings: list[str]) -> tuple[dict[str, str], str]:
+    """The written answers (``{"Q1": text}``, cleaned and capped) and where they came from."""
+    answers = data.get("answers")
+    source = clean_text(data.get("answers_source") or "", limit=300)
+    if answers is None:
+        return {}, source
+    if not isinstance(answers, dict):
+        warnings.append("'answers' is not an object of question -> text; ignored")
+        return {}, source
+    out = {}
+    for key, text in list(answers.items())[:MAX_ANSWERS]:
+        if text is None:
+            continue
+        out[clean_text(key, limit=100)] = clean_text(text, limit=MAX_ANSWER_CHARS)
+    if len(answers) > MAX_ANSWERS:
+        warnings.append(f"{len(answers)} answers; the first {MAX_ANSWERS} are kept")
+    return out, source
 
 
 def _text(value: Any) -> str:

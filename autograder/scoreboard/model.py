@@ -23,18 +23,8 @@ from autograder.grading.results import (
     check_order,
 )
 
-# A row whose repository could not be graded at all (missing repository, clone failure, empty
-# repository, no commit before the deadline): ``grade-repos`` sets ``error`` and there is no
-# commit. (It also sets ``error`` when the grader ran but could not grade the submission, e.g.
-# "could_not_grade: ..." for a file that does not import; such a row has a commit and is a
-# grade of 0, the student's doing.)
-NOT_GRADED = "not_graded"
-
 # A graded student below this fraction of the points is listed as needing help.
 NEEDS_HELP_BELOW = 0.6
-
-# Grading events closer than this belong to the same grading round (scores over time).
-ROUND_GAP = timedelta(hours=1)
 
 
 def login_key(login: str) -> str:
@@ -47,6 +37,32 @@ def utc(dt: datetime) -> datetime:
     if dt.tzinfo is None:
         return dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class ManualPoints:
+    """Points an instructor gives by hand (``--manual-points FILE``), e.g. for written answers."""
+
+    points: float
+    comment: str = ""
+    source: str = ""  # the file they were imported from
+    imported_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SimilarityFlag:
+    """What ``python -m autograder similarity`` found for one student (its similarity.json)."""
+
+    flagged: bool
+    reference_copy: bool
+    partner: str | None = None
+    highest_similarity: float | None = None
+    reference_similarity: float | None = None
+
+    @property
+    def shown(self) -> bool:
+        """Whether the board flags the student: a flagged pair or a copy of the reference."""
+        return self.flagged or self.reference_copy
 
 
 @dataclass
@@ -66,13 +82,25 @@ class Submission:
     source_file: str = ""
     fingerprint: str = ""  # hash of the results file's content: the same file is ingested once
     id: int | None = None  # database id once stored
+    run_id: str = ""  # the grading run that wrote it (a reused result keeps its first run's)
+    deadline: datetime | None = None  # the student's own (an extension may differ)
+    # the late policy (grade-repos --late-days/--late-penalty); None: no policy was applied
+    late_days: int | None = None
+    penalty: float | None = None
+    answers: dict[str, str] = field(default_factory=dict)  # written answers, {"Q1": text}
+    answers_source: str = ""
 
     @property
     def status(self) -> str:
-        """``graded``, ``could_not_grade``, ``grader_error``, or ``not_graded`` (repo problem)."""
-        if self.error and not self.commit:
-            return NOT_GRADED
+        """How grading ended: ``graded``, ``could_not_grade`` or ``grader_error``
+        (``grading.results.STATUSES``, as the results file says)."""
         return self.result.status
+
+    @property
+    def repository_problem(self) -> bool:
+        """No commit was graded: missing or empty repository, clone failure, no commit before
+        the deadline (``grade-repos`` then sets ``error`` and no ``commit``)."""
+        return bool(self.error) and not self.commit
 
     @property
     def has_grade(self) -> bool:
@@ -81,15 +109,28 @@ class Submission:
         A grader error is not (not the student's fault), nor is a repository problem; neither
         replaces an earlier grade as the student's current submission.
         """
-        return self.status in (GRADED, COULD_NOT_GRADE)
+        return self.status in (GRADED, COULD_NOT_GRADE) and not self.repository_problem
+
+    @property
+    def raw_score(self) -> float:
+        """The grader's points, bonus included, before any late penalty."""
+        return self.result.score
 
     @property
     def score(self) -> float:
-        return self.result.score
+        """The points after the late penalty (never below 0), bonus included."""
+        if not self.penalty:
+            return self.raw_score
+        return round(max(0.0, self.raw_score - self.penalty), 4)
 
     @property
     def max_score(self) -> float:
         return self.result.max_score
+
+    @property
+    def main_score(self) -> float:
+        """The points of the regular (non-bonus) checks, before any penalty."""
+        return self.result.main_score
 
     @property
     def bonus_score(self) -> float:
@@ -102,6 +143,41 @@ class Submission:
     def short_commit(self) -> str:
         return self.commit[:7]
 
+    @property
+    def tampering(self) -> list[str]:
+        """What changed in each tampered file, as grade-repos recorded it ("path (modified)")."""
+        recorded = (self.result.extra.get("grade_repos") or {}).get("tampering")
+        if isinstance(recorded, list) and recorded:
+            return [str(c) for c in recorded]
+        return list(self.tampered)
+
+    @property
+    def commit_to_deadline(self) -> timedelta | None:
+        """How long after the deadline the graded commit was made (negative: before it)."""
+        if self.committed_at is None or self.deadline is None:
+            return None
+        return self.committed_at - self.deadline
+
+    def unchanged_from(self, other: Submission) -> bool:
+        """Whether this grading says nothing ``other`` did not: the same commit, score and
+        grader version (and status, late flag, deadline and penalty). The gradebook keeps a new
+        row only for a change."""
+        return _change_key(self) == _change_key(other)
+
+
+def _change_key(sub: Submission) -> tuple[object, ...]:
+    return (
+        sub.commit,
+        round(sub.raw_score, 4),
+        round(sub.score, 4),
+        sub.grader_version,
+        sub.status,
+        sub.late,
+        sub.deadline,
+        sub.penalty,
+        sub.error or "",
+    )
+
 
 @dataclass
 class StudentRow:
@@ -110,6 +186,9 @@ class StudentRow:
     student: str
     history: list[Submission]  # oldest first
     class_max: float = 0.0  # the class's max score (for students without any graded submission)
+    manual: ManualPoints | None = None
+    similarity: SimilarityFlag | None = None
+    class_deadline: datetime | None = None  # the deadline most of the class has
 
     # The history does not change once a row is built: derived values are computed once.
     @cached_property
@@ -136,11 +215,14 @@ class StudentRow:
 
     @property
     def status(self) -> str:
-        return self.current.status if self.current else NOT_GRADED
+        """The current submission's status (``grading.results.STATUSES``); a student without
+        any row at all (manual points only) could not be graded."""
+        return self.current.status if self.current else COULD_NOT_GRADE
 
     @property
     def score(self) -> float | None:
-        """The current score (bonus included); ``None`` when nothing could be graded."""
+        """The current score (after any late penalty, bonus included); ``None`` when no verdict
+        on the student's code exists (a grader error, no commit graded)."""
         cur = self.current
         return cur.score if cur is not None and cur.has_grade else None
 
@@ -163,11 +245,38 @@ class StudentRow:
 
     @property
     def full_marks(self) -> bool:
-        return self.status == GRADED and self.fraction is not None and self.fraction >= 1.0
+        """Every regular check passed (bonus points do not make up for a failed one)."""
+        cur = self.current
+        return (
+            cur is not None
+            and self.status == GRADED
+            and self.max_score > 0
+            and cur.main_score >= self.max_score
+        )
 
     @property
     def late(self) -> bool:
         return bool(self.current and self.current.late)
+
+    @property
+    def penalty(self) -> float:
+        cur = self.current
+        if cur is None or not cur.has_grade:
+            return 0.0
+        return cur.penalty or 0.0
+
+    @property
+    def deadline(self) -> datetime | None:
+        return self.current.deadline if self.current else None
+
+    @property
+    def extension(self) -> bool:
+        """The student's deadline is later than the class's (an extension)."""
+        return (
+            self.deadline is not None
+            and self.class_deadline is not None
+            and self.deadline > self.class_deadline
+        )
 
     @property
     def tampered(self) -> tuple[str, ...]:
@@ -183,13 +292,16 @@ class StudentRow:
 
     @property
     def needs_help(self) -> bool:
-        """Graded below the threshold, or the submission could not be graded (does not import)."""
+        """Graded below the threshold (the grader's points, before any penalty), or nothing of
+        theirs could be graded: the file does not import, or nothing was ever pushed."""
         if self.status == COULD_NOT_GRADE:
             return True
+        cur = self.current
         return (
-            self.status == GRADED
-            and self.fraction is not None
-            and (self.fraction < NEEDS_HELP_BELOW)
+            cur is not None
+            and self.status == GRADED
+            and self.max_score > 0
+            and cur.raw_score / self.max_score < NEEDS_HELP_BELOW
         )
 
     @cached_property
@@ -202,15 +314,23 @@ class StudentRow:
             flags.append("needs-help")
         if self.late:
             flags.append("late")
+        if self.penalty:
+            flags.append("penalty")
+        if self.extension:
+            flags.append("extension")
         if self.tampered:
             flags.append("tampered")
+        if self.similarity is not None and self.similarity.shown:
+            flags.append("similar")
         if self.status == COULD_NOT_GRADE:
             flags.append("could-not-grade")
-        latest = self.latest.status if self.latest is not None else NOT_GRADED
-        if latest == GRADER_ERROR:
+        latest = self.latest
+        if latest is not None and latest.status == GRADER_ERROR:
             flags.append("grader-error")
-        if latest == NOT_GRADED:
-            flags.append("error")
+        if latest is not None and latest.repository_problem:
+            flags.append("no-commit")
+        if self.manual is not None:
+            flags.append("manual")
         return flags
 
 
@@ -260,9 +380,10 @@ class TagStat:
 
 @dataclass(frozen=True)
 class TimePoint:
-    """The class as it stood at the end of one grading round."""
+    """The class as it stood at the end of one grading run."""
 
-    at: datetime
+    run_id: str
+    at: datetime  # the run's last grading time
     graded: int  # students with a graded current submission at that time
     mean: float
     median: float
@@ -293,12 +414,16 @@ class Board:
     problems: list[Problem] = field(default_factory=list)
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     title: str = "Batch Normalization and Gradient Clipping"
+    bonus_policy: str = "separate"  # how the grade export counts bonus points (exports.py)
+    similarity_source: str = ""  # the similarity.json shown, if any
 
     def __post_init__(self) -> None:
         self.students.sort(key=lambda r: r.student.lower())
         class_max = self.max_score
+        class_deadline = self.deadline
         for row in self.students:
             row.class_max = class_max
+            row.class_deadline = class_deadline
 
     # -- the class at a glance -----------------------------------------------------------
     @cached_property
@@ -312,6 +437,16 @@ class Board:
             s.max_score for s in self.current if s.status == GRADED and s.max_score > 0
         )
         return maxima.most_common(1)[0][0] if maxima else 0.0
+
+    @cached_property
+    def deadline(self) -> datetime | None:
+        """The class's deadline: the one most current submissions were graded against (the
+        earliest of the most common, so that an extension never becomes the norm)."""
+        counts = Counter(s.deadline for s in self.current if s.deadline is not None)
+        if not counts:
+            return None
+        top = max(counts.values())
+        return min(d for d, n in counts.items() if n == top)
 
     @property
     def graded_rows(self) -> list[StudentRow]:
@@ -398,37 +533,33 @@ class Board:
 
     # -- over time ---------------------------------------------------------------------------
     def timeline(self) -> list[TimePoint]:
-        """The class at the end of each grading round: each student's latest graded score then.
-
-        Grading events less than ``ROUND_GAP`` apart form one round.
-        """
-        events = sorted(
-            (s for r in self.students for s in r.history if s.has_grade),
-            key=lambda s: s.graded_at,
-        )
-        rounds: list[list[Submission]] = []
-        for sub in events:
-            if rounds and sub.graded_at - rounds[-1][-1].graded_at < ROUND_GAP:
-                rounds[-1].append(sub)
-            else:
-                rounds.append([sub])
+        """The class at the end of each grading run (``run_id``), oldest first: each student's
+        latest graded score then. A run whose results all repeat earlier ones (unchanged
+        commits) stored nothing new, and has no point of its own."""
+        runs: dict[str, list[Submission]] = {}
+        for sub in (s for r in self.students for s in r.history if s.has_grade):
+            runs.setdefault(sub.run_id, []).append(sub)
+        ordered = sorted(runs.items(), key=lambda kv: (max(s.graded_at for s in kv[1]), kv[0]))
         points = []
         standing: dict[str, Submission] = {}
-        for batch in rounds:
-            for sub in batch:
-                standing[sub.student] = sub
+        for run_id, batch in ordered:
+            for sub in sorted(batch, key=lambda s: s.graded_at):
+                known = standing.get(sub.student)
+                if known is None or known.graded_at <= sub.graded_at:
+                    standing[sub.student] = sub
             scores = sorted(s.score for s in standing.values())
             q1, q3 = _quartiles(scores)
             points.append(
                 TimePoint(
-                    at=batch[-1].graded_at,
+                    run_id=run_id,
+                    at=max(s.graded_at for s in batch),
                     graded=len(scores),
                     mean=statistics.fmean(scores),
                     median=statistics.median(scores),
                     q1=q1,
                     q3=q3,
                     full_marks=sum(
-                        s.status == GRADED and s.max_score > 0 and s.score >= s.max_score
+                        s.status == GRADED and s.max_score > 0 and s.main_score >= s.max_score
                         for s in standing.values()
                     ),
                     submissions_in_round=len(batch),

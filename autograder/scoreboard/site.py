@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -29,8 +29,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from autograder.files import write_json_atomic
-from autograder.grading.results import TAGS, TestResult
-from autograder.scoreboard.exports import write_lms_csv, write_test_matrix
+from autograder.grading.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, TAGS, TestResult
+from autograder.scoreboard.exports import grade, write_lms_csv, write_test_matrix
 from autograder.scoreboard.figures import FIGURE_NAMES, write_figures
 from autograder.scoreboard.model import NEEDS_HELP_BELOW, Board, Submission, login_key
 
@@ -42,24 +42,32 @@ FLAG_LABELS = {
     "full-marks": "full marks",
     "needs-help": "needs help",
     "late": "late",
+    "penalty": "late penalty",
+    "extension": "extension",
     "tampered": "tampered",
+    "similar": "similar code",
     "could-not-grade": "could not grade",
     "grader-error": "grader error",
-    "error": "not graded",
+    "no-commit": "nothing graded",
+    "manual": "manual points",
 }
 FILTERS = [
     ("needs-help", "needing help"),
     ("full-marks", "with full marks"),
     ("late", "late"),
+    ("penalty", "with a late penalty"),
+    ("extension", "with an extension"),
     ("tampered", "tampered"),
-    ("could-not-grade", "not importable"),
-    ("error", "not graded (repo errors)"),
+    ("similar", "flagged by the similarity report"),
+    ("could-not-grade", "could not grade (no file, or it does not import)"),
+    ("no-commit", "nothing graded (repository problems)"),
+    ("grader-error", "grader errors"),
+    ("manual", "with manual points"),
 ]
 STATUS_LABELS = {
-    "graded": "graded",
-    "could_not_grade": "could not grade (the submission does not import or is missing)",
-    "grader_error": "grader error (not the student's fault)",
-    "not_graded": "not graded",
+    GRADED: "graded",
+    COULD_NOT_GRADE: "could not grade (no submission, or it does not import)",
+    GRADER_ERROR: "grader error (not the student's fault)",
 }
 
 _SAFE_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -171,6 +179,30 @@ def _fmt_iso(value: datetime | None) -> str:
     return "" if value is None else value.isoformat(timespec="seconds")
 
 
+def _fmt_delta(value: timedelta | None) -> str:
+    """How far from the deadline: ``2 d 3 h 5 min after``, ``40 min before``, ``on time``."""
+    if value is None:
+        return ""
+    seconds = int(abs(value.total_seconds()))
+    if seconds < 60:
+        return "at the deadline"
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes = rest // 60
+    parts = [f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min")) if n]
+    return " ".join(parts) + (" after" if value.total_seconds() > 0 else " before")
+
+
+def ordered_answers(answers: dict[str, str]) -> list[tuple[str, str]]:
+    """The answers by question: Q2 before Q10 (by the number in the key, then the key)."""
+
+    def key(item: tuple[str, str]) -> tuple[int, str]:
+        digits = "".join(ch for ch in item[0] if ch.isdigit())
+        return (int(digits) if digits else 10**9, item[0])
+
+    return sorted(answers.items(), key=key)
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
@@ -180,7 +212,13 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        score=_fmt_score, mean=_fmt_mean, wbr=_wbr, pct=_fmt_pct, when=_fmt_when, iso=_fmt_iso
+        score=_fmt_score,
+        mean=_fmt_mean,
+        wbr=_wbr,
+        pct=_fmt_pct,
+        when=_fmt_when,
+        iso=_fmt_iso,
+        delta=_fmt_delta,
     )
     css = (STATIC_DIR / "scoreboard.css").read_text(encoding="utf-8")
     js = (STATIC_DIR / "scoreboard.js").read_text(encoding="utf-8")
@@ -201,6 +239,9 @@ def environment() -> Environment:
         repo_url=repo_url,
         commit_url=commit_url,
         ordered_tests=ordered_tests,
+        grade=grade,
+        ordered_answers=ordered_answers,
+        GRADED=GRADED,
     )
     return env
 
