@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat", reason="notebook support needs the [notebooks] extra")
 pytest.importorskip("jupytext", reason="notebook support needs the [notebooks] extra")
 
+from autograder.data import exercise_utils  # noqa: E402
 from autograder.notebook import (  # noqa: E402
     EXPERIMENT_TAG,
     REFERENCE_NOTEBOOK_PATH,
@@ -32,6 +34,7 @@ from autograder.submission import (  # noqa: E402
     resolve_submission,
 )
 
+CHECKED_NAMES = tuple(exercise_utils().CHECKED_NAMES)  # check("...") accepts these
 GRADED_NAMES = (
     "add_batchnorm",
     "compute_grad_norm",
@@ -91,6 +94,8 @@ def test_notebooks_have_narrative_and_the_experiment_cells():
         experiment = [c for c in nb.cells if EXPERIMENT_TAG in c.metadata.get("tags", [])]
         assert any("main([" in c.source for c in experiment), "no cell runs the experiment"
         assert any("Image(" in c.source for c in experiment), "no cell shows the figure inline"
+        checks = [c.source.splitlines()[-1] for c in experiment if "check(" in c.source]
+        assert checks == [f'check("{name}")' for name in CHECKED_NAMES], "a check cell is missing"
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
         assert "__name__" not in "".join(c.source for c in nb.cells if c.cell_type == "raw")
 
@@ -118,7 +123,9 @@ def test_extracted_script_defines_what_the_py_defines(notebook: Path, script: Pa
         assert ours[name] == theirs[name], f"{name} differs between {notebook.name} and the .py"
     # the experiment cells are not part of the graded module
     assert "__file__ =" not in extracted.source and "Image(" not in extracted.source
-    assert extracted.skipped_cells == 2
+    assert "check(" not in extracted.source
+    # two runs of the experiment with their figures, and one check(...) cell per function
+    assert extracted.skipped_cells == 4 + len(CHECKED_NAMES)
     compile(extracted.source, "extracted.py", "exec")
 
 
@@ -221,6 +228,7 @@ def test_reference_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pyte
     root = _notebook_data_root(tmp_path)
     shutil.copy(REFERENCE_NOTEBOOK_PATH, tmp_path)
     shutil.copy(ASSIGNMENT_DIR / "exercise_utils.py", tmp_path)
+    shutil.copytree(ASSIGNMENT_DIR / "tests", tmp_path / "tests")  # check() runs them
     nb = read_notebook(tmp_path / REFERENCE_NOTEBOOK_PATH.name)
     monkeypatch.setenv("FASHION_MNIST_ROOT", str(root))  # the kernel inherits it
     client = nbclient.NotebookClient(
@@ -229,6 +237,10 @@ def test_reference_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pyte
     client.execute()
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "baseline" in text and "regularized" in text and "figure saved to" in text
+    assert "the baseline run diverged" in text, "the unstable preset did not make it diverge"
+    passed = re.findall(r"^(\w+): (\d+) of (\d+) public tests passed$", text, re.MULTILINE)
+    assert [name for name, _, _ in passed] == list(CHECKED_NAMES), text[-3000:]
+    assert all(ok == total for _, ok, total in passed), "a check cell reports a failed test"
     images = [
         o
         for c in nb.cells
@@ -236,8 +248,14 @@ def test_reference_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pyte
         for o in c.outputs
         if "image/png" in o.get("data", {})
     ]
-    assert images, "the figure is not shown inline"
-    assert (tmp_path / "runs.png").stat().st_size > 10_000
+    assert len(images) == 2, "the two figures are not shown inline"
+    for folder in ("runs", "runs_unstable"):
+        assert (tmp_path / folder / "runs.png").stat().st_size > 10_000
+        assert set(json.loads((tmp_path / folder / "metrics.json").read_text())) == {
+            "max_norm",
+            "baseline",
+            "regularized",
+        }
 
 
 def test_feedback_line_numbers_point_into_the_notebook(tmp_path: Path):
