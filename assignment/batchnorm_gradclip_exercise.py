@@ -473,7 +473,8 @@ if __name__ == "__main__":
 # observed (the summary lines and the figures above). Keep the first line of each answer cell
 # (**Answer Q1.** and so on): it is how your answers are collected. The same questions are in
 # `README.md`; if you work in the `.py` file, answer them in `ANSWERS.md`.
-#
+
+# %% [markdown]
 # **Q1. Learning speed.** Compare the two runs after the first epoch and after the last: training
 # loss and validation accuracy. Which run learns faster? Why would batch normalisation help so
 # early in training?

@@ -4,9 +4,9 @@ Runs ``python batchnorm_gradclip_exercise.py`` (the reference by default) for ea
 seed, reads the ``metrics.json`` each run writes, and prints a markdown table: the final
 validation accuracy of both runs, the share of steps on which clipping was active, the largest
 gradient norm of each run, and the median and 95th percentile of the regularized run's norms
-(the numbers the clip threshold is chosen from, in the "no clipping" preset)::
+(the numbers the clip threshold is chosen from, in the "no-clipping" preset)::
 
-    .venv/bin/python scripts/experiment_seeds.py          # presets: defaults, unstable, no clipping
+    .venv/bin/python scripts/experiment_seeds.py          # every preset, seeds 0, 1, 2
     .venv/bin/python scripts/experiment_seeds.py --seeds 0 1 2 3 4 --presets defaults
 
 The table in assignment/README.md and docs/experiment.md comes from this script.
@@ -34,7 +34,8 @@ from autograder.paths import SOLUTION_PATH  # noqa: E402
 PRESETS: dict[str, tuple[str, ...]] = {
     "defaults": (),
     "unstable": ("--unstable",),
-    "no clipping": ("--max-norm", "1e9"),
+    "no-clipping": ("--max-norm", "1e9"),
+    "unstable-no-clipping": ("--unstable", "--max-norm", "1e9"),
 }
 
 
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         out_root = args.out or Path(tmp)
         for preset in args.presets:
             for seed in args.seeds:
-                out = out_root / f"{preset.replace(' ', '_')}-seed{seed}"
+                out = out_root / f"{preset}-seed{seed}"
                 try:
                     run = run_experiment(
                         exercise=args.exercise,

@@ -422,3 +422,40 @@ def test_export_notebooks_command(capsys: pytest.CaptureFixture[str]):
 
     assert main(["export", "notebooks", "--check"]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_analysis_questions_are_the_same_in_the_notebook_readme_and_answers():
+    """One list of questions; ANSWERS.md and the notebook's answer cells have one place per
+    question, in the format the answers are collected by (docs/experiment.md)."""
+    question = re.compile(r"\*\*(Q\d+)\. (.+?)\.\*\* (.+)", re.DOTALL)
+    cells = [c for c in read_notebook(STUDENT_NOTEBOOK_PATH).cells if c.cell_type == "markdown"]
+    in_notebook, answer_cells = {}, []
+    for cell, following in zip(cells, [*cells[1:], None], strict=True):
+        m = question.fullmatch(cell.source.strip())
+        if m:
+            in_notebook[m.group(1)] = (m.group(2), _squash(m.group(3)))
+            answer_cells.append(following)
+    assert list(in_notebook) == ["Q1", "Q2", "Q3", "Q4", "Q5"]
+    for number, cell in zip(in_notebook, answer_cells, strict=True):
+        assert cell is not None and "answer" in cell.metadata.get("tags", []), number
+        assert cell.source.splitlines()[0] == f"**Answer {number}.**", number
+
+    readme = (ASSIGNMENT_DIR / "README.md").read_text(encoding="utf-8")
+    in_readme = {
+        m.group(1): (m.group(2), _squash(m.group(3)))
+        for m in re.finditer(r"^\*\*(Q\d+)\. (.+?)\.\*\* (.+?)(?:\n\n|\Z)", readme, re.M | re.S)
+    }
+    assert in_readme == in_notebook
+
+    answers = (ASSIGNMENT_DIR / "ANSWERS.md").read_text(encoding="utf-8")
+    sections = re.split(r"^## (Q\d+)\. (.+)$", answers, flags=re.MULTILINE)[1:]
+    in_answers = {}
+    for number, title, body in zip(sections[::3], sections[1::3], sections[2::3], strict=True):
+        quoted = [line[2:] for line in body.splitlines() if line.startswith("> ")]
+        in_answers[number] = (title, _squash(" ".join(quoted)))
+        assert "_Your answer here._" in body, number
+    assert in_answers == in_notebook
