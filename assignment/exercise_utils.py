@@ -494,8 +494,8 @@ def save_metrics(
     """
     keys = ("train_loss", "val_loss", "val_acc", "grad_norm")
     data: dict[str, object] = {"max_norm": float(max_norm)}
-    for name in ("baseline", "regularized"):
-        data[name] = {k: [_finite_or_none(v) for v in histories[name][k]] for k in keys}
+    for run in ("baseline", "regularized"):  # the order of compare_runs
+        data[run] = {k: [_finite_or_none(v) for v in histories[run][k]] for k in keys}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, allow_nan=False) + "\n", encoding="utf-8")
@@ -681,6 +681,9 @@ def check(name: str, namespace: Mapping[str, object] | None = None) -> None:
 
     if name not in CHECKED_NAMES:
         raise ValueError(f"check({name!r}): choose one of {', '.join(CHECKED_NAMES)}")
+    if not PUBLIC_TESTS.is_file():
+        print(f"check({name!r}): the public tests are not here ({PUBLIC_TESTS} is missing)")
+        return
     if namespace is None:
         namespace = sys._getframe(1).f_globals
     module = types.ModuleType("batchnorm_gradclip_exercise")

@@ -201,3 +201,17 @@ def test_public_tests_share_nothing_with_the_hidden_checks():
     shown = {str(p.relative_to(ASSIGNMENT_DIR)): p.read_text(encoding="utf-8") for p in files}
     assert "tests/test_public.py" in shown and "tests/conftest.py" in shown
     assert hidden_check_leaks(shown) == []
+
+
+def test_check_without_the_tests_folder_says_so(tmp_path: Path, capsys):
+    import importlib.util
+
+    shutil.copyfile(ASSIGNMENT_DIR / "exercise_utils.py", tmp_path / "exercise_utils.py")
+    spec = importlib.util.spec_from_file_location("copied_utils", tmp_path / "exercise_utils.py")
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    utils.check("add_batchnorm", {})
+    missing = tmp_path / "tests" / "test_public.py"
+    assert capsys.readouterr().out == (
+        f"check('add_batchnorm'): the public tests are not here ({missing} is missing)\n"
+    )
