@@ -30,7 +30,9 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make `solutions.*` import
 # The reference solution and the student helpers are imported as `solutions.<name>`, never under
 # their bare names, so that the student's own `batchnorm_gradclip_exercise` is never shadowed.
 from solutions import batchnorm_gradclip_exercise as reference  # noqa: E402
-from solutions import demo_data, demo_diagnostics, demo_models  # noqa: E402
+from solutions.demo import data as demo_data  # noqa: E402
+from solutions.demo import diagnostics as demo_diagnostics  # noqa: E402
+from solutions.demo import models as demo_models  # noqa: E402
 from solutions.exercise_utils import ProgressLoader, format_summary, plot_runs  # noqa: E402
 
 RUN_NAMES = ("baseline", "regularized")

@@ -19,10 +19,13 @@
 #
 # **How to work in this notebook.** Run the cells from top to bottom. Edit only the regions marked
 # `# YOUR CODE HERE` (replace the stub that raises the "not implemented yet" error with your code);
-# do not rename anything, the grader imports these names. Keep `exercise_utils.py` in the same
-# folder as this notebook: the last cells use it to load the data and draw the figure. The grader
-# runs the code cells of this notebook (IPython magics such as `%time` and shell escapes such as
-# `!pip` are removed before grading, so do not rely on them).
+# do not rename anything, the grader imports these names. After each function, a cell
+# `check("...")` runs that function's public tests on your code and prints what passed. Keep
+# `exercise_utils.py` and the `tests` folder beside this notebook: `check` and the experiment at
+# the end use them. The grader runs the code cells of this notebook, except the `check` and
+# experiment cells (IPython magics such as `%time` and shell escapes such as `!pip` are removed
+# before grading, so do not rely on them). The analysis questions at the end get your answers in
+# the cells marked for them.
 
 # %%
 """Batch Normalization and Gradient Clipping: exercise on Fashion-MNIST.
@@ -37,17 +40,17 @@ You will implement four functions (and, for extra credit, one class):
 5. ``ManualBatchNorm1d``  (bonus) batch normalisation written with tensor operations only
 
 Edit only the regions between ``# YOUR CODE HERE`` markers of this file; do not rename anything,
-the grader imports these names. Run the public tests with ``pytest tests``, and run this file
-(``python batchnorm_gradclip_exercise.py``) to train both models on Fashion-MNIST and save a figure
-of the two runs for your analysis. The quick reference sheet ``REFERENCE.md`` has the PyTorch you
+the grader imports these names. Run the public tests with ``pytest tests`` (``pytest tests -k
+clip`` for some of them), and run this file (``python batchnorm_gradclip_exercise.py``) to train
+both models on Fashion-MNIST: it prints a summary and writes ``runs/runs.png`` (the figure you
+analyse) and ``runs/metrics.json``; ``--help`` lists the settings, ``--unstable`` is the preset
+that makes the baseline diverge. The quick reference sheet ``REFERENCE.md`` has the PyTorch you
 need.
 
 Rules of the game: use ``torch`` and ``torch.nn`` freely (``torch.nn.utils.clip_grad_norm_`` is
 allowed for ``clip_gradients``); the grader calls your functions with fresh models and data, so
 do not read files or the network inside them.
 """
-
-from __future__ import annotations
 
 import copy
 import math
@@ -56,16 +59,6 @@ from collections.abc import Callable, Iterable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-__all__ = [
-    "ManualBatchNorm1d",
-    "add_batchnorm",
-    "clip_gradients",
-    "compare_runs",
-    "compute_grad_norm",
-    "make_mlp",
-]
-
 
 # %% [markdown]
 # ## 1. Where batch normalisation goes
@@ -118,12 +111,6 @@ def add_batchnorm(model: nn.Sequential) -> nn.Sequential:
     ``nn.Sequential(*layers)``); adding the same module object to two models shares its
     parameters (``copy.deepcopy`` makes an independent copy).
     """
-    # ************ TODO: add_batchnorm *********************************************************
-    # 1. Find the positions of all nn.Linear / nn.Conv2d layers; all but the last are hidden.
-    # 2. Walk the layers in order, appending a deep copy of each one, and right after a hidden
-    #    layer append the matching BatchNorm1d / BatchNorm2d.
-    # 3. Return nn.Sequential(*new_layers).
-    # *******************************************************************************************
     ### HINT: walk list(model); deep-copy each layer; after every Linear/Conv2d except the last
     ###       one, append nn.BatchNorm1d(out_features) or nn.BatchNorm2d(out_channels).
     ### BEGIN SOLUTION
@@ -140,6 +127,13 @@ def add_batchnorm(model: nn.Sequential) -> nn.Sequential:
                 new_layers.append(nn.BatchNorm2d(layer.out_channels))
     return nn.Sequential(*new_layers)
     ### END SOLUTION
+
+
+# %% tags=["active-ipynb"]
+# # check() runs the public tests of one function on the code of this notebook
+# from exercise_utils import check
+#
+# check("add_batchnorm")
 
 
 # %% [markdown]
@@ -172,10 +166,6 @@ def compute_grad_norm(model: nn.Module, norm_type: float = 2.0) -> float:
     - The total norm as a Python ``float`` (use ``.item()``); ``0.0`` when no parameter has a
       gradient. The gradients themselves must not change.
     """
-    # ************ TODO: compute_grad_norm *****************************************************
-    # Collect the gradients that exist; combine the per-tensor norms into the total norm
-    # (torch.linalg.vector_norm takes an `ord` argument, including float("inf")).
-    # *******************************************************************************************
     ### HINT: gather [p.grad for p in model.parameters() if p.grad is not None]; the total p-norm
     ###       is the p-norm of the per-tensor p-norms (the max for inf); return a float.
     ### BEGIN SOLUTION
@@ -186,6 +176,10 @@ def compute_grad_norm(model: nn.Module, norm_type: float = 2.0) -> float:
     per_tensor = torch.stack([torch.linalg.vector_norm(g, ord=norm_type) for g in grads])  # (P,)
     return torch.linalg.vector_norm(per_tensor, ord=norm_type).item()
     ### END SOLUTION
+
+
+# %% tags=["active-ipynb"]
+# check("compute_grad_norm")
 
 
 # %% [markdown]
@@ -221,9 +215,6 @@ def clip_gradients(model: nn.Module, max_norm: float, norm_type: float = 2.0) ->
     - The total norm measured BEFORE clipping, as a Python ``float`` (the same convention as
       ``torch.nn.utils.clip_grad_norm_``, which you may use; it returns a tensor).
     """
-    # ************ TODO: clip_gradients ********************************************************
-    # Measure the total norm; if it is above max_norm, scale every .grad in place by one factor.
-    # *******************************************************************************************
     ### HINT: total = compute_grad_norm(model, norm_type); if total > max_norm, multiply every
     ###       p.grad in place by max_norm / (total + 1e-6); return total.
     ### BEGIN SOLUTION
@@ -235,6 +226,10 @@ def clip_gradients(model: nn.Module, max_norm: float, norm_type: float = 2.0) ->
                 p.grad.detach().mul_(scale)
     return total
     ### END SOLUTION
+
+
+# %% tags=["active-ipynb"]
+# check("clip_gradients")
 
 
 # %% [markdown]
@@ -295,11 +290,6 @@ def compare_runs(
     evaluates BatchNorm with batch statistics.
     """
 
-    # ************ TODO: compare_runs **********************************************************
-    # For each run: seed, build the model (add_batchnorm for "regularized"), make the optimizer,
-    # then loop over epochs: a training pass (record grad norms, clip in the regularized run only)
-    # followed by an evaluation pass in eval mode without gradients.
-    # *******************************************************************************************
     ### HINT: loop over ("baseline", "regularized"): torch.manual_seed(seed), build the model,
     ###       SGD(lr, momentum=0.9); per batch zero_grad, forward, backward, record
     ###       compute_grad_norm, clip (regularized only), step.
@@ -345,6 +335,10 @@ def compare_runs(
     ### END SOLUTION
 
 
+# %% tags=["active-ipynb"]
+# check("compare_runs")
+
+
 # %% [markdown]
 # ## 5. Bonus: batch normalisation by hand
 #
@@ -379,7 +373,6 @@ class ManualBatchNorm1d(nn.Module):
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum
-        # ************ TODO (bonus): parameters and buffers *************************************
         ### HINT: create self.weight / self.bias as nn.Parameter and register the buffers
         ###       running_mean / running_var with self.register_buffer.
         ### BEGIN SOLUTION
@@ -390,8 +383,14 @@ class ManualBatchNorm1d(nn.Module):
         ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, C) -> (N, C)."""
-        # ************ TODO (bonus): forward ****************************************************
+        """Normalise a batch, with the batch statistics (train mode) or the running ones (eval).
+
+        Inputs:
+        - x: a batch of shape (N, C)
+
+        Returns:
+        - The normalised, scaled and shifted batch, of shape (N, C).
+        """
         ### HINT: in training mode use x.mean(0) and x.var(0, unbiased=False), and update the
         ###       running statistics under torch.no_grad() with the unbiased variance; in eval
         ###       mode use the running statistics.
@@ -411,11 +410,16 @@ class ManualBatchNorm1d(nn.Module):
         ### END SOLUTION
 
 
+# %% tags=["active-ipynb"]
+# check("ManualBatchNorm1d")
+
+
 # %% [markdown]
 # ## Given code: the model and the experiment
 #
 # Nothing to change here. `make_mlp` builds the baseline; `main` loads Fashion-MNIST with
-# `exercise_utils.py`, calls your `compare_runs`, prints a summary and saves a figure.
+# `exercise_utils.py`, calls your `compare_runs`, prints a summary and saves the figure and the
+# metrics.
 
 # %%
 # ==================================================================================================
@@ -423,10 +427,23 @@ class ManualBatchNorm1d(nn.Module):
 # ==================================================================================================
 
 
-def make_mlp(hidden: tuple[int, ...] = (256, 128, 64), num_classes: int = 10) -> nn.Sequential:
-    """The baseline MLP for 28x28 images: Flatten, then Linear/ReLU pairs, then the output layer."""
+def make_mlp(
+    hidden: tuple[int, ...] = (256, 128, 64),
+    num_classes: int = 10,
+    image_shape: tuple[int, ...] = (1, 28, 28),
+) -> nn.Sequential:
+    """The baseline MLP: Flatten, then one Linear/ReLU pair per hidden width, then the output.
+
+    Inputs:
+    - hidden: the widths of the hidden layers.
+    - num_classes: the number of outputs (logits).
+    - image_shape: the shape of one input image, (C, H, W).
+
+    Returns:
+    - An ``nn.Sequential`` mapping (N, C, H, W) images to (N, num_classes) logits.
+    """
     layers: list[nn.Module] = [nn.Flatten()]  # (N, 1, 28, 28) -> (N, 784)
-    width = 28 * 28
+    width = math.prod(image_shape)
     for h in hidden:
         layers += [nn.Linear(width, h), nn.ReLU()]  # (N, width) -> (N, h)
         width = h
@@ -435,50 +452,45 @@ def make_mlp(hidden: tuple[int, ...] = (256, 128, 64), num_classes: int = 10) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Train baseline vs regularized on Fashion-MNIST, print a summary and save a figure."""
-    import argparse
+    """Train the baseline and the regularized MLP on Fashion-MNIST and report on both runs.
+
+    ``python batchnorm_gradclip_exercise.py [--unstable] [--out DIR] [...]`` (``--help`` lists
+    the settings and their defaults) prints a summary table and writes ``DIR/runs.png`` (the
+    figure) and ``DIR/metrics.json`` (the histories), ``DIR`` being ``runs`` by default.
+
+    Inputs:
+    - argv: the command-line arguments (without the program name); ``None`` reads them from
+      ``sys.argv``.
+    """
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # exercise_utils.py is beside us
-    from exercise_utils import ProgressLoader, fashion_mnist_loaders, format_summary, plot_runs
+    from exercise_utils import (
+        ProgressLoader,
+        experiment_settings,
+        fashion_mnist_loaders,
+        report_experiment,
+    )
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--max-norm", type=float, default=1.0)
-    parser.add_argument("--n-train", type=int, default=10000)
-    parser.add_argument("--n-val", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", default=None, help="torchvision root for Fashion-MNIST")
-    parser.add_argument("--out", default="runs.png", help="where to save the figure")
-    args = parser.parse_args(argv)
-
+    settings = experiment_settings(argv)
     train_loader, val_loader = fashion_mnist_loaders(
-        n_train=args.n_train,
-        n_val=args.n_val,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        root=args.data_root,
+        n_train=settings.n_train,
+        n_val=settings.n_val,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        root=settings.data_root,
     )
     histories = compare_runs(
         make_mlp,
-        ProgressLoader(train_loader, epochs=args.epochs),
+        ProgressLoader(train_loader, epochs=settings.epochs),
         val_loader,
-        epochs=args.epochs,
-        lr=args.lr,
-        max_norm=args.max_norm,
-        seed=args.seed,
+        epochs=settings.epochs,
+        lr=settings.lr,
+        max_norm=settings.max_norm,
+        seed=settings.seed,
     )
-    print(format_summary(histories))
-    clipped = sum(n > args.max_norm for n in histories["regularized"]["grad_norm"])
-    steps = len(histories["regularized"]["grad_norm"])
-    print(f"clipping was active on {clipped}/{steps} steps of the regularized run")
-    path = plot_runs(histories, max_norm=args.max_norm, path=args.out)
-    print(f"figure saved to {path}")
-    if not math.isfinite(histories["baseline"]["train_loss"][-1]):
-        print("the baseline diverged (loss is not finite): look at its gradient norms")
+    report_experiment(histories, settings)
 
 
 # %% tags=["active-py"]
@@ -488,23 +500,92 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## Run the experiment
 #
-# The next cell trains both models for a couple of epochs on a subset of Fashion-MNIST (a minute or
-# less on a laptop CPU) and shows the figure. Run it once all four functions pass the checks; raise
-# `--n-train` and `--epochs` for a closer look. Then answer for yourself:
+# The next cell trains both models on 10,000 Fashion-MNIST images for 3 epochs (learning rate
+# 0.1, batches of 64, clip threshold 1.5: the defaults of `python batchnorm_gradclip_exercise.py`;
+# about half a minute on a laptop CPU) and shows the figure. Run it once all four functions pass
+# their checks. `main` takes the command line's flags as a list: `main(["--help"])` lists them.
 #
-# * How large do the baseline's gradient norms get, compared with the clipping threshold? How often
-#   was clipping active in the regularized run?
-# * Which run reaches a lower training loss after the first epoch, and why would batch norm help
-#   there?
-# * Does the regularized run also generalise better (validation loss and accuracy), or only train
-#   faster?
+# The clip threshold is set from the gradient norms the regularized model has when it trains
+# WITHOUT clipping (`--max-norm 1e9`): their median is about 0.8 and their 95th percentile about
+# 1.3. At about twice the median, above the 95th percentile, clipping trims the rare large steps
+# (spikes) and leaves ordinary ones alone. The summary line "clipping was active on ..." shows
+# these numbers for your run.
 
 # %% tags=["active-ipynb"]
 # # main() looks for exercise_utils.py beside the file it runs from: here, this notebook's folder.
 # __file__ = "batchnorm_gradclip_exercise.ipynb"
-# main(["--epochs", "2", "--n-train", "4000", "--n-val", "1000", "--out", "runs.png"])
+# main(["--out", "runs"])
 
 # %% tags=["active-ipynb"]
 # from IPython.display import Image
 #
-# Image(filename="runs.png")
+# Image(filename="runs/runs.png")
+
+# %% [markdown]
+# ## The unstable preset
+#
+# The same experiment at learning rate 0.5 (`--unstable`): watch what happens to the baseline's
+# gradient norms, and what the regularized run does with the same learning rate.
+
+# %% tags=["active-ipynb"]
+# main(["--unstable", "--out", "runs_unstable"])
+
+# %% tags=["active-ipynb"]
+# Image(filename="runs_unstable/runs.png")
+
+# %% [markdown]
+# ## Analysis questions
+#
+# Answer each question in the answer cell under it, in a few sentences, with the numbers you
+# observed (the summary lines and the figures above). Keep the first line of each answer cell
+# (**Answer Q1.** and so on): it is how your answers are collected. The same questions are in
+# `README.md`; if you work in the `.py` file, answer them in `ANSWERS.md`.
+
+# %% [markdown]
+# **Q1. Learning speed.** Compare the two runs after the first epoch and after the last: training
+# loss and validation accuracy. Which run learns faster? Why would batch normalisation help so
+# early in training?
+
+# %% [markdown] tags=["answer"]
+# **Answer Q1.**
+#
+# _Your answer here._
+
+# %% [markdown]
+# **Q2. The clip threshold.** In the gradient-norm panel, on how many steps was clipping active,
+# and where are those steps? Why is the threshold set above most gradient norms rather than at
+# the typical one? Run with `--max-norm 0.5`: what changes, and why?
+
+# %% [markdown] tags=["answer"]
+# **Answer Q2.**
+#
+# _Your answer here._
+
+# %% [markdown]
+# **Q3. Divergence.** Run the unstable preset (`--unstable`, learning rate 0.5). At which step
+# does the baseline's gradient norm take off, and what happens to its loss and accuracy
+# afterwards? How large do the regularized run's gradient norms get?
+
+# %% [markdown] tags=["answer"]
+# **Answer Q3.**
+#
+# _Your answer here._
+
+# %% [markdown]
+# **Q4. Which tool rescues the run.** Run `--unstable --max-norm 1e9`: batch normalisation
+# without clipping. Does the regularized run still learn? Which of the two tools rescues the run
+# at this learning rate, and in which situations would clipping matter more?
+
+# %% [markdown] tags=["answer"]
+# **Answer Q4.**
+#
+# _Your answer here._
+
+# %% [markdown]
+# **Q5. Eval mode.** Why must the model be in eval mode for validation? What would happen with a
+# batch of a single sample in train mode, and in eval mode?
+
+# %% [markdown] tags=["answer"]
+# **Answer Q5.**
+#
+# _Your answer here._

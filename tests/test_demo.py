@@ -1,4 +1,4 @@
-"""Tests of the instructor demo (solutions/batchnorm_gradclip_demo.py and its demo_* modules).
+"""Tests of the instructor demo: solutions/batchnorm_gradclip_demo.py and solutions/demo/.
 
 Most run on a tiny ImageFolder generated in tmp_path; one end-to-end run uses the shared CIFAR-10
 subset (skipped, with the reason, when that directory is absent).
@@ -24,7 +24,9 @@ if str(REPO_ROOT) not in sys.path:
 
 from solutions import batchnorm_gradclip_demo as demo  # noqa: E402
 from solutions import batchnorm_gradclip_exercise as reference  # noqa: E402
-from solutions import demo_data, demo_diagnostics, demo_models  # noqa: E402
+from solutions.demo import data as demo_data  # noqa: E402
+from solutions.demo import diagnostics as demo_diagnostics  # noqa: E402
+from solutions.demo import models as demo_models  # noqa: E402
 
 CLASSES = ("apple", "boat", "cloud")
 COLOURS = ((200, 40, 40), (40, 200, 40), (40, 40, 200))

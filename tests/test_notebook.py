@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from autograder.authoring.notebooks import (  # noqa: E402
     STUDENT_NOTEBOOK_PATH,
     stale_notebooks,
 )
+from autograder.grading.data import exercise_utils  # noqa: E402
 from autograder.grading.notebook_script import (  # noqa: E402
     EXPERIMENT_TAG,
     NotebookSupportMissing,
@@ -34,6 +36,7 @@ from autograder.grading.submission import (  # noqa: E402
 )
 from autograder.paths import ASSIGNMENT_DIR, REPO_ROOT, SOLUTION_PATH, TEMPLATE_PATH  # noqa: E402
 
+CHECKED_NAMES = tuple(exercise_utils().CHECKED_NAMES)  # check("...") accepts these
 GRADED_NAMES = (
     "add_batchnorm",
     "compute_grad_norm",
@@ -93,6 +96,8 @@ def test_notebooks_have_narrative_and_the_experiment_cells():
         experiment = [c for c in nb.cells if EXPERIMENT_TAG in c.metadata.get("tags", [])]
         assert any("main([" in c.source for c in experiment), "no cell runs the experiment"
         assert any("Image(" in c.source for c in experiment), "no cell shows the figure inline"
+        checks = [c.source.splitlines()[-1] for c in experiment if "check(" in c.source]
+        assert checks == [f'check("{name}")' for name in CHECKED_NAMES], "a check cell is missing"
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
         assert "__name__" not in "".join(c.source for c in nb.cells if c.cell_type == "raw")
 
@@ -120,7 +125,9 @@ def test_extracted_script_defines_what_the_py_defines(notebook: Path, script: Pa
         assert ours[name] == theirs[name], f"{name} differs between {notebook.name} and the .py"
     # the experiment cells are not part of the graded module
     assert "__file__ =" not in extracted.source and "Image(" not in extracted.source
-    assert extracted.skipped_cells == 2
+    assert "check(" not in extracted.source
+    # two runs of the experiment with their figures, and one check(...) cell per function
+    assert extracted.skipped_cells == 4 + len(CHECKED_NAMES)
     compile(extracted.source, "extracted.py", "exec")
 
 
@@ -226,6 +233,7 @@ def test_reference_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pyte
     root = _notebook_data_root(tmp_path)
     shutil.copy(REFERENCE_NOTEBOOK_PATH, tmp_path)
     shutil.copy(ASSIGNMENT_DIR / "exercise_utils.py", tmp_path)
+    shutil.copytree(ASSIGNMENT_DIR / "tests", tmp_path / "tests")  # check() runs them
     nb = read_notebook(tmp_path / REFERENCE_NOTEBOOK_PATH.name)
     monkeypatch.setenv("FASHION_MNIST_ROOT", str(root))  # the kernel inherits it
     client = nbclient.NotebookClient(
@@ -234,6 +242,10 @@ def test_reference_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pyte
     client.execute()
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "baseline" in text and "regularized" in text and "figure saved to" in text
+    assert "the baseline run diverged" in text, "the unstable preset did not make it diverge"
+    passed = re.findall(r"^(\w+): (\d+) of (\d+) public tests passed$", text, re.MULTILINE)
+    assert [name for name, _, _ in passed] == list(CHECKED_NAMES), text[-3000:]
+    assert all(ok == total for _, ok, total in passed), "a check cell reports a failed test"
     images = [
         o
         for c in nb.cells
@@ -241,8 +253,14 @@ def test_reference_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pyte
         for o in c.outputs
         if "image/png" in o.get("data", {})
     ]
-    assert images, "the figure is not shown inline"
-    assert (tmp_path / "runs.png").stat().st_size > 10_000
+    assert len(images) == 2, "the two figures are not shown inline"
+    for folder in ("runs", "runs_unstable"):
+        assert (tmp_path / folder / "runs.png").stat().st_size > 10_000
+        assert set(json.loads((tmp_path / folder / "metrics.json").read_text())) == {
+            "max_norm",
+            "baseline",
+            "regularized",
+        }
 
 
 def test_feedback_line_numbers_point_into_the_notebook(tmp_path: Path):
@@ -409,3 +427,40 @@ def test_export_notebooks_command(capsys: pytest.CaptureFixture[str]):
 
     assert main(["export", "notebooks", "--check"]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_analysis_questions_are_the_same_in_the_notebook_readme_and_answers():
+    """One list of questions; ANSWERS.md and the notebook's answer cells have one place per
+    question, in the format the answers are collected by (docs/experiment.md)."""
+    question = re.compile(r"\*\*(Q\d+)\. (.+?)\.\*\* (.+)", re.DOTALL)
+    cells = [c for c in read_notebook(STUDENT_NOTEBOOK_PATH).cells if c.cell_type == "markdown"]
+    in_notebook, answer_cells = {}, []
+    for cell, following in zip(cells, [*cells[1:], None], strict=True):
+        m = question.fullmatch(cell.source.strip())
+        if m:
+            in_notebook[m.group(1)] = (m.group(2), _squash(m.group(3)))
+            answer_cells.append(following)
+    assert list(in_notebook) == ["Q1", "Q2", "Q3", "Q4", "Q5"]
+    for number, cell in zip(in_notebook, answer_cells, strict=True):
+        assert cell is not None and "answer" in cell.metadata.get("tags", []), number
+        assert cell.source.splitlines()[0] == f"**Answer {number}.**", number
+
+    readme = (ASSIGNMENT_DIR / "README.md").read_text(encoding="utf-8")
+    in_readme = {
+        m.group(1): (m.group(2), _squash(m.group(3)))
+        for m in re.finditer(r"^\*\*(Q\d+)\. (.+?)\.\*\* (.+?)(?:\n\n|\Z)", readme, re.M | re.S)
+    }
+    assert in_readme == in_notebook
+
+    answers = (ASSIGNMENT_DIR / "ANSWERS.md").read_text(encoding="utf-8")
+    sections = re.split(r"^## (Q\d+)\. (.+)$", answers, flags=re.MULTILINE)[1:]
+    in_answers = {}
+    for number, title, body in zip(sections[::3], sections[1::3], sections[2::3], strict=True):
+        quoted = [line[2:] for line in body.splitlines() if line.startswith("> ")]
+        in_answers[number] = (title, _squash(" ".join(quoted)))
+        assert "_Your answer here._" in body, number
+    assert in_answers == in_notebook

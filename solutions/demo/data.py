@@ -25,7 +25,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # solutions/demo/data.py -> the repository
 # where the course's shared CIFAR-10 JPEG subset lives next to the repository
 SHARED_CIFAR10 = REPO_ROOT.parent / "shared" / "data" / "cifar10-jpeg"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "bngc-demo"
