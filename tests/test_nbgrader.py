@@ -293,3 +293,12 @@ def test_a_bonus_cell_displays_its_points_as_extra_credit(monkeypatch, capsys):
     bad = nbformat.v4.new_output("display_data", data={runtime.EXTRA_CREDIT_MIME: {"points": "3"}})
     cell.outputs = [bad]
     assert extra_credit(cell) is None
+
+
+def test_experiment_and_check_cells_are_guarded_without_displaying_none():
+    from autograder.platforms.nbgrader import guard_experiment
+
+    guarded = guard_experiment('check("add_batchnorm")\n')
+    assert 'check("add_batchnorm")' in guarded and "display(" not in guarded
+    shown = guard_experiment("Image(filename='runs/runs.png')\n")
+    assert "display(Image(filename='runs/runs.png'))" in shown

@@ -50,7 +50,9 @@ def test_export_layout(export: Path):
     assert sorted(p.name for p in student.iterdir()) == [
         "batchnorm_gradclip_exercise.ipynb",
         "exercise_utils.py",
+        "tests",  # the public tests, which the notebook's check("...") cells run
     ]
+    assert sorted(p.name for p in (student / "tests").iterdir()) == ["conftest.py", "test_public.py"]
     nb = json.loads((student / "batchnorm_gradclip_exercise.ipynb").read_text())
     text = json.dumps(nb)
     assert "BEGIN SOLUTION" not in text and "per_tensor, ord=norm_type" not in text

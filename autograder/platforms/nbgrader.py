@@ -29,7 +29,7 @@ from typing import Any
 from autograder.authoring.template import BEGIN, END, HINT
 from autograder.grading.results import BONUS_TAG, TestResult, check_order
 from autograder.paths import SOLUTION_PATH
-from autograder.platforms.otter import EXERCISE_UTILS, ExportError
+from autograder.platforms.otter import EXERCISE_UTILS, ExportError, copy_public_tests
 
 ASSIGNMENT_NAME = "batchnorm_gradclip"
 COURSE_ID = "deep-learning-pytorch"
@@ -111,7 +111,8 @@ def guard_experiment(source: str) -> str:
     lines = source.rstrip("\n").split("\n")
     tree = ast.parse(source)
     last = tree.body[-1] if tree.body else None
-    if isinstance(last, ast.Expr) and not _calls(last.value, "main"):  # still show the value
+    shows_itself = any(_calls(last.value, name) for name in ("main", "check")) if last else True
+    if isinstance(last, ast.Expr) and not shows_itself:  # still show the value
         start, end = last.lineno - 1, last.end_lineno or last.lineno
         expr = "\n".join(lines[start:end])
         lines[start:end] = [f"display({expr})"]
@@ -321,5 +322,5 @@ def export_nbgrader(
     notebook = source_dir / EXERCISE_NOTEBOOK
     notebook.write_text(notebook_text(nb), encoding="utf-8")
     shutil.copy(EXERCISE_UTILS, source_dir / EXERCISE_UTILS.name)
-    written += [notebook, source_dir / EXERCISE_UTILS.name]
+    written += [notebook, source_dir / EXERCISE_UTILS.name, *copy_public_tests(source_dir)]
     return written

@@ -35,6 +35,7 @@ from autograder.paths import ASSIGNMENT_DIR, REPO_ROOT, SOLUTION_PATH
 
 PACKAGE_DIR = REPO_ROOT / "autograder"
 EXERCISE_UTILS = ASSIGNMENT_DIR / "exercise_utils.py"
+PUBLIC_TESTS = ASSIGNMENT_DIR / "tests"  # what the notebook's check("...") cells run
 OTTER_IGNORE_TAG = "otter_ignore"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = (
@@ -194,6 +195,17 @@ def _prepare_out_dir(out_dir: Path, *, force: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
+def copy_public_tests(folder: Path) -> list[Path]:
+    """Put the public tests beside the notebook (``folder/tests/``): its ``check("...")``
+    cells run them, as ``pytest tests`` does beside the script. Returns the files written."""
+    target = folder / "tests"
+    target.mkdir(exist_ok=True)
+    written = []
+    for path in sorted(PUBLIC_TESTS.glob("*.py")):
+        written.append(Path(shutil.copy(path, target / path.name)))
+    return written
+
+
 def fashion_mnist_archives() -> list[Path]:
     """The four Fashion-MNIST ``.gz`` files on this machine ($FASHION_MNIST_ROOT or Debian's)."""
     folders = [Path(p) for p in (os.environ.get("FASHION_MNIST_ROOT"),) if p]
@@ -275,6 +287,7 @@ def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False)
     nbformat.validate(nb)
     notebook.write_text(notebook_text(nb), encoding="utf-8")
     shutil.copy(EXERCISE_UTILS, student_dir / EXERCISE_UTILS.name)
+    public_tests = copy_public_tests(student_dir)
 
     zip_path = out_dir / "autograder.zip"
     with tempfile.TemporaryDirectory(prefix="bngc-otter-") as tmp:
@@ -299,4 +312,4 @@ def export_otter(*, out_dir: Path, force: bool = False, with_data: bool = False)
         grader = stage / "grader"
         _stage_grader(grader, with_data=with_data)
         _add_to_zip(zip_path, grader)
-    return [notebook, student_dir / EXERCISE_UTILS.name, zip_path]
+    return [notebook, student_dir / EXERCISE_UTILS.name, *public_tests, zip_path]
