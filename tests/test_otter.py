@@ -52,7 +52,8 @@ def test_export_layout(export: Path):
         "exercise_utils.py",
         "tests",  # the public tests, which the notebook's check("...") cells run
     ]
-    assert sorted(p.name for p in (student / "tests").iterdir()) == ["conftest.py", "test_public.py"]
+    public = sorted(p.name for p in (student / "tests").iterdir())
+    assert public == ["conftest.py", "test_public.py"]
     nb = json.loads((student / "batchnorm_gradclip_exercise.ipynb").read_text())
     text = json.dumps(nb)
     assert "BEGIN SOLUTION" not in text and "per_tensor, ord=norm_type" not in text
@@ -95,8 +96,9 @@ def test_export_layout(export: Path):
         assert any(f"points = {float(check.max_score)!r}" in s for s in sources)
     # the test files name the checks; their source stays in the grader
     shown = dict(zip(tests, sources, strict=True))
-    for path in sorted(student.iterdir()):
-        shown[f"student/{path.name}"] = path.read_text(encoding="utf-8")
+    for path in sorted(student.rglob("*")):
+        if path.is_file():
+            shown[f"student/{path.relative_to(student)}"] = path.read_text(encoding="utf-8")
     assert hidden_check_leaks(shown) == []
 
 
