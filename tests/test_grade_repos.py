@@ -23,7 +23,7 @@ from autograder.authoring.manifest import MANIFEST_PATH
 from autograder.authoring.release import build_release
 from autograder.cli import main as cli_main
 from autograder.github import batch as gh_batch
-from autograder.github import git as gh_git
+from autograder.github import deadlines as gh_deadlines
 from autograder.github import roster as gh_roster
 from autograder.github import student as gh_student
 from autograder.paths import EXERCISE_FILE, SOLUTION_PATH, SOLUTIONS_DIR, TEMPLATE_PATH
@@ -176,13 +176,16 @@ def test_redact_url_drops_credentials() -> None:
 
 
 def test_deadline_parsing() -> None:
-    assert gh_git.parse_deadline("2026-11-01T12:00:00Z").isoformat() == "2026-11-01T12:00:00+00:00"
-    assert gh_git.parse_deadline("2026-11-01T13:00").tzinfo is not None
+    assert (
+        gh_deadlines.parse_deadline("2026-11-01T12:00:00Z").isoformat()
+        == "2026-11-01T12:00:00+00:00"
+    )
+    assert gh_deadlines.parse_deadline("2026-11-01T13:00").tzinfo is not None
     for none in ("none", "None", " NONE "):  # the grading workflow's "grade the latest commits"
-        assert gh_git.parse_deadline(none) is None
+        assert gh_deadlines.parse_deadline(none) is None
     for bad in ("next friday", "", "nothing"):
         with pytest.raises(ValueError, match="ISO-8601"):
-            gh_git.parse_deadline(bad)
+            gh_deadlines.parse_deadline(bad)
 
 
 # ------------------------------------------------------------------ with a stand-in grader
