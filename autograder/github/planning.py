@@ -108,7 +108,7 @@ def _decide(
     if reason is None and head != last_head(previous_dir, row.student, previous):
         reason = "new commits were pushed"
     if reason is None:
-        return StudentPlan(row.student, False, f"unchanged (head {str(head)[:7] or 'none'})")
+        return StudentPlan(row.student, False, f"unchanged (head {(head or 'none')[:7]})")
     return StudentPlan(row.student, True, reason)
 
 

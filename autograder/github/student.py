@@ -294,6 +294,11 @@ class StudentGrader:
             result.late_days = self.late_policy.days_late(committed, deadline)
             result.penalty = self.late_policy.penalty(result.late_days, result.max_score)
         except RepoError as exc:
+            same = previous is not None and previous.get("error") == str(exc)
+            if same and not self.force and regrade_reason(previous, key) is None:
+                result.previous = previous  # nothing new: the same repository, the same problem
+                result.note = "the same problem as last time"
+                return result
             result.error = str(exc)
             result.results = could_not_grade_results(str(exc))
         except GraderFailed as exc:
