@@ -473,6 +473,46 @@ def test_broken_rows_have_errors_and_zero(fake_class: dict, student: str, messag
     assert fake_class["summary"][student]["error"] == row["error"]
 
 
+def test_every_student_gets_a_feedback_file(fake_class: dict) -> None:
+    feedback = fake_class["out"] / "feedback"
+    assert sorted(p.stem for p in feedback.glob("*.md")) == sorted(fake_class["rows"])
+    full = (feedback / "full.md").read_text()
+    assert "**Score: 100/100**" in full and fake_class["full_shas"][-1] in full
+    assert f"| Deadline | {DEADLINE} |" in full and "| 1.1 | fake | 100/100 | ✅ |" in full
+    crash = (feedback / "crash.md").read_text()
+    assert "grader bug" not in crash and "not your fault" in crash
+    assert "no repository in the roster" in (feedback / "norepo.md").read_text()
+    tamper = (feedback / "tamper.md").read_text()
+    assert "Protected files were changed" in tamper and "`requirements.txt`" in tamper
+    for name, data in fake_class["rows"].items():  # nothing of the grader's own records
+        text = (feedback / f"{name}.md").read_text()
+        assert "s3cr3t" not in text and str(fake_class["root"]) not in text, name
+        assert data["extra_data"].get("argv", ["--out"])[0] not in text
+
+
+def test_the_graded_files_are_kept_for_similarity(fake_class: dict) -> None:
+    kept = fake_class["out"] / "submissions"
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "crash", "full", "late", "notebook", "tamper"
+    ]  # fmt: skip
+    assert [p.name for p in (kept / "notebook").iterdir()] == [EXERCISE_NOTEBOOK]
+    assert (kept / "full" / EXERCISE_FILE).read_bytes() == SOLUTION_PATH.read_bytes()
+
+
+def test_summary_speaks_the_shared_vocabulary(fake_class: dict) -> None:
+    from autograder.grading.results import STATUSES
+
+    summary = fake_class["summary"]
+    assert {r["grading_status"] for r in summary.values()} <= set(STATUSES)
+    assert {r["late"] for r in summary.values()} == {"true", "false"}
+    for name in ("empty", "missing", "noexercise", "unreachable", "norepo", "nocommit"):
+        assert summary[name]["grading_status"] == "could_not_grade", name
+    assert summary["crash"]["grading_status"] == "grader_error"
+    assert summary["full"]["grading_status"] == "graded"
+    run_ids = {r["run_id"] for r in summary.values()}
+    assert len(run_ids) == 1 and run_ids.pop().endswith("+00:00")  # the batch's start, UTC
+
+
 def test_no_token_reaches_the_grader(fake_class: dict) -> None:
     assert fake_class["rows"]["full"]["extra_data"]["env_secrets"] == []
     for data in fake_class["rows"].values():

@@ -276,6 +276,7 @@ class StudentGrader:
             result.tampered = [c.path for c in changes]
             details["tampering"] = [str(c) for c in changes]
             restore(repo_dir, self.originals, changes)
+            self._collect(result, repo_dir, {})  # kept even if the grader fails
             graded = time.monotonic()
             data = self.run_grader(repo_dir, work / "results.json")
             details["grade_seconds"] = round(time.monotonic() - graded, 2)
@@ -286,10 +287,7 @@ class StudentGrader:
             status = str(extra.get("grading_status", "graded"))
             if status != "graded":
                 result.error = f"{status}: {extra.get('reason') or 'no reason given'}"
-            result.files = self._graded_files(repo_dir, data)
-            result.answers = collect_answers(
-                repo_dir, graded=sorted(result.files), template=self.answers_template
-            )
+            self._collect(result, repo_dir, data)
             committed = datetime.fromisoformat(picked.committed_at)
             result.late_days = self.late_policy.days_late(committed, deadline)
             result.penalty = self.late_policy.penalty(result.late_days, result.max_score)
@@ -311,6 +309,13 @@ class StudentGrader:
         details["seconds"] = round(time.monotonic() - started, 2)
         result.graded_at = now()
         return result
+
+    def _collect(self, result: RepoResult, repo_dir: Path, data: dict[str, Any]) -> None:
+        """The graded file(s) and the written answers of the checked-out commit."""
+        result.files = self._graded_files(repo_dir, data)
+        result.answers = collect_answers(
+            repo_dir, graded=sorted(result.files), template=self.answers_template
+        )
 
     @staticmethod
     def _graded_files(repo_dir: Path, data: dict[str, Any]) -> dict[str, bytes]:
