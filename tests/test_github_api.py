@@ -711,3 +711,18 @@ def test_status_states_follow_the_score() -> None:
     assert gh_statuses.status_of({"score": 87, "max_score": 100, "tests": CHECKS})[0] == "failure"
     zero = {"score": 0, "max_score": 100, "tests": [dict(CHECKS[0], score=0.0, status="failed")]}
     assert gh_statuses.status_of(zero)[0] == "failure"  # graded, 0 points: a red cross
+
+
+def test_posting_only_this_runs_gradings(
+    fake_github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The workflow posts only what its run graded: results kept from earlier runs were posted
+    when they were graded."""
+    write_result(tmp_path, "alice", f"https://github.com/{ORG}/bngc-alice.git", run_id="42")
+    write_result(tmp_path, "bob", f"https://github.com/{ORG}/bngc-bob.git", run_id="41")
+    monkeypatch.delenv("CLASSROOM_TOKEN", raising=False)
+    for command in ("post-statuses", "post-feedback"):
+        assert cli_main([command, str(tmp_path), "--dry-run", "--run-id", "42"]) == 0
+        out = capsys.readouterr().out
+        assert "(alice)" in out and "(bob)" not in out, command
+    assert fake_github.requests == []

@@ -143,8 +143,10 @@ def post_feedback(
     hosts: tuple[str, ...] = ("github.com",),
     dry_run: bool = False,
     timeout: int | None = None,
+    run_id: str | None = None,
 ) -> FeedbackReport:
-    """Post the feedback issue of every ``<student>.json`` in ``results_dir``.
+    """Post the feedback issue of every ``<student>.json`` in ``results_dir`` (with ``run_id``,
+    only of the results that grading run produced: the others have not changed).
 
     Raises PostFeedbackError without a token (unless ``dry_run``) or results folder, before any
     request. A failure for one student is noted in their post; the others are still posted.
@@ -160,7 +162,8 @@ def post_feedback(
             f"no GitHub token: set {DEFAULT_TOKEN_ENV} (or the variable named by --token-env) "
             "to a token that may write issues, or use --dry-run"
         )
-    posts, skipped = plan_feedback(load_results(folder), hosts=hosts)
+    results = [r for r in load_results(folder) if run_id is None or r.get("run_id") == run_id]
+    posts, skipped = plan_feedback(results, hosts=hosts)
     report = FeedbackReport(posts=posts, skipped=skipped, dry_run=dry_run)
     if dry_run or not posts:
         return report

@@ -26,6 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="print the issues instead of posting them"
     )
     parser.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="only the results of this grading run (grade-repos --run-id): the others are as "
+        "they were posted before",
+    )
+    parser.add_argument(
         "--token-env",
         default=DEFAULT_TOKEN_ENV,
         metavar="NAME",
@@ -50,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             base_url=args.api_url,
             hosts=(args.git_host,),
             dry_run=args.dry_run,
+            run_id=args.run_id,
         )
     except PostFeedbackError as exc:
         print(

@@ -7,8 +7,10 @@ grader, an extension, a grader error.
 
 *The grader* is more than its version number (which stays ``1.0.0`` while checks are fixed):
 ``grader_fingerprint`` hashes every file that decides a grade (the checks, the sandbox, the
-release whose protected files are compared and restored, the reference solution, the template),
-so that changing a check regrades the class.
+release whose protected files are compared and restored, the reference solution, the template,
+``pyproject.toml`` with the version), so that changing a check regrades the class. It is read
+from the files, not from the installed package's metadata, so that the workflow's plan, which
+runs from a checkout without installing anything, finds the same.
 
 The grading workflow asks the same question before cloning anything, with the repository's head
 instead of the commit to grade (``git ls-remote``): an unchanged head with the same grader and
@@ -25,7 +27,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder import __version__
 from autograder.files import write_json_atomic
 from autograder.github.results_dir import grading_status
 from autograder.grading.results import GRADER_ERROR
@@ -35,6 +36,7 @@ HEADS_DIR = "heads"
 # what decides a grade, relative to the repository root
 GRADER_DIRS = ("autograder/grading", "autograder/sandbox", "autograder/authoring")
 GRADER_FILES = (
+    "pyproject.toml",
     "solutions/batchnorm_gradclip_exercise.py",
     "assignment/batchnorm_gradclip_exercise.py",
     "assignment/batchnorm_gradclip_exercise.ipynb",
@@ -44,7 +46,7 @@ GRADER_FILES = (
 
 @functools.cache
 def grader_fingerprint(root: Path = REPO_ROOT) -> str:
-    """``VERSION+HASH``: the grader's version and a hash of every file that decides a grade."""
+    """``sha256:HASH``: a hash of every file that decides a grade (16 hex digits)."""
     digest = hashlib.sha256()
     paths = [root / f for f in GRADER_FILES if (root / f).is_file()]
     for folder in GRADER_DIRS:
@@ -56,7 +58,7 @@ def grader_fingerprint(root: Path = REPO_ROOT) -> str:
     for path in sorted(paths):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
-    return f"{__version__}+{digest.hexdigest()[:16]}"
+    return f"sha256:{digest.hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)

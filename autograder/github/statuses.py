@@ -174,9 +174,11 @@ def post_statuses(
     hosts: tuple[str, ...] = ("github.com",),
     dry_run: bool = False,
     timeout: int | None = None,
+    run_id: str | None = None,
 ) -> PostReport:
     """Post the statuses of every ``<student>.json`` in ``results_dir`` (see ``post_results``),
-    linked to the feedback issues that ``post-feedback`` recorded there."""
+    linked to the feedback issues that ``post-feedback`` recorded there; with ``run_id``, only
+    of the results that grading run produced."""
     from autograder.github.issues import read_issues
     from autograder.github.results_dir import load_results
 
@@ -184,7 +186,7 @@ def post_statuses(
     if not folder.is_dir():
         raise PostStatusError(f"{folder} is not a folder of results (grade-repos --out DIR)")
     return post_results(
-        load_results(folder),
+        [r for r in load_results(folder) if run_id is None or r.get("run_id") == run_id],
         token=token,
         base_url=base_url,
         target_url=target_url,
