@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-shards", type=int, default=4, metavar="K", help="at most K shards")
     parser.add_argument(
-        "--per-shard", type=int, default=10, metavar="N", help="students per shard (default 10)"
+        "--per-shard", type=int, default=30, metavar="N", help="students per shard (default 30)"
     )
     parser.add_argument("--jobs", type=int, default=8, metavar="N", help="heads listed at once")
     parser.add_argument(

@@ -122,7 +122,7 @@ def plan_grading(
     force: bool = False,
     only_while_open: bool = False,
     max_shards: int = 4,
-    per_shard: int = 10,
+    per_shard: int = 30,
     jobs: int = 8,
     token: str | None = None,
     git_host: str = "github.com",
