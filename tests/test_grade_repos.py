@@ -683,6 +683,18 @@ def test_real_grading_of_a_class(real_class: dict) -> None:
     for name in ("empty", "missing"):
         assert rows[name]["score"] == 0 and rows[name]["error"]
     assert (real_class["out"] / "summary.csv").is_file()
+    # the feedback of a real grading: every visible check, each failure's expected/got/hint
+    feedback = (real_class["out"] / "feedback" / "partial.md").read_text()
+    for t in partial["tests"]:
+        if t["visibility"] == "visible":
+            assert f"| {t['number']} | " in feedback, t["number"]
+    failed = [t for t in partial["tests"] if t["status"] == "failed" and t["output"]]
+    assert failed and "## What to fix" in feedback
+    for t in failed:  # its feedback (what was expected, what was got, the hint) under its number
+        assert f"### {t['number']} " in feedback and t["output"].splitlines()[0] in feedback
+    assert "extra_data" not in feedback and "Traceback" not in feedback
+    kept = real_class["out"] / "submissions" / "full" / EXERCISE_FILE
+    assert kept.read_bytes() == SOLUTION_PATH.read_bytes()
 
 
 def test_symbolic_links_are_checked_out_as_plain_files(fake_class: dict, tmp_path: Path) -> None:
