@@ -30,6 +30,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "autograder.github.post_statuses",
         "post the scores as GitHub commit statuses",
     ),
+    "post-feedback": (
+        "autograder.github.post_feedback",
+        "post each student's feedback as an issue in their repository",
+    ),
+    "plan-grading": (
+        "autograder.github.plan_grading",
+        "list the students whose repository changed since the last grading",
+    ),
     "scoreboard": ("autograder.scoreboard.command", "build the gradebook and HTML scoreboard"),
     "export": ("autograder.platforms.command", "export for otter-grader or nbgrader"),
     "similarity": ("autograder.similarity.command", "compare the class's submissions: HTML + CSV"),

@@ -23,6 +23,7 @@ import pytest
 
 from autograder.cli import main as cli_main
 from autograder.github import api as github_api
+from autograder.github import issues as gh_issues
 from autograder.github import results_dir as gh_results_dir
 from autograder.github import roster as gh_roster
 from autograder.github import statuses as gh_statuses
@@ -278,10 +279,10 @@ def test_collect_and_post_statuses(
     assert code == 0
     posted = {r.path.split("/")[3]: r.body for r in fake_github.requests}
     assert set(posted) == {"bngc-alice", "bngc-bob", "bngc-carol", "bngc-frank"}
-    assert posted["bngc-alice"]["state"] == "success"
+    assert posted["bngc-alice"]["state"] == "failure"  # below full marks
     assert posted["bngc-alice"]["description"] == "Score 87/100"
     assert posted["bngc-alice"]["target_url"] == "https://example.org/s/alice"
-    assert posted["bngc-bob"]["state"] == "failure"
+    assert posted["bngc-bob"]["state"] == "error"  # not graded: the module does not import
     assert (
         posted["bngc-bob"]["description"]
         == (
@@ -289,6 +290,7 @@ def test_collect_and_post_statuses(
             "could not grade: could_not_grade: the module does not import"
         )[:140]
     )
+    assert posted["bngc-carol"]["state"] == "success"  # full marks
     assert posted["bngc-carol"]["description"] == "Score 100/100"
     # a grader error: a fixed note, none of the grader's own words
     assert posted["bngc-frank"]["state"] == "error"
@@ -471,7 +473,7 @@ def test_post_statuses_dry_run_needs_no_token(
     assert code == 0
     out = capsys.readouterr().out
     assert (
-        f"would post success on {ORG}/bngc-alice@4f2c3a9 (alice): "
+        f"would post failure on {ORG}/bngc-alice@4f2c3a9 (alice): "
         "Score 87/100; commits after the deadline not graded"
     ) in out
     assert fake_github.requests == []
@@ -520,6 +522,207 @@ def test_grader_errors_never_reach_students_in_their_own_words() -> None:
         {"score": 0, "max_score": 100, "error": "empty repository: nothing was ever pushed"}
     )
     assert (state, description) == (
-        "failure",
+        "error",
         "Score 0/100; could not grade: empty repository: nothing was ever pushed",
     )
+
+
+# ------------------------------------------------------------------- feedback issues
+
+BOT = "course-bot"  # the login of tests/fixtures/github/user.json
+CHECKS = [
+    {
+        "name": "add_batchnorm: BatchNorm1d follows every hidden Linear",
+        "number": "1.1",
+        "score": 4.0,
+        "max_score": 4.0,
+        "status": "passed",
+        "output": "",
+        "tags": ["add_batchnorm"],
+        "visibility": "visible",
+    },
+    {
+        "name": "compute_grad_norm: total 2-norm of all gradients",
+        "number": "2.1",
+        "score": 0.0,
+        "max_score": 96.0,
+        "status": "failed",
+        "output": "Expected: 3.5\nGot: 4.1 (@mallory ```)\nHint: one vector of all gradients",
+        "tags": ["compute_grad_norm"],
+        "visibility": "visible",
+    },
+]
+
+
+def issue_routes(gh: FakeGitHub, repo: str, listing: str) -> None:
+    gh.routes[("GET", "/user")] = (200, "user.json", {})
+    gh.routes[("GET", f"/repos/{ORG}/{repo}/issues")] = (
+        (410, listing, {}) if listing == "issues_disabled.json" else (200, listing, {})
+    )
+
+
+def requests_to(gh: FakeGitHub, method: str, path_part: str) -> list[Request]:
+    return [r for r in gh.requests if r.method == method and path_part in r.path]
+
+
+def test_post_feedback_opens_updates_comments_and_goes_on(
+    fake_github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """alice: no issue yet (opened); bob: the bot's closed issue for a score of 46 (replaced,
+    opened again, a comment for the new score); carol: issues turned off (her error, the batch
+    goes on); dave: not on GitHub (skipped)."""
+    issue_routes(fake_github, "bngc-alice", "issues_none.json")
+    fake_github.routes[("POST", f"/repos/{ORG}/bngc-alice/issues")] = (
+        201,
+        "issue_created.json",
+        {},
+    )
+    issue_routes(fake_github, "bngc-bob", "issues_existing.json")
+    fake_github.routes[("PATCH", f"/repos/{ORG}/bngc-bob/issues/7")] = (
+        200,
+        "issue_updated.json",
+        {},
+    )
+    fake_github.routes[("POST", f"/repos/{ORG}/bngc-bob/issues/7/comments")] = (
+        201,
+        "issue_comment_created.json",
+        {},
+    )
+    issue_routes(fake_github, "bngc-carol", "issues_disabled.json")
+    for name in ("alice", "bob", "carol"):
+        write_result(tmp_path, name, f"https://github.com/{ORG}/bngc-{name}.git", tests=CHECKS)
+    write_result(tmp_path, "dave", "/srv/local/dave.git", tests=CHECKS)
+    monkeypatch.setenv("CLASSROOM_TOKEN", TOKEN)
+    code = cli_main(["post-feedback", str(tmp_path), "--api-url", fake_github.url])
+    out, err = capsys.readouterr()
+    assert code == 1  # carol's could not be posted
+    # alice: one issue opened, with the feedback under the hidden marker
+    (listing,) = requests_to(fake_github, "GET", "/bngc-alice/issues")
+    assert listing.query["state"] == ["all"] and listing.query["creator"] == [BOT]
+    (opened,) = requests_to(fake_github, "POST", "/bngc-alice/issues")
+    assert opened.body["title"] == "Autograder feedback"
+    body = opened.body["body"]
+    assert body.startswith(f"<!-- autograder-feedback commit={SHA} score=87 -->\n# Autograder")
+    assert "**Score: 87/100**" in body and "| 2.1 | compute_grad_norm" in body
+    assert "Expected: 3.5\nGot: 4.1 (@mallory ```)" in body  # in a fence of four backticks
+    assert "````text\nExpected" in body
+    # bob: the bot's issue #7 (not the student's #8, not the pull request #9) updated, reopened
+    (patched,) = requests_to(fake_github, "PATCH", "/bngc-bob/issues/7")
+    assert patched.body == {"body": body, "state": "open"}  # the same results: the same body
+    (comment,) = requests_to(fake_github, "POST", "/bngc-bob/issues/7/comments")
+    assert comment.body["body"].startswith("Your score changed from 46 to **87/100** with commit")
+    assert not requests_to(fake_github, "PATCH", "/issues/8")
+    # carol: a clear error of her own; dave: skipped
+    assert (
+        f"post-feedback: not posted: carol: listing the issues of {ORG}/bngc-carol failed: "
+        "HTTP 410: Issues are disabled for this repo. Issues are turned off in "
+        f"{ORG}/bngc-carol: turn them on"
+    ) in err
+    assert f"opened {ORG}/bngc-alice#1 (alice)" in out
+    assert f"updated {ORG}/bngc-bob#7 (bob) (score changed: commented)" in out
+    assert "opened 1, updated 1, left 0 unchanged feedback issue(s); 1 failed; 1 result(s)" in out
+    assert all(TOKEN in r.headers["authorization"] for r in fake_github.requests)
+    # where the issues are, for the commit statuses
+    issues = json.loads((tmp_path / "feedback" / "issues.json").read_text())
+    assert issues == {
+        "alice": {"number": 1, "url": f"https://github.com/{ORG}/bngc-alice/issues/1"},
+        "bob": {"number": 7, "url": f"https://github.com/{ORG}/bngc-bob/issues/7"},
+    }
+    posts, _ = gh_statuses.plan_statuses(
+        gh_results_dir.load_results(tmp_path), issues=gh_issues.read_issues(tmp_path)
+    )
+    bob = next(p for p in posts if p.student == "bob")
+    assert bob.description == "Score 87/100; feedback in issue #7"
+    assert bob.target_url == f"https://github.com/{ORG}/bngc-bob/issues/7"
+
+
+def test_an_unchanged_issue_is_left_alone(
+    fake_github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same feedback again (no new commit): no write, no comment, no notification."""
+    write_result(tmp_path, "bob", f"https://github.com/{ORG}/bngc-bob.git", tests=CHECKS)
+    data = json.loads((tmp_path / "bob.json").read_text())
+    listing = json.loads((FIXTURES / "issues_existing.json").read_text())
+    for issue in listing:
+        if issue["number"] == 7:
+            issue.update(state="open", body=gh_issues.issue_body(data).replace("\n", "\r\n"))
+    (tmp_path / "listing.json").write_text(json.dumps(listing))
+    real = FakeGitHub.fixture
+    monkeypatch.setattr(
+        FakeGitHub,
+        "fixture",
+        lambda self, n: (
+            (tmp_path / "listing.json").read_bytes() if n == "listing" else real(self, n)
+        ),
+    )
+    fake_github.routes[("GET", "/user")] = (200, "user.json", {})
+    fake_github.routes[("GET", f"/repos/{ORG}/bngc-bob/issues")] = (200, "listing", {})
+    report = gh_issues.post_feedback(results_dir=tmp_path, token=TOKEN, base_url=fake_github.url)
+    (post,) = report.posts
+    assert (post.action, post.number, post.comment, post.error) == ("unchanged", 7, None, None)
+    assert [r.method for r in fake_github.requests] == ["GET", "GET"]
+
+
+def test_post_feedback_dry_run_prints_the_issues_without_a_token(
+    fake_github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    write_result(tmp_path, "alice", f"https://github.com/{ORG}/bngc-alice.git", tests=CHECKS)
+    write_result(tmp_path, "dave", "/srv/local/dave.git")
+    monkeypatch.delenv("CLASSROOM_TOKEN", raising=False)
+    code = cli_main(["post-feedback", str(tmp_path), "--dry-run", "--api-url", fake_github.url])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert f"=== would post to {ORG}/bngc-alice (alice), issue 'Autograder feedback':" in out
+    assert "**Score: 87/100**" in out and "### 2.1 compute_grad_norm" in out
+    assert "would post 1 feedback issue(s); 1 result(s) not on GitHub skipped" in out
+    assert fake_github.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no GitHub token"),
+        (["--token-env", "NOPE"], "the environment variable NOPE is empty or unset"),
+    ],
+)
+def test_post_feedback_usage_errors(
+    fake_github: FakeGitHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+    args: list[str],
+    message: str,
+) -> None:
+    write_result(tmp_path, "alice", f"https://github.com/{ORG}/bngc-alice.git")
+    monkeypatch.delenv("CLASSROOM_TOKEN", raising=False)
+    assert cli_main(["post-feedback", str(tmp_path), "--api-url", fake_github.url, *args]) == 2
+    assert message in capsys.readouterr().err
+    assert cli_main(["post-feedback", str(tmp_path / "nope"), "--dry-run"]) == 2
+    assert "is not a folder of results" in capsys.readouterr().err
+    assert fake_github.requests == []
+
+
+def test_status_states_follow_the_score() -> None:
+    full = {"score": 100, "max_score": 100, "tests": CHECKS[:1]}
+    full["tests"] = [dict(CHECKS[1], score=96.0, status="passed"), CHECKS[0]]
+    assert gh_statuses.status_of(full)[0] == "success"
+    late = dict(full, score=80.0, raw_score=100.0, penalty=20.0, late_days=2)
+    assert gh_statuses.status_of(late) == ("failure", "Score 80/100 (100/100, -20 late)")
+    assert gh_statuses.status_of({"score": 87, "max_score": 100, "tests": CHECKS})[0] == "failure"
+    zero = {"score": 0, "max_score": 100, "tests": [dict(CHECKS[0], score=0.0, status="failed")]}
+    assert gh_statuses.status_of(zero)[0] == "failure"  # graded, 0 points: a red cross
+
+
+def test_posting_only_this_runs_gradings(
+    fake_github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The workflow posts only what its run graded: results kept from earlier runs were posted
+    when they were graded."""
+    write_result(tmp_path, "alice", f"https://github.com/{ORG}/bngc-alice.git", run_id="42")
+    write_result(tmp_path, "bob", f"https://github.com/{ORG}/bngc-bob.git", run_id="41")
+    monkeypatch.delenv("CLASSROOM_TOKEN", raising=False)
+    for command in ("post-statuses", "post-feedback"):
+        assert cli_main([command, str(tmp_path), "--dry-run", "--run-id", "42"]) == 0
+        out = capsys.readouterr().out
+        assert "(alice)" in out and "(bob)" not in out, command
+    assert fake_github.requests == []

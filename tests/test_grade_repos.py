@@ -8,7 +8,6 @@ grader's command-line contract and records what it saw); the slow tests grade th
 
 from __future__ import annotations
 
-import ast
 import csv
 import json
 import os
@@ -23,99 +22,22 @@ from autograder.authoring.manifest import MANIFEST_PATH
 from autograder.authoring.release import build_release
 from autograder.cli import main as cli_main
 from autograder.github import batch as gh_batch
-from autograder.github import git as gh_git
+from autograder.github import deadlines as gh_deadlines
 from autograder.github import roster as gh_roster
 from autograder.github import student as gh_student
-from autograder.paths import EXERCISE_FILE, SOLUTION_PATH, SOLUTIONS_DIR, TEMPLATE_PATH
+from autograder.paths import EXERCISE_FILE, SOLUTION_PATH, SOLUTIONS_DIR
 from autograder.sandbox.names import EXERCISE_NOTEBOOK
-
-DEADLINE = "2026-11-01T12:00:00+00:00"
-BEFORE = "2026-10-25T10:00:00+00:00"
-JUST_BEFORE = "2026-11-01T11:59:00+00:00"
-AFTER = "2026-11-02T09:00:00+00:00"
-
-
-# ---------------------------------------------------------------------------- git helpers
-
-
-def git(cwd: Path, *args: str, date: str | None = None) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    if date:
-        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
-    proc = subprocess.run(
-        ["git", "-c", "user.name=Test Student", "-c", "user.email=student@example.org", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return proc.stdout.strip()
-
-
-def commit_files(work: Path, files: dict[str, bytes | None], date: str, message: str) -> str:
-    """Write (or delete, for None) files in the working repository and commit them at ``date``."""
-    for rel, data in files.items():
-        path = work / rel
-        if data is None:
-            path.unlink()
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-    git(work, "add", "--all", ".")
-    git(work, "commit", "--quiet", "--allow-empty", "-m", message, date=date)
-    return git(work, "rev-parse", "HEAD")
-
-
-def student_repo(
-    root: Path,
-    name: str,
-    history: list[tuple[str, dict[str, bytes | None]]],
-    *,
-    start: str = BEFORE,
-) -> tuple[Path, list[str]]:
-    """A bare repository ``root/repos/<name>.git``: the template at ``start``, then ``history``."""
-    work = root / "work" / name
-    work.mkdir(parents=True)
-    git(work, "init", "--quiet", "-b", "main")
-    shas = [commit_files(work, dict(build_release()), start, "Initial commit from template")]
-    for date, files in history:
-        shas.append(commit_files(work, files, date, f"work at {date}"))
-    bare = root / "repos" / f"{name}.git"
-    bare.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["git", "clone", "--quiet", "--bare", str(work), str(bare)], check=True)
-    return bare, shas
-
-
-def empty_repo(root: Path, name: str) -> Path:
-    bare = root / "repos" / f"{name}.git"
-    bare.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["git", "init", "--quiet", "--bare", str(bare)], check=True)
-    return bare
-
-
-def partial_solution() -> bytes:
-    """The template with the reference bodies of add_batchnorm and compute_grad_norm only."""
-    template = TEMPLATE_PATH.read_text(encoding="utf-8")
-    solution = SOLUTION_PATH.read_text(encoding="utf-8")
-
-    def spans(source: str) -> dict[str, tuple[int, int]]:
-        tree = ast.parse(source)
-        return {
-            n.name: (n.lineno - 1 - len(n.decorator_list), n.end_lineno or n.lineno)
-            for n in tree.body
-            if isinstance(n, ast.FunctionDef)
-        }
-
-    lines = template.splitlines()
-    sol_lines = solution.splitlines()
-    tpl_spans, sol_spans = spans(template), spans(solution)
-    for name in sorted(("add_batchnorm", "compute_grad_norm"), key=lambda n: -tpl_spans[n][0]):
-        a, b = tpl_spans[name]
-        c, d = sol_spans[name]
-        lines[a:b] = sol_lines[c:d]
-    return ("\n".join(lines) + "\n").encode()
-
+from tests.student_repos import (
+    AFTER,
+    BEFORE,
+    DEADLINE,
+    FAKE_GRADER,
+    JUST_BEFORE,
+    empty_repo,
+    git,
+    partial_solution,
+    student_repo,
+)
 
 # ---------------------------------------------------------------------------- roster
 
@@ -176,51 +98,19 @@ def test_redact_url_drops_credentials() -> None:
 
 
 def test_deadline_parsing() -> None:
-    assert gh_git.parse_deadline("2026-11-01T12:00:00Z").isoformat() == "2026-11-01T12:00:00+00:00"
-    assert gh_git.parse_deadline("2026-11-01T13:00").tzinfo is not None
+    assert (
+        gh_deadlines.parse_deadline("2026-11-01T12:00:00Z").isoformat()
+        == "2026-11-01T12:00:00+00:00"
+    )
+    assert gh_deadlines.parse_deadline("2026-11-01T13:00").tzinfo is not None
     for none in ("none", "None", " NONE "):  # the grading workflow's "grade the latest commits"
-        assert gh_git.parse_deadline(none) is None
+        assert gh_deadlines.parse_deadline(none) is None
     for bad in ("next friday", "", "nothing"):
         with pytest.raises(ValueError, match="ISO-8601"):
-            gh_git.parse_deadline(bad)
+            gh_deadlines.parse_deadline(bad)
 
 
 # ------------------------------------------------------------------ with a stand-in grader
-
-FAKE_GRADER = textwrap.dedent(
-    """
-    # Stand-in for `python -m autograder grade SUBMISSION --out JSON`: score = 25 per function
-    # of the exercise that does not raise NotImplementedError; records what it was given.
-    import ast, hashlib, json, os, pathlib, sys
-    sub, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[3])
-    script = sub / "batchnorm_gradclip_exercise.py"
-    if script.is_file():
-        text = script.read_text()
-    else:  # the notebook edition alone: its code cells
-        cells = json.loads((sub / "batchnorm_gradclip_exercise.ipynb").read_text())["cells"]
-        text = "\\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code"
-                         and "active-ipynb" not in c.get("metadata", {}).get("tags", []))
-    if "CRASH_THE_GRADER" in text:
-        print("Traceback: grader bug", file=sys.stderr)
-        sys.exit(3)
-    names = ("add_batchnorm", "compute_grad_norm", "clip_gradients", "compare_runs")
-    done = [f for f in ast.parse(text).body if isinstance(f, ast.FunctionDef)
-            and f.name in names and "NotImplementedError" not in ast.unparse(f)]
-    score = 25.0 * len(done)
-    seen = {p.relative_to(sub).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(sub.rglob("*")) if p.is_file() and ".git" not in p.parts}
-    env_secrets = sorted(k for k in os.environ if "TOKEN" in k)
-    asked = sys.argv[sys.argv.index("--isolation") + 1]
-    isolation = os.environ.get("FAKE_REPORTED_ISOLATION") or asked.replace("auto", "process")
-    json.dump({"score": score, "max_score": 100.0, "execution_time": 0.1, "output": "fake",
-               "tests": [{"name": "fake", "number": "1.1", "score": score, "max_score": 100.0,
-                          "status": "passed" if score == 100 else "failed", "output": "",
-                          "tags": ["add_batchnorm"], "visibility": "visible"}],
-               "extra_data": {"grading_status": "graded", "reason": "",
-                              "grader_version": "fake-1", "seen": seen, "argv": sys.argv[1:],
-                              "isolation": isolation, "env_secrets": env_secrets}}, out.open("w"))
-    """
-)
 
 
 @pytest.fixture(scope="module")
@@ -583,6 +473,46 @@ def test_broken_rows_have_errors_and_zero(fake_class: dict, student: str, messag
     assert fake_class["summary"][student]["error"] == row["error"]
 
 
+def test_every_student_gets_a_feedback_file(fake_class: dict) -> None:
+    feedback = fake_class["out"] / "feedback"
+    assert sorted(p.stem for p in feedback.glob("*.md")) == sorted(fake_class["rows"])
+    full = (feedback / "full.md").read_text()
+    assert "**Score: 100/100**" in full and fake_class["full_shas"][-1] in full
+    assert f"| Deadline | {DEADLINE} |" in full and "| 1.1 | fake | 100/100 | ✅ |" in full
+    crash = (feedback / "crash.md").read_text()
+    assert "grader bug" not in crash and "not your fault" in crash
+    assert "no repository in the roster" in (feedback / "norepo.md").read_text()
+    tamper = (feedback / "tamper.md").read_text()
+    assert "Protected files were changed" in tamper and "`requirements.txt`" in tamper
+    for name, data in fake_class["rows"].items():  # nothing of the grader's own records
+        text = (feedback / f"{name}.md").read_text()
+        assert "s3cr3t" not in text and str(fake_class["root"]) not in text, name
+        assert data["extra_data"].get("argv", ["--out"])[0] not in text
+
+
+def test_the_graded_files_are_kept_for_similarity(fake_class: dict) -> None:
+    kept = fake_class["out"] / "submissions"
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "crash", "full", "late", "notebook", "tamper"
+    ]  # fmt: skip
+    assert [p.name for p in (kept / "notebook").iterdir()] == [EXERCISE_NOTEBOOK]
+    assert (kept / "full" / EXERCISE_FILE).read_bytes() == SOLUTION_PATH.read_bytes()
+
+
+def test_summary_speaks_the_shared_vocabulary(fake_class: dict) -> None:
+    from autograder.grading.results import STATUSES
+
+    summary = fake_class["summary"]
+    assert {r["grading_status"] for r in summary.values()} <= set(STATUSES)
+    assert {r["late"] for r in summary.values()} == {"true", "false"}
+    for name in ("empty", "missing", "noexercise", "unreachable", "norepo", "nocommit"):
+        assert summary[name]["grading_status"] == "could_not_grade", name
+    assert summary["crash"]["grading_status"] == "grader_error"
+    assert summary["full"]["grading_status"] == "graded"
+    run_ids = {r["run_id"] for r in summary.values()}
+    assert len(run_ids) == 1 and run_ids.pop().endswith("+00:00")  # the batch's start, UTC
+
+
 def test_no_token_reaches_the_grader(fake_class: dict) -> None:
     assert fake_class["rows"]["full"]["extra_data"]["env_secrets"] == []
     for data in fake_class["rows"].values():
@@ -753,6 +683,18 @@ def test_real_grading_of_a_class(real_class: dict) -> None:
     for name in ("empty", "missing"):
         assert rows[name]["score"] == 0 and rows[name]["error"]
     assert (real_class["out"] / "summary.csv").is_file()
+    # the feedback of a real grading: every visible check, each failure's expected/got/hint
+    feedback = (real_class["out"] / "feedback" / "partial.md").read_text()
+    for t in partial["tests"]:
+        if t["visibility"] == "visible":
+            assert f"| {t['number']} | " in feedback, t["number"]
+    failed = [t for t in partial["tests"] if t["status"] == "failed" and t["output"]]
+    assert failed and "## What to fix" in feedback
+    for t in failed:  # its feedback (what was expected, what was got, the hint) under its number
+        assert f"### {t['number']} " in feedback and t["output"].splitlines()[0] in feedback
+    assert "extra_data" not in feedback and "Traceback" not in feedback
+    kept = real_class["out"] / "submissions" / "full" / EXERCISE_FILE
+    assert kept.read_bytes() == SOLUTION_PATH.read_bytes()
 
 
 def test_symbolic_links_are_checked_out_as_plain_files(fake_class: dict, tmp_path: Path) -> None:

@@ -202,13 +202,39 @@ def step_named(job: dict[str, Any], start: str) -> tuple[int, dict[str, Any]]:
 
 def test_grading_workflow() -> None:
     wf = load(WORKFLOWS_DIR / "grade.yml")
-    assert "schedule" in wf["on"] and wf["on"]["schedule"][0]["cron"]
+    assert wf["on"]["schedule"] == [{"cron": "*/30 * * * *"}]  # the cadence, in one place
+    assert (WORKFLOWS_DIR / "grade.yml").read_text().count("cron:") == 1
     inputs = wf["on"]["workflow_dispatch"]["inputs"]
-    assert {"deadline", "roster", "shards", "post-status"} <= set(inputs)
+    assert {"deadline", "roster", "shards", "post-status", "force"} <= set(inputs)
     assert wf["permissions"] == {}
+    # the plan: heads against the previous results, no grader installed, shards sized by it
+    plan = wf["jobs"]["plan"]
+    assert plan["environment"] == "grading"
+    assert plan["permissions"] == {"contents": "read", "actions": "read"}
+    plan_runs = "\n".join(s.get("run", "") for s in plan["steps"])
+    assert "setup.sh" not in plan_runs and "pip" not in plan_runs and ".venv" not in plan_runs
+    _, find = step_named(plan, "Find the results of the previous run")
+    assert "name=results" in find["run"]
+    _, listing = step_named(plan, "List the heads and plan the shards")
+    assert "python -m autograder" in listing["run"] and "plan-grading" in listing["run"]
+    assert (
+        "--only-while-open" in listing["run"]
+        and '"$GITHUB_EVENT_NAME" = "schedule"' in (listing["run"])
+    )
+    assert listing["env"]["CLASSROOM_TOKEN"] == "${{ secrets.CLASSROOM_TOKEN }}"
+    assert set(plan["outputs"]) == {"changed", "shards", "total", "previous-run"}
+    # grading shards start only when something changed, from the plan's roster
     grade = wf["jobs"]["grade"]
+    assert grade["needs"] == "plan" and grade["if"] == "${{ needs.plan.outputs.changed != '0' }}"
     assert grade["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.plan.outputs.shards) }}"
     assert grade["environment"] == "grading"
+    # the grader's environment comes from a cache keyed on the pins, before setup.sh
+    i_cache, cache = step_named(grade, "Restore the grader's environment")
+    i_setup, _ = step_named(grade, "Install the grader")
+    assert i_cache < i_setup and cache["with"]["path"] == ".venv"
+    key = cache["with"]["key"]
+    assert "hashFiles('pyproject.toml', 'requirements/torch.txt', 'scripts/setup.sh')" in key
+    assert "steps.python.outputs.python-version" in key
     # the sandbox is made to work, and proven to, before any student code runs
     i_allow, allow = step_named(grade, "Allow bubblewrap")
     assert "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0" in allow["run"]
@@ -218,25 +244,43 @@ def test_grading_workflow() -> None:
     i_fetch, fetch = step_named(grade, "Fetch the student repositories")
     i_grade, grading = step_named(grade, "Grade")
     assert i_allow < i_prove < i_grade and i_fetch < i_grade
-    assert "--fetch-only" in fetch["run"] and "--shard" in fetch["run"]
+    assert "plan/roster.csv --fetch-only" in fetch["run"] and "--shard" in fetch["run"]
     assert fetch["env"]["CLASSROOM_TOKEN"] == "${{ secrets.CLASSROOM_TOKEN }}"
-    assert "--isolation bwrap" in grading["run"] and "--clones" in grading["run"]
-    assert "--shard" in grading["run"] and "--post-status" not in grading["run"]
+    for option in ("--isolation bwrap", "--clones", "--shard", "--previous previous"):
+        assert option in grading["run"], option
+    assert '--run-id "$GITHUB_RUN_ID"' in grading["run"] and "--late-days" in grading["run"]
+    assert "--post-status" not in grading["run"]
     assert "secrets." not in str(grading) and "CLASSROOM_TOKEN" not in str(grading)
-    # statuses are posted by the last job, which runs no student code
+    # the last job merges into the previous results and posts this run's gradings only
     publish = wf["jobs"]["publish"]
-    assert publish["environment"] == "grading" and publish["needs"] == "grade"
-    i_post, post = step_named(publish, "Post each score as a commit status")
-    assert post["run"] == ".venv/bin/python -m autograder post-statuses results"
+    assert publish["environment"] == "grading" and publish["needs"] == ["plan", "grade"]
+    assert "needs.plan.outputs.changed != '0'" in publish["if"]
+    i_prev, prev = step_named(publish, "Restore the previous results")
+    i_shards, shards = step_named(publish, "Download the shards' results")
+    assert i_prev < i_shards and prev["with"]["path"] == shards["with"]["path"] == "results"
+    i_post, post = step_named(publish, "Post each new grading's feedback issue and commit status")
+    assert 'post-feedback results --run-id "$GITHUB_RUN_ID"' in post["run"]
+    assert 'post-statuses results --run-id "$GITHUB_RUN_ID"' in post["run"]
+    assert post["run"].index("post-feedback") < post["run"].index("post-statuses")
     assert post["env"] == {"CLASSROOM_TOKEN": "${{ secrets.CLASSROOM_TOKEN }}"}
     assert "inputs.post-status == true" in post["if"] and "vars.POST_STATUS" in post["if"]
-    assert "grade-repos" not in post["run"] and i_post == len(publish["steps"]) - 1
-    # the token is in those two steps, and nowhere else
+    i_upload, upload = step_named(publish, "Upload the results")
+    assert i_post < i_upload == len(publish["steps"]) - 1  # with feedback/issues.json
+    assert upload["with"]["name"] == "results"
+    # the token is in those four steps, and nowhere else
     text = (WORKFLOWS_DIR / "grade.yml").read_text(encoding="utf-8")
-    assert text.count("secrets.") == 2
+    assert text.count("secrets.") == 3
     with_env = [s for job in wf["jobs"].values() for s in job.get("steps", [])]
-    assert [s["name"] for s in with_env if "secrets." in str(s)] == [fetch["name"], post["name"]]
-    assert {n for n, j in wf["jobs"].items() if j.get("environment")} == {"grade", "publish"}
+    assert [s["name"] for s in with_env if "secrets." in str(s)] == [
+        listing["name"],
+        fetch["name"],
+        post["name"],
+    ]
+    assert {n for n, j in wf["jobs"].items() if j.get("environment")} == {
+        "plan",
+        "grade",
+        "publish",
+    }
     run = "\n".join(s.get("run", "") for s in publish["steps"])
     assert "--collect" in run and "autograder scoreboard results --out site" in run
     # the gradebook (history of every round) goes from run to run as an artifact
@@ -244,7 +288,7 @@ def test_grading_workflow() -> None:
     i_restore, restore = step_named(publish, "Restore the previous gradebook")
     i_build, build = step_named(publish, "Merge into summary.csv and build the scoreboard")
     i_keep, keep = step_named(publish, "Upload the gradebook")
-    assert i_find < i_restore < i_build < i_keep < i_post
+    assert i_shards < i_find < i_restore < i_build < i_keep < i_post
     assert "name=gradebook" in find["run"] and "select(.expired | not)" in find["run"]
     assert restore["with"]["run-id"] == "${{ steps.previous.outputs.run-id }}"
     assert "--db gradebook/gradebook.sqlite3" in build["run"]
@@ -253,37 +297,91 @@ def test_grading_workflow() -> None:
     assert publish["permissions"] == {"contents": "read", "actions": "read"}
 
 
+def test_the_plan_step_runs_on_a_bare_python(tmp_path: Path) -> None:
+    """The workflow's plan step, as written, with a Python that has no site-packages (no
+    PyGithub, no torch: the plan installs nothing) and local repositories: nothing changed since
+    the previous results, so the run ends with no shard."""
+    from autograder.github.batch import grade_repos
+    from tests.student_repos import BEFORE, FAKE_GRADER, student_repo
+
+    wf = load(WORKFLOWS_DIR / "grade.yml")
+    _, listing = step_named(wf["jobs"]["plan"], "List the heads and plan the shards")
+    student_repo(tmp_path, "ann", [(BEFORE, {EXERCISE_FILE: SOLUTION_PATH.read_bytes()})])
+    (tmp_path / "roster.csv").write_text("student,repo\nann,repos/ann.git\n")
+    (tmp_path / "grader.py").write_text(FAKE_GRADER)
+    grade_repos(
+        roster=tmp_path / "roster.csv",
+        out_dir=tmp_path / "previous",
+        deadline="2026-11-01T12:00:00+00:00",
+        grader_command=[sys.executable, str(tmp_path / "grader.py")],
+        progress=lambda msg: None,
+    )
+    (tmp_path / "autograder").symlink_to(REPO_ROOT / "autograder")  # the checkout
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python").write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    (bare / "python").chmod(0o755)
+    output, summary = tmp_path / "github_output", tmp_path / "summary.md"
+    env = {
+        "PATH": f"{bare}{os.pathsep}{os.environ['PATH']}",
+        "ROSTER": "roster.csv",
+        "DEADLINE": "2026-11-01T12:00:00+00:00",
+        "LATE_DAYS": "0",
+        "LATE_PENALTY": "0",
+        "SHARDS": "4",
+        "PER_SHARD": "10",
+        "FORCE": "false",
+        "GITHUB_EVENT_NAME": "workflow_dispatch",
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "CLASSROOM_TOKEN": "not-needed-for-local-repositories",
+    }
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", listing["run"]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert output.read_text() == "changed=0\nshards=[]\ntotal=0\n"
+    assert "keep  ann: unchanged (head " in proc.stdout
+    assert summary.read_text().startswith("## Plan")
+
+
 def test_the_sandbox_check_fails_the_job_when_bubblewrap_fails(tmp_path: Path) -> None:
     """The workflow's proof step, with a bwrap that fails as on a restricted Ubuntu runner.
 
-    The grader finds bwrap by absolute path only (never through PATH), so the failing one is put
-    in its place for this process through a sitecustomize module."""
+    bubblewrap is looked for at fixed paths only (never through PATH), so the failing one is put
+    there by a ``sitecustomize`` that patches ``isolation.BWRAP_PATHS`` in the step's Python."""
     wf = load(WORKFLOWS_DIR / "grade.yml")
     _, prove = step_named(wf["jobs"]["grade"], "Prove that the bubblewrap sandbox works")
-    fake = tmp_path / "bwrap"
+    fake = tmp_path / "bin" / "bwrap"
+    fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
     fake.chmod(0o755)
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
-        "import autograder.sandbox.isolation as isolation\n"
-        f"isolation.BWRAP_PATHS = ({str(fake)!r},)\n"
+        f"from autograder.sandbox import isolation\nisolation.BWRAP_PATHS = ({str(fake)!r},)\n"
     )
-    script = prove["run"].replace(".venv/bin/python", sys.executable)
+    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{REPO_ROOT}"}
+    script = prove["run"].replace(".venv/bin/python", sys.executable)  # the venv running this
     proc = subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
         cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{REPO_ROOT}"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert (
-        "::error title=No sandbox::bubblewrap cannot create its sandbox: "
-        "bwrap: setting up uid map: Permission denied"
-    ) in proc.stdout
+    assert proc.stdout.startswith("::error title=No sandbox::bubblewrap cannot create its ")
+    assert "bwrap: setting up uid map: Permission denied" in proc.stdout
+    assert proc.stdout.rstrip().endswith("refusing to run student code")
 
 
 def test_ci_workflow_runs_the_readme_command() -> None:

@@ -41,7 +41,14 @@ RELEASE_FILES_DIR = Path(__file__).resolve().parent / "release_files"
 WORKFLOW_PATH = ".github/workflows/public-tests.yml"
 
 # Parts of assignment/ that never go to students.
-_EXCLUDED_DIRS = {"data", "runs", "runs_unstable", "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+_EXCLUDED_DIRS = {
+    "data",
+    "runs",
+    "runs_unstable",
+    "__pycache__",
+    ".pytest_cache",
+    ".ipynb_checkpoints",
+}
 _EXCLUDED_NAMES = {"runs.png", ".DS_Store"}
 _EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
 

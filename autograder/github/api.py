@@ -1,15 +1,18 @@
 """The GitHub REST API through PyGithub: list a course organisation's repositories, post scores.
 
-Two uses, both optional for ``grade-repos``:
+Three uses, all optional for ``grade-repos``:
 
 * ``list_org_repos``: the repositories of an organisation whose names start with a prefix
   (``bngc-alice``, ``bngc-bob``, ... as GitHub Classroom named them), as an alternative to a roster;
 * ``post_commit_status``: the score as a commit status (context ``autograder/score``) on the
-  commit that was graded, which the student sees next to the commit on GitHub.
+  commit that was graded, which the student sees next to the commit on GitHub;
+* ``find_issue``, ``open_issue``, ``update_issue``, ``comment_on_issue``: the student's
+  "Autograder feedback" issue (``github.issues``).
 
 ``base_url`` points at another API server (GitHub Enterprise ``https://HOST/api/v3``, or the local
-server of the tests). The token needs read access to the repositories' contents and write access
-to commit statuses; it comes from the instructor's repository secrets, never from a student's.
+server of the tests). The token needs read access to the repositories' contents, write access to
+commit statuses and to issues; it comes from the instructor's repository secrets, never from a
+student's.
 Every failure (an HTTP error from GitHub, or the network: refused or dropped connections,
 timeouts) is a GitHubAPIError whose message names the call and what went wrong.
 """
@@ -17,7 +20,8 @@ timeouts) is a GitHubAPIError whose message names the call and what went wrong.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -159,6 +163,81 @@ def post_commit_status(
     except (GithubException, requests.RequestException) as exc:
         raise GitHubAPIError(
             f"posting the status of {full_name}@{sha[:7]} failed: {_describe(exc)}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class IssueRef:
+    """An issue as the feedback poster needs it (``handle``: PyGithub's object, to change it)."""
+
+    full_name: str
+    number: int
+    url: str  # the page on GitHub (html_url)
+    body: str
+    state: str  # open | closed
+    handle: Any = field(default=None, compare=False, repr=False)
+
+
+def _issue_ref(full_name: str, issue: Any) -> IssueRef:
+    return IssueRef(
+        full_name,
+        int(issue.number),
+        str(issue.html_url),
+        str(issue.body or ""),
+        str(issue.state),
+        issue,
+    )
+
+
+def current_login(gh: Github) -> str:
+    """The login of the token's account (issues it opened are the feedback issues)."""
+    try:
+        return str(gh.get_user().login)
+    except (GithubException, requests.RequestException) as exc:
+        raise GitHubAPIError(f"finding the token's account failed: {_describe(exc)}") from exc
+
+
+def find_issue(full_name: str, *, title: str, creator: str, gh: Github) -> IssueRef | None:
+    """The first issue (open or closed, not a pull request) titled ``title`` that ``creator``
+    opened in ``full_name``; None when there is none. The creator is checked here too, not only
+    by GitHub's filter: an issue a student opened with that title is never taken for it."""
+    try:
+        repo = gh.get_repo(full_name)
+        for issue in repo.get_issues(state="all", creator=gh.get_user(creator, lazy=True)):
+            mine = issue.user is not None and issue.user.login == creator
+            # a pull request's page is .../pull/N (its "pull_request" member, absent from an
+            # issue, would cost PyGithub one request per issue to find absent)
+            pull = "/pull/" in str(issue.html_url)
+            if mine and not pull and issue.title == title:
+                return _issue_ref(full_name, issue)
+    except (GithubException, requests.RequestException) as exc:
+        raise GitHubAPIError(f"listing the issues of {full_name} failed: {_describe(exc)}") from exc
+    return None
+
+
+def open_issue(full_name: str, *, title: str, body: str, gh: Github) -> IssueRef:
+    try:
+        return _issue_ref(full_name, gh.get_repo(full_name).create_issue(title=title, body=body))
+    except (GithubException, requests.RequestException) as exc:
+        raise GitHubAPIError(f"opening an issue in {full_name} failed: {_describe(exc)}") from exc
+
+
+def update_issue(issue: IssueRef, *, body: str) -> None:
+    """Replace the body of ``issue`` and open it again if it was closed."""
+    try:
+        issue.handle.edit(body=body, state="open")
+    except (GithubException, requests.RequestException) as exc:
+        raise GitHubAPIError(
+            f"updating issue #{issue.number} of {issue.full_name} failed: {_describe(exc)}"
+        ) from exc
+
+
+def comment_on_issue(issue: IssueRef, *, body: str) -> None:
+    try:
+        issue.handle.create_comment(body)
+    except (GithubException, requests.RequestException) as exc:
+        raise GitHubAPIError(
+            f"commenting on issue #{issue.number} of {issue.full_name} failed: {_describe(exc)}"
         ) from exc
 
 

@@ -1,5 +1,10 @@
 """A class graded in one go: every student of a roster (or of a shard) in parallel, into one
-results folder; or, as the first of two steps, every repository fetched into a clones folder."""
+results folder; or, as the first of two steps, every repository fetched into a clones folder.
+
+The results folder holds, per student, ``<student>.json`` (kept as it was when the previous
+result still stands: ``reuse``), ``feedback/<student>.md`` (what the student reads),
+``submissions/<student>/`` (the graded edition(s), for ``similarity``) and ``heads/<student>.json``
+(the head last fetched, for the workflow's plan); and ``summary.csv``."""
 
 from __future__ import annotations
 
@@ -15,9 +20,12 @@ from datetime import datetime
 from pathlib import Path
 
 from autograder.authoring.manifest import Manifest
-from autograder.files import write_json_atomic
-from autograder.github.git import Git, RepoError, parse_deadline
-from autograder.github.results_dir import write_summary
+from autograder.files import write_json_atomic, write_text_atomic
+from autograder.github.deadlines import LatePolicy, parse_deadline
+from autograder.github.feedback import FEEDBACK_DIR, render_feedback
+from autograder.github.git import Git, RepoError
+from autograder.github.results_dir import SUBMISSIONS_DIR, write_summary
+from autograder.github.reuse import load_previous, write_head
 from autograder.github.roster import RosterRow, read_roster, select_shard
 from autograder.github.student import RepoResult, StudentGrader, could_not_grade_results, now
 from autograder.grading.results import GRADER_ERROR
@@ -34,6 +42,10 @@ class BatchResult:
     @property
     def errors(self) -> list[RepoResult]:
         return [r for r in self.rows if r.error]
+
+    @property
+    def reused(self) -> list[RepoResult]:
+        return [r for r in self.rows if r.reused]
 
 
 def _rows_of(roster: str | os.PathLike | Sequence[RosterRow], shard: str | None) -> list[RosterRow]:
@@ -61,6 +73,10 @@ def grade_repos(
     grade_timeout: float = 1800.0,
     workdir: str | os.PathLike | None = None,
     progress: Callable[[str], None] | None = None,
+    late_policy: LatePolicy | None = None,
+    previous: str | os.PathLike | None = None,
+    force: bool = False,
+    run_id: str | None = None,
 ) -> BatchResult:
     """Grade every student of ``roster`` (a CSV path or parsed rows) into ``out_dir``.
 
@@ -69,8 +85,13 @@ def grade_repos(
     to every ``grade``; unless it is ``auto``, results graded any other way are refused (a grader
     error row). ``clones`` grades from the folder written by ``fetch_repos`` instead of cloning.
     ``workdir`` keeps the clones for inspection (default: a temporary folder removed at the end).
+
+    A student's result in ``previous`` (default: ``out_dir`` itself) that still stands for the
+    commit to grade is kept as it is (copied when ``previous`` is another folder); ``force``
+    regrades everyone. New results carry ``run_id`` (default: the batch's start, UTC ISO-8601).
     """
     from autograder.authoring.release import build_release
+    from autograder.github.answers import ANSWERS_FILE
 
     rows = _rows_of(roster, shard)
     when = parse_deadline(deadline) if isinstance(deadline, str) else deadline
@@ -79,8 +100,11 @@ def grade_repos(
         raise ValueError(f"--isolation must be one of {', '.join(ISOLATIONS)}")
     if clones is not None and not Path(clones).is_dir():
         raise ValueError(f"--clones {clones}: no such folder (run grade-repos --fetch-only first)")
+    if previous is not None and not Path(previous).is_dir():
+        raise ValueError(f"--previous {previous}: no such folder of results")
     release = build_release()
     manifest = Manifest.from_files(release)
+    answers_template = release.get(ANSWERS_FILE)
     grader = StudentGrader(
         manifest=manifest,
         originals={p: release[p] for p in manifest.files},
@@ -92,11 +116,16 @@ def grade_repos(
         deadline=when,
         grade_timeout=grade_timeout,
         isolation=isolation,
+        late_policy=late_policy or LatePolicy(),
+        run_id=run_id or now(),
+        force=force,
+        answers_template=answers_template.decode("utf-8", "replace") if answers_template else None,
     )
     if grader_command is not None:
         grader.grader_command = tuple(grader_command)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = Path(previous) if previous is not None else out
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     started = time.monotonic()
     results: list[RepoResult] = []  # appended to on this thread only, as futures complete
@@ -110,13 +139,17 @@ def grade_repos(
                 shutil.rmtree(work)
             work.mkdir(parents=True)
             try:
-                res = grader.grade(row, work)
+                res = grader.grade(row, work, previous=load_previous(earlier, row.student))
             finally:
                 if not workdir:
                     shutil.rmtree(work, ignore_errors=True)
             target = out / f"{row.student}.json"
             try:
-                write_json_atomic(res.to_json(), target)
+                if not res.reused:
+                    write_json_atomic(res.to_json(), target)
+                elif earlier.resolve() != out.resolve():
+                    shutil.copy2(earlier / target.name, target)  # as it was, byte for byte
+                write_outputs(out, res)
             except OSError as exc:  # the row stays in summary.csv, with this error
                 note = f"could not write {target}: {exc}"
                 res.error = f"{res.error}; {note}" if res.error else f"grader_error: {note}"
@@ -139,6 +172,7 @@ def grade_repos(
                 results.append(res)
                 n = len(results)
                 note = f"error: {res.error}" if res.error else "ok"
+                note = f"kept: {res.note}" if res.reused else note
                 flags = (" late" if res.late else "") + (" tampered" if res.tampered else "")
                 say(
                     f"[{n}/{len(rows)}] {res.student}: {res.score:g}/{res.max_score:g}{flags} "
@@ -152,6 +186,25 @@ def grade_repos(
     return BatchResult(
         rows=results, out_dir=out, summary=summary, seconds=time.monotonic() - started
     )
+
+
+def write_outputs(out: Path, res: RepoResult) -> None:
+    """What goes beside ``<student>.json``: the feedback, the graded file(s) and the head seen.
+
+    The graded files replace what ``submissions/<student>/`` held; a student without a graded
+    file keeps no old one there. Raises OSError when something cannot be written.
+    """
+    student = res.student
+    write_text_atomic(out / FEEDBACK_DIR / f"{student}.md", render_feedback(res.to_json()))
+    kept = out / SUBMISSIONS_DIR / student
+    if kept.exists() and not res.reused:
+        shutil.rmtree(kept)
+    for name, data in res.files.items():
+        kept.mkdir(parents=True, exist_ok=True)
+        (kept / name).write_bytes(data)
+    head = res.details.get("head_commit")
+    if head:
+        write_head(out, student, head=str(head), commit=res.commit, at=now())
 
 
 @dataclass

@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from autograder.github.roster import RosterRow, is_url
@@ -27,33 +27,15 @@ class NoCommitBeforeDeadline(RepoError):
         self.head = head
 
 
-def parse_deadline(text: str) -> datetime | None:
-    """An ISO-8601 date/time (UTC when without a time zone), or None for ``none`` (any case).
-
-    ``none`` grades the latest commits, as the grading workflow's ``deadline`` input offers.
-    """
-    if text.strip().lower() == "none":
-        return None
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise ValueError(
-            f"not an ISO-8601 date/time: {text!r} (e.g. 2026-12-01T23:59:00+01:00, or 'none' "
-            "for the latest commits)"
-        ) from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when
-
-
 @dataclass(frozen=True)
 class Picked:
     """The commit chosen for grading, and what the deadline left out."""
 
     sha: str
     committed_at: str  # ISO-8601, the committer date
-    late: list[str]  # commits after the deadline (newest first)
+    late: list[str]  # commits after the cutoff, not graded (newest first)
     head: str  # the repository's head when it was fetched
+    after_deadline: int = 0  # commits after the deadline (graded or not)
 
 
 @dataclass
@@ -143,8 +125,11 @@ class Git:
         except RepoError as exc:
             raise RepoError(f"could not clone {row.display_repo}: {exc}") from exc
 
-    def pick_commit(self, repo: Path, deadline: datetime | None) -> Picked:
-        """The commit to grade: the last one at or before ``deadline`` (committer date)."""
+    def pick_commit(
+        self, repo: Path, deadline: datetime | None, *, cutoff: datetime | None = None
+    ) -> Picked:
+        """The commit to grade: the last one at or before ``cutoff`` (committer date; by default
+        the deadline, later with a late policy). Commits after the cutoff are listed as late."""
         try:
             head = self.run(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], repo).strip()
         except RepoError:
@@ -159,15 +144,39 @@ class Git:
         if deadline is None:
             sha, _, iso = commits[0]
             return Picked(sha, iso, [], head)
-        limit = deadline.timestamp()
+        limit = (cutoff or deadline).timestamp()
         on_time = [c for c in commits if c[1] <= limit]
         late = [c[0] for c in commits if c[1] > limit]
+        after_deadline = sum(c[1] > deadline.timestamp() for c in commits)
         if not on_time:
+            when = "deadline" if cutoff is None else "end of the late period"
             raise NoCommitBeforeDeadline(
-                f"no commit at or before the deadline {deadline.isoformat()} "
+                f"no commit at or before the {when} {(cutoff or deadline).isoformat()} "
                 f"({len(late)} commit(s) after it, none graded)",
                 late=late,
                 head=head,
             )
         best = max(on_time, key=lambda c: c[1])  # max() keeps the first of equal times
-        return Picked(best[0], best[2], late, head)
+        return Picked(best[0], best[2], late, head, after_deadline)
+
+    def head_of(self, row: RosterRow) -> str | None:
+        """The commit the repository's HEAD points to (``git ls-remote``), None when it is empty.
+
+        Only lists references: nothing is downloaded. Raises RepoError when the repository
+        cannot be reached (the message says why, the token never in it).
+        """
+        if not row.repo:
+            raise RepoError("no repository in the roster for this student")
+        if not is_url(row.repo) and not Path(row.source).exists():
+            raise RepoError(f"repository not found: {row.display_repo}")
+        try:
+            out = self.run(
+                ["-c", "protocol.file.allow=always", "ls-remote", "--", row.source, "HEAD"]
+            )
+        except RepoError as exc:
+            raise RepoError(f"could not list {row.display_repo}: {exc}") from exc
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref.strip() == "HEAD" and re.fullmatch(r"[0-9a-f]{40}", sha.strip()):
+                return sha.strip()
+        return None

@@ -1,13 +1,21 @@
 """``python -m autograder grade-repos ROSTER.csv --out DIR``: grade every student repository.
 
-For each roster row (columns ``student,repo``; ``repo`` is a git URL or a local path, relative to
-the roster's folder) this clones the repository, picks the last commit at or before the deadline
-(committer date; later commits make the row *late*), compares the protected files with the
-manifest of the current release (any change is reported as tampering and undone), grades the
-exercise with ``python -m autograder grade`` in a subprocess of its own, and writes
-``DIR/<student>.json``: the results JSON plus ``student, repo, commit, committed_at, late,
-tampered, error, isolation, grader_version, graded_at``. ``DIR/summary.csv`` has one row per
+For each roster row (columns ``student,repo`` and optionally ``deadline``, the student's own;
+``repo`` is a git URL or a local path, relative to the roster's folder) this clones the
+repository, picks the last commit at or before the student's deadline (committer date; later
+commits make the row *late*; with ``--late-days N --late-penalty P`` the last commit up to N days
+after it, P % of the maximum off per started day), compares the protected files with the manifest
+of the current release (any change is reported as tampering and undone), grades the exercise with
+``python -m autograder grade`` in a subprocess of its own, and writes ``DIR/<student>.json``: the
+results JSON plus ``student, repo, commit, committed_at, late, tampered, error, isolation,
+grader_version, graded_at, run_id, deadline, raw_score, late_days, penalty, answers,
+answers_source`` (``score`` after the penalty); ``DIR/feedback/<student>.md``, what the student
+reads; ``DIR/submissions/<student>/``, the graded file(s). ``DIR/summary.csv`` has one row per
 JSON file in DIR (and one for every student of the batch whose JSON could not be written).
+
+Grading is incremental: a student whose commit to grade, grader and deadline are those of their
+result already in DIR (or in ``--previous DIR``) keeps that result as it is (``github.reuse``);
+``--force`` regrades everyone.
 
 A row that cannot be graded (no repository, clone failure, empty repository, no exercise file,
 no commit before the deadline, grader failure) is written with score 0 and ``error`` set; it never
@@ -53,6 +61,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ISO-8601",
         help="grade the last commit at or before this time (committer date; UTC if no zone); "
         "'none': the latest commits",
+    )
+    parser.add_argument(
+        "--late-days",
+        type=int,
+        default=0,
+        metavar="N",
+        help="grade the last commit up to N days after each student's deadline (default 0)",
+    )
+    parser.add_argument(
+        "--late-penalty",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="with --late-days: P %% of the maximum off per started day late (default 0)",
+    )
+    parser.add_argument(
+        "--previous",
+        metavar="DIR",
+        help="results of an earlier run to reuse when still valid (default: --out itself)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="regrade everyone, even unchanged students"
+    )
+    parser.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="names this grading run in the results (default: its start, UTC ISO-8601)",
     )
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="students in parallel")
     parser.add_argument("--shard", metavar="K/N", help="grade only shard K of N of the roster")
@@ -130,12 +165,14 @@ def _org_roster(args: argparse.Namespace, token: str | None) -> list[RosterRow]:
 
 def run(args: argparse.Namespace) -> int:
     from autograder.authoring.release import ReleaseError
+    from autograder.github.deadlines import LatePolicy
     from autograder.github.statuses import post_results, print_report
 
     token = os.environ.get(args.token_env) or None
     hosts = (args.git_host,)
     try:
         _check_options(args, token)
+        policy = LatePolicy(days=args.late_days, penalty_percent=args.late_penalty)
         out = Path(args.out) if args.out else None
         if args.collect:
             assert out is not None
@@ -174,12 +211,16 @@ def run(args: argparse.Namespace) -> int:
                 clones=args.clones,
                 grade_timeout=args.timeout,
                 workdir=args.workdir,
+                late_policy=policy,
+                previous=args.previous,
+                force=args.force,
+                run_id=args.run_id,
             )
-            n = len(batch.rows)
+            n, kept = len(batch.rows), len(batch.reused)
             print(
-                f"graded {n} student(s) in {batch.seconds:.1f} s "
-                f"({batch.seconds / max(n, 1):.1f} s per student, {args.jobs} job(s)); "
-                f"{len(batch.errors)} with errors; summary: {batch.summary}"
+                f"graded {n - kept} student(s), kept {kept} unchanged result(s), in "
+                f"{batch.seconds:.1f} s ({args.jobs} job(s)); {len(batch.errors)} with errors; "
+                f"summary: {batch.summary}"
             )
             rows_data = [r.to_json() for r in batch.rows]
     except (RosterError, ValueError, ReleaseError) as exc:

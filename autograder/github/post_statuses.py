@@ -2,8 +2,9 @@
 
 Reads the per-student results files that ``grade-repos`` wrote (``RESULTS_DIR/<student>.json``)
 and posts, on each graded commit of a GitHub repository, the status ``autograder/score`` with the
-score and the flags *late* and *protected files changed*. It runs no student code, so the grading
-workflow calls it in its last job, the only one besides the clone step that holds the token.
+score and the flags *late* and *protected files changed*, linked to the student's feedback issue
+when ``post-feedback`` has recorded it (``--run-id ID``: only the results of that grading run).
+It runs no student code, so the grading workflow calls it in its last job.
 
 The description students see never carries the grader's own error text: a grader error gets a
 fixed sentence (details stay in the JSON, for the instructor). ``--dry-run`` prints what would be
@@ -26,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the statuses instead of posting them"
     )
+    parser.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="only the results of this grading run (grade-repos --run-id)",
+    )
     add_github_arguments(parser, git_host_help="host of the repositories' clone URLs")
 
 
@@ -47,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
             target_url=args.status_url,
             hosts=(args.git_host,),
             dry_run=args.dry_run,
+            run_id=args.run_id,
         )
     except PostStatusError as exc:
         print(f"post-statuses: {exc}", file=sys.stderr)

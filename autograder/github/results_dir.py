@@ -1,4 +1,10 @@
-"""The results folder of ``grade-repos``: ``<student>.json`` per student and ``summary.csv``."""
+"""The results folder of ``grade-repos``: ``<student>.json`` per student and ``summary.csv``.
+
+``summary.csv`` speaks the vocabulary of every file of the course (``grading.results``):
+``grading_status`` is one of ``STATUSES`` (a repository that cannot be graded, for whatever
+reason of the repository's, is ``could_not_grade``; a failure of the grader ``grader_error``),
+and booleans are ``yes_no`` (``true``/``false``).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from autograder.files import atomic_writer
+from autograder.grading.results import COULD_NOT_GRADE, GRADED, GRADER_ERROR, yes_no
 
 SUMMARY_FILE = "summary.csv"
+SUBMISSIONS_DIR = "submissions"
 SUMMARY_COLUMNS = (
     "student",
     "repo",
@@ -27,7 +35,24 @@ SUMMARY_COLUMNS = (
     "grader_version",
     "graded_at",
     "isolation",
+    "deadline",
+    "raw_score",
+    "late_days",
+    "penalty",
+    "run_id",
+    "answers",
 )
+
+
+def grading_status(data: dict[str, Any]) -> str:
+    """``graded``, ``could_not_grade`` or ``grader_error`` (``grading.results.STATUSES``)."""
+    status = str((data.get("extra_data") or {}).get("grading_status") or "")
+    error = str(data.get("error") or "")
+    if status == GRADER_ERROR or error.startswith(GRADER_ERROR):
+        return GRADER_ERROR
+    if error or status == COULD_NOT_GRADE:
+        return COULD_NOT_GRADE
+    return status or GRADED
 
 
 def summary_row(data: dict[str, Any]) -> dict[str, str]:
@@ -44,13 +69,19 @@ def summary_row(data: dict[str, Any]) -> dict[str, str]:
         "score": num(data.get("score")),
         "max_score": num(data.get("max_score")),
         "bonus_score": num(extra.get("bonus_score")),
-        "late": "true" if data.get("late") else "false",
+        "late": yes_no(bool(data.get("late"))),
         "tampered": ";".join(data.get("tampered") or []),
         "error": str(data.get("error") or ""),
-        "grading_status": str(extra.get("grading_status", "")),
+        "grading_status": grading_status(data),
         "grader_version": str(data.get("grader_version", "")),
         "graded_at": str(data.get("graded_at", "")),
         "isolation": str(data.get("isolation") or extra.get("isolation") or ""),
+        "deadline": str(data.get("deadline") or ""),
+        "raw_score": num(data.get("raw_score", data.get("score"))),
+        "late_days": str(int(float(data.get("late_days") or 0))),
+        "penalty": num(data.get("penalty")),
+        "run_id": str(data.get("run_id") or ""),
+        "answers": str(len(data.get("answers") or {})),
     }
 
 

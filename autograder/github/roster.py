@@ -1,9 +1,10 @@
 """The roster: which student's repository is where, from a CSV file or a GitHub organisation.
 
 A roster CSV has a header with at least ``student,repo`` (``repo``: a git URL, or a path
-relative to the roster's folder); a class can also be listed from an organisation
-(``roster_from_org``). Student names name files, so they are checked (``student_name_problem``).
-Shards (``--shard K/N``) split a roster over machines.
+relative to the roster's folder) and optionally ``deadline`` (ISO-8601: this student's deadline,
+an extension, in place of the class's ``--deadline``); a class can also be listed from an
+organisation (``roster_from_org``). Student names name files, so they are checked
+(``student_name_problem``). Shards (``--shard K/N``) split a roster over machines.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from autograder.github.deadlines import parse_deadline
 
 STUDENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # names Windows refuses for files (results are often downloaded there)
@@ -35,6 +39,7 @@ class RosterRow:
     repo: str  # as written in the roster (URL or path)
     line: int = 0  # line in the roster file, for messages
     source: str = ""  # what git clones: the URL, or the absolute local path
+    deadline: datetime | None = None  # this student's own deadline (None: the class's)
 
     @property
     def display_repo(self) -> str:
@@ -60,10 +65,12 @@ def student_name_problem(student: str) -> str | None:
 def parse_roster(text: str, *, base_dir: Path = Path(), name: str = "roster") -> list[RosterRow]:
     """Rows of a roster CSV (header ``student,repo``, more columns allowed, in any order).
 
+    An optional ``deadline`` column holds a student's own deadline (ISO-8601; empty: the class's).
     Blank lines and rows whose student starts with ``#`` are skipped. Raises RosterError listing
     every problem: missing columns, empty or unsafe student names, duplicate students (ignoring
-    case, as file names on some systems do). A row without a repository is kept: it becomes a
-    row with an error in the results, so that the student still appears.
+    case, as file names on some systems do), deadlines that are not ISO-8601. A row without a
+    repository is kept: it becomes a row with an error in the results, so that the student still
+    appears.
     """
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
@@ -99,10 +106,26 @@ def parse_roster(text: str, *, base_dir: Path = Path(), name: str = "roster") ->
             )
             continue
         seen[key] = line
+        deadline = None
+        text = (record.get("deadline") or "").strip()
+        if text:
+            try:
+                deadline = parse_deadline(text)
+            except ValueError as exc:
+                problems.append(f"line {line}: deadline of {student!r}: {exc}")
+                continue
+            if deadline is None:
+                problems.append(
+                    f"line {line}: deadline of {student!r}: 'none' is for --deadline only; leave "
+                    "the cell empty for the class's deadline"
+                )
+                continue
         source = repo
         if repo and not is_url(repo):
             source = str((base_dir / Path(repo).expanduser()).resolve())
-        rows.append(RosterRow(student=student, repo=repo, line=line, source=source))
+        rows.append(
+            RosterRow(student=student, repo=repo, line=line, source=source, deadline=deadline)
+        )
     if problems:
         raise RosterError(f"{name}: " + "; ".join(problems))
     return rows

@@ -9,42 +9,60 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.github.feedback import GRADER_ERROR_NOTE, score_text
 from autograder.github.options import DEFAULT_TOKEN_ENV
-
-# what a student reads when the grader (not their code) failed; the details are in the JSON
-GRADER_ERROR_NOTE = "not graded yet: the grader had a problem (not your fault); it will be re-run"
+from autograder.github.results_dir import grading_status
+from autograder.grading.gradescope import from_gradescope
+from autograder.grading.results import COULD_NOT_GRADE, GRADER_ERROR
 
 
 class PostStatusError(Exception):
     """The statuses cannot be posted at all (no token, no results); the message says why."""
 
 
-def status_of(data: dict[str, Any]) -> tuple[str, str]:
+def _full_marks(data: dict[str, Any]) -> bool:
+    """Every point of the main checks earned (bonus aside) and no late penalty."""
+    try:
+        result = from_gradescope(data)
+    except ValueError:
+        result = None
+    if result and result.tests:
+        main = result.main_score
+    else:
+        main = float(data.get("score") or 0) - float(
+            (data.get("extra_data") or {}).get("bonus_score") or 0
+        )
+    max_score = float(data.get("max_score") or 0)
+    return max_score > 0 and main >= max_score and not float(data.get("penalty") or 0)
+
+
+def status_of(data: dict[str, Any], *, issue: int | None = None) -> tuple[str, str]:
     """(state, description) of the commit status for one results file (at most 140 chars).
 
-    ``success`` when grading completed (whatever the score), ``failure`` when the repository
-    could not be graded (the reason is the student's to fix, e.g. the exercise does not import),
-    ``error`` when the grader failed (a fixed note: no grader-internal text reaches students).
-    The short flags come before the reason, which is cut first.
+    ``success`` at full marks (the main checks, with no late penalty), ``failure`` below,
+    ``error`` when the work was not graded: the repository or the submission could not be
+    graded (the reason, the student's to fix, e.g. the exercise does not import), or the grader
+    failed (a fixed note: no grader-internal text reaches students). ``issue`` is the number of
+    the student's feedback issue, named after the score. The short flags come before the
+    reason, which is cut first.
     """
-    extra = data.get("extra_data") or {}
-    parts = [f"Score {float(data.get('score') or 0):g}/{float(data.get('max_score') or 0):g}"]
-    bonus = float(extra.get("bonus_score") or 0)
-    if bonus:
-        parts[0] += f" (incl. {bonus:g} bonus)"
-    if data.get("late"):
+    status = grading_status(data)
+    parts = [f"Score {score_text(data, short=True)}"]
+    if issue is not None:
+        parts.append(f"feedback in issue #{issue}")
+    if data.get("late") and not float(data.get("late_days") or 0):
         parts.append("commits after the deadline not graded")
     if data.get("tampered"):
         parts.append("protected files changed")
-    grading = str(extra.get("grading_status", "graded"))
-    error = str(data.get("error") or "")
-    state = "success"
-    if grading == "grader_error" or error.startswith("grader_error"):
+    if status == GRADER_ERROR:
         state = "error"
         parts.append(GRADER_ERROR_NOTE)
-    elif error or grading != "graded":
-        state = "failure"
-        parts.append(f"could not grade: {error or extra.get('reason', '')}")
+    elif status == COULD_NOT_GRADE:
+        state = "error"
+        reason = str(data.get("error") or (data.get("extra_data") or {}).get("reason") or "")
+        parts.append(f"could not grade: {reason}")
+    else:
+        state = "success" if _full_marks(data) else "failure"
     return state, "; ".join(parts)[:140]
 
 
@@ -78,8 +96,13 @@ def plan_statuses(
     *,
     target_url: str | None = None,
     hosts: tuple[str, ...] = ("github.com",),
+    issues: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[StatusPost], list[str]]:
-    """The statuses to post for ``results``, and the students that get none."""
+    """The statuses to post for ``results``, and the students that get none.
+
+    ``issues`` (``issues.read_issues``) link each status to the student's feedback issue,
+    unless ``target_url`` is given.
+    """
     from autograder.github import api as github_api
 
     posts, skipped = [], []
@@ -90,8 +113,9 @@ def plan_statuses(
         if not full_name or not commit:
             skipped.append(student)
             continue
-        state, description = status_of(data)
-        url = target_url.replace("{student}", student) if target_url else None
+        issue = (issues or {}).get(student) or {}
+        state, description = status_of(data, issue=issue.get("number"))
+        url = target_url.replace("{student}", student) if target_url else issue.get("url")
         posts.append(StatusPost(student, full_name, str(commit), state, description, url))
     return posts, skipped
 
@@ -105,6 +129,7 @@ def post_results(
     hosts: tuple[str, ...] = ("github.com",),
     dry_run: bool = False,
     timeout: int | None = None,
+    issues: dict[str, dict[str, Any]] | None = None,
 ) -> PostReport:
     """Post the status of every result on GitHub; a failure is noted and the rest still posted.
 
@@ -117,7 +142,7 @@ def post_results(
             f"no GitHub token: set {DEFAULT_TOKEN_ENV} (or the variable named by --token-env) "
             "to a token that may write commit statuses, or use --dry-run"
         )
-    posts, skipped = plan_statuses(results, target_url=target_url, hosts=hosts)
+    posts, skipped = plan_statuses(results, target_url=target_url, hosts=hosts, issues=issues)
     report = PostReport(posts=posts, skipped=skipped, dry_run=dry_run)
     if dry_run or not posts:
         return report
@@ -149,21 +174,26 @@ def post_statuses(
     hosts: tuple[str, ...] = ("github.com",),
     dry_run: bool = False,
     timeout: int | None = None,
+    run_id: str | None = None,
 ) -> PostReport:
-    """Post the statuses of every ``<student>.json`` in ``results_dir`` (see ``post_results``)."""
+    """Post the statuses of every ``<student>.json`` in ``results_dir`` (see ``post_results``),
+    linked to the feedback issues that ``post-feedback`` recorded there; with ``run_id``, only
+    of the results that grading run produced."""
+    from autograder.github.issues import read_issues
     from autograder.github.results_dir import load_results
 
     folder = Path(results_dir)
     if not folder.is_dir():
         raise PostStatusError(f"{folder} is not a folder of results (grade-repos --out DIR)")
     return post_results(
-        load_results(folder),
+        [r for r in load_results(folder) if run_id is None or r.get("run_id") == run_id],
         token=token,
         base_url=base_url,
         target_url=target_url,
         hosts=hosts,
         dry_run=dry_run,
         timeout=timeout,
+        issues=read_issues(folder),
     )
 
 

@@ -3,7 +3,10 @@
 ``StudentGrader.grade`` never raises for a problem of the repository (missing, empty, no exercise
 file, no commit before the deadline) or of the grader: the ``RepoResult`` carries the error and a
 results JSON that says it. The grader runs as ``python -m autograder grade`` in a process of its
-own, with an environment that holds no token or secret.
+own, with an environment that holds no token or secret. A previous result still valid for the
+commit to grade (``reuse``) is kept as it is instead; the student's own deadline (roster) and the
+late policy decide the commit and the penalty; the written answers and the graded file(s) of the
+commit are collected.
 """
 
 from __future__ import annotations
@@ -23,14 +26,17 @@ from typing import Any
 
 from autograder import __version__
 from autograder.authoring.manifest import Manifest, restore
+from autograder.github.answers import Answers, collect_answers
+from autograder.github.deadlines import LatePolicy, iso
 from autograder.github.git import Git, NoCommitBeforeDeadline, RepoError
+from autograder.github.reuse import GradingKey, grader_fingerprint, regrade_reason
 from autograder.github.roster import RosterRow
 from autograder.grading.gradescope import to_gradescope
 from autograder.grading.process import run_grading_process
 from autograder.grading.results import COULD_NOT_GRADE, GRADER_ERROR, MAX_SCORE, not_graded
 from autograder.grading.submission import SubmissionNotFound, find_submission
 from autograder.paths import REPO_ROOT
-from autograder.sandbox.names import EXERCISE_FILE, EXERCISE_NOTEBOOK
+from autograder.sandbox.names import EDITIONS, EXERCISE_FILE, EXERCISE_NOTEBOOK
 
 _SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|^GH_|^GITHUB_")
 
@@ -51,20 +57,43 @@ class RepoResult:
     graded_at: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     isolation: str | None = None  # how the grader isolated the student's code (None: not graded)
+    deadline: str | None = None  # the student's deadline (ISO-8601; None: the latest commits)
+    run_id: str = ""  # the grading run that produced this result
+    late_days: int = 0  # started days between the deadline and the graded commit
+    penalty: float = 0.0  # points taken off for them (late policy)
+    answers: Answers = field(default_factory=Answers)
+    files: dict[str, bytes] = field(default_factory=dict)  # the graded edition(s), by name
+    previous: dict[str, Any] | None = None  # a previous result kept as it is (not regraded)
+    note: str = ""  # for the instructor's progress line (why the previous result was kept)
 
     @property
-    def score(self) -> float:
+    def reused(self) -> bool:
+        return self.previous is not None
+
+    @property
+    def raw_score(self) -> float:
         return float(self.results.get("score", 0.0))
 
     @property
+    def score(self) -> float:
+        if self.previous is not None:
+            return float(self.previous.get("score") or 0.0)
+        return max(0.0, round(self.raw_score - self.penalty, 4))
+
+    @property
     def max_score(self) -> float:
-        return float(self.results.get("max_score", MAX_SCORE))
+        data = self.previous if self.previous is not None else self.results
+        return float(data.get("max_score", MAX_SCORE))
 
     @property
     def grading_status(self) -> str:
-        return str((self.results.get("extra_data") or {}).get("grading_status", "graded"))
+        data = self.previous if self.previous is not None else self.results
+        return str((data.get("extra_data") or {}).get("grading_status", "graded"))
 
     def to_json(self) -> dict[str, Any]:
+        """The student's results file; a reused one exactly as it was."""
+        if self.previous is not None:
+            return self.previous
         data = dict(self.results)
         extra = dict(data.get("extra_data") or {})
         extra["grade_repos"] = self.details
@@ -80,6 +109,14 @@ class RepoResult:
             isolation=self.isolation,
             grader_version=self.grader_version,
             graded_at=self.graded_at,
+            run_id=self.run_id,
+            deadline=self.deadline,
+            raw_score=self.raw_score,
+            late_days=self.late_days,
+            penalty=self.penalty,
+            score=self.score,
+            answers=dict(self.answers.answers),
+            answers_source=self.answers.source,
         )
         return data
 
@@ -112,6 +149,11 @@ class StudentGrader:
     grader_command: Sequence[str] = (sys.executable, "-m", "autograder", "grade")
     grade_timeout: float = 1800.0
     isolation: str = "auto"  # passed to `grade --isolation`
+    late_policy: LatePolicy = field(default_factory=LatePolicy)
+    run_id: str = ""
+    force: bool = False  # regrade even when a previous result is still valid
+    answers_template: str | None = None  # the released ANSWERS.md, if the release has one
+    fingerprint: str = field(default_factory=grader_fingerprint)
 
     def grader_env(self) -> dict[str, str]:
         """The environment of the grader: no token or secret reaches student code."""
@@ -149,28 +191,60 @@ class StudentGrader:
             )
         return data
 
-    def grade(self, row: RosterRow, work: Path) -> RepoResult:
-        """Grade one student; never raises for problems of the repository."""
+    def key_for(self, deadline: datetime | None) -> GradingKey:
+        """What a result graded now for ``deadline`` is graded with (``reuse``)."""
+        return GradingKey(
+            grader=self.fingerprint,
+            deadline=iso(deadline),
+            late_days=self.late_policy.days,
+            late_penalty=self.late_policy.penalty_percent,
+        )
+
+    def grade(
+        self, row: RosterRow, work: Path, *, previous: dict[str, Any] | None = None
+    ) -> RepoResult:
+        """Grade one student (or keep ``previous``, their last result); never raises for
+        problems of the repository."""
         started = time.monotonic()
-        result = RepoResult(student=row.student, repo=row.display_repo, results={}, graded_at=now())
+        deadline = row.deadline or self.deadline
+        result = RepoResult(
+            student=row.student,
+            repo=row.display_repo,
+            results={},
+            graded_at=now(),
+            deadline=iso(deadline),
+            run_id=self.run_id,
+        )
+        key = self.key_for(deadline)
         details: dict[str, Any] = {
-            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "deadline": iso(deadline),
             "roster_line": row.line,
+            "grading_key": key.to_json(),
         }
         result.details = details
         repo_dir = work / "repo"
         try:
-            self.git.fetch(row, repo_dir)
-            details["clone_seconds"] = round(time.monotonic() - started, 2)
             try:
-                picked = self.git.pick_commit(repo_dir, self.deadline)
+                self.git.fetch(row, repo_dir)
+            except RepoError as exc:
+                if previous is not None and previous.get("commit") and not self.force:
+                    result.previous = previous  # a fetch that failed says nothing of the work
+                    result.note = f"could not fetch ({exc}); the previous result is kept"
+                    return result
+                raise
+            details["clone_seconds"] = round(time.monotonic() - started, 2)
+            cutoff = (
+                self.late_policy.cutoff(deadline) if deadline and self.late_policy.days else None
+            )
+            try:
+                picked = self.git.pick_commit(repo_dir, deadline, cutoff=cutoff)
             except NoCommitBeforeDeadline as exc:
                 result.late = True
                 details.update(head_commit=exc.head, late_commits=exc.late)
                 raise
             sha = picked.sha
             result.commit, result.committed_at = sha, picked.committed_at
-            result.late = bool(picked.late)
+            result.late = picked.after_deadline > 0
             details.update(head_commit=picked.head, late_commits=picked.late)
             try:
                 self.git.run(
@@ -187,10 +261,22 @@ class StudentGrader:
                     f"no {EXERCISE_FILE} (or {EXERCISE_NOTEBOOK}) at the top of the repository "
                     f"(commit {sha[:7]})"
                 ) from None
+            reason = (
+                "--force"
+                if self.force
+                else regrade_reason(previous, key, commit=sha, isolation=self.isolation)
+            )
+            if reason is None:
+                result.previous = previous
+                result.note = f"same commit {sha[:7]}, grader and deadline: not regraded"
+                result.files = self._graded_files(repo_dir, previous or {})
+                return result
+            details["regraded_because"] = reason
             changes = self.manifest.check(repo_dir)
             result.tampered = [c.path for c in changes]
             details["tampering"] = [str(c) for c in changes]
             restore(repo_dir, self.originals, changes)
+            self._collect(result, repo_dir, {})  # kept even if the grader fails
             graded = time.monotonic()
             data = self.run_grader(repo_dir, work / "results.json")
             details["grade_seconds"] = round(time.monotonic() - graded, 2)
@@ -201,7 +287,16 @@ class StudentGrader:
             status = str(extra.get("grading_status", "graded"))
             if status != "graded":
                 result.error = f"{status}: {extra.get('reason') or 'no reason given'}"
+            self._collect(result, repo_dir, data)
+            committed = datetime.fromisoformat(picked.committed_at)
+            result.late_days = self.late_policy.days_late(committed, deadline)
+            result.penalty = self.late_policy.penalty(result.late_days, result.max_score)
         except RepoError as exc:
+            same = previous is not None and previous.get("error") == str(exc)
+            if same and not self.force and regrade_reason(previous, key) is None:
+                result.previous = previous  # nothing new: the same repository, the same problem
+                result.note = "the same problem as last time"
+                return result
             result.error = str(exc)
             result.results = could_not_grade_results(str(exc))
         except GraderFailed as exc:
@@ -214,6 +309,24 @@ class StudentGrader:
         details["seconds"] = round(time.monotonic() - started, 2)
         result.graded_at = now()
         return result
+
+    def _collect(self, result: RepoResult, repo_dir: Path, data: dict[str, Any]) -> None:
+        """The graded file(s) and the written answers of the checked-out commit."""
+        result.files = self._graded_files(repo_dir, data)
+        result.answers = collect_answers(
+            repo_dir, graded=sorted(result.files), template=self.answers_template
+        )
+
+    @staticmethod
+    def _graded_files(repo_dir: Path, data: dict[str, Any]) -> dict[str, bytes]:
+        """The edition(s) the grader graded (its ``submission`` and ``other_edition``), by name;
+        the one ``find_submission`` picks when the results do not say."""
+        extra = data.get("extra_data") or {}
+        named = [extra.get("submission"), (extra.get("other_edition") or {}).get("submission")]
+        names = {Path(str(n)).name for n in named if n} & set(EDITIONS)
+        if not names:
+            names = {find_submission(repo_dir).name}
+        return {n: (repo_dir / n).read_bytes() for n in sorted(names) if (repo_dir / n).is_file()}
 
 
 class GraderFailed(Exception):
