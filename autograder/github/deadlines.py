@@ -75,5 +75,10 @@ class LatePolicy:
         """Points taken off for ``days_late`` days."""
         return round(days_late * self.penalty_percent / 100 * max_score, 4)
 
+    @property
+    def on(self) -> bool:
+        """Whether late work is graded at all (``--late-days`` above 0)."""
+        return self.days > 0
+
     def to_json(self) -> dict[str, float]:
         return {"late_days": self.days, "late_penalty": self.penalty_percent}

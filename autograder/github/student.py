@@ -59,6 +59,7 @@ class RepoResult:
     isolation: str | None = None  # how the grader isolated the student's code (None: not graded)
     deadline: str | None = None  # the student's deadline (ISO-8601; None: the latest commits)
     run_id: str = ""  # the grading run that produced this result
+    late_policy: bool = False  # a late policy was on (CONTRACT 4: then the next two are written)
     late_days: int = 0  # started days between the deadline and the graded commit
     penalty: float = 0.0  # points taken off for them (late policy)
     answers: Answers = field(default_factory=Answers)
@@ -111,13 +112,12 @@ class RepoResult:
             graded_at=self.graded_at,
             run_id=self.run_id,
             deadline=self.deadline,
-            raw_score=self.raw_score,
-            late_days=self.late_days,
-            penalty=self.penalty,
             score=self.score,
             answers=dict(self.answers.answers),
             answers_source=self.answers.source,
         )
+        if self.late_policy:  # without one, score is the grader's and nothing else is said
+            data.update(raw_score=self.raw_score, late_days=self.late_days, penalty=self.penalty)
         return data
 
 
@@ -289,6 +289,7 @@ class StudentGrader:
                 result.error = f"{status}: {extra.get('reason') or 'no reason given'}"
             self._collect(result, repo_dir, data)
             committed = datetime.fromisoformat(picked.committed_at)
+            result.late_policy = self.late_policy.on
             result.late_days = self.late_policy.days_late(committed, deadline)
             result.penalty = self.late_policy.penalty(result.late_days, result.max_score)
         except RepoError as exc:
