@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from autograder.grading.settings import GRADER_MEMORY_MB
+from autograder.grading.timeline import Timeline
 from autograder.sandbox.isolation import ISOLATIONS, Limits
 
 
@@ -44,13 +45,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-root", help="torchvision root holding FashionMNIST/raw")
     parser.add_argument("--select", help="only run checks matching this pytest -k expression")
+    parser.add_argument(
+        "--training",
+        choices=("shared", "separate"),
+        default="shared",
+        help="where compare_runs' training for the accuracy checks runs: in the one student "
+        "process, after the other checks (shared; default: on 2 cores a third process "
+        "importing torch costs more than the overlap saves), or in a second student process "
+        "started at once (separate: sooner done on machines with cores to spare)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="write a timeline of the grading to FILE (JSON; opens in Perfetto or "
+        "chrome://tracing) and print it: both processes, imports, each probe and check",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from autograder.grading.process import end_with_students_on_sigterm
-    from autograder.grading.results import GRADER_ERROR
-    from autograder.grading.runner import grade_and_write, own_address_space_capped
-    from autograder.grading.table import render_table
+    from autograder.grading.timeline import Timeline
+
+    timeline = Timeline()
+    with timeline.span("import the grader"):
+        from autograder.grading.process import end_with_students_on_sigterm
+        from autograder.grading.results import GRADER_ERROR
+        from autograder.grading.runner import grade_and_write, own_address_space_capped
+        from autograder.grading.table import render_table
 
     end_with_students_on_sigterm()  # a caller's timeout stops the students too
     limits = Limits(timeout_scale=args.timeout_scale, memory_mb=args.memory_mb)
@@ -62,14 +83,32 @@ def run(args: argparse.Namespace) -> int:
             isolation=args.isolation,
             data_root=args.data_root,
             select=args.select,
+            timeline=timeline,
+            training=args.training,
         )
     if not args.quiet:
         print(render_table(result))
         if args.out:
             print(f"results written to {args.out}")
+    if args.profile:
+        write_profile(timeline, args.profile, show=not args.quiet)
     if result.extra.get("isolation_note"):
         print(f"warning: {result.extra['isolation_note']}", file=sys.stderr)
     if result.status == GRADER_ERROR:
         print(f"grader error: {result.reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def write_profile(timeline: Timeline, path: Path, *, show: bool) -> None:
+    """Write the grading's timeline to ``path`` as JSON; print it as text if ``show``."""
+    from autograder.files import write_json_atomic
+    from autograder.grading.timeline import render_timeline, timeline_json
+
+    try:
+        write_json_atomic(timeline_json(timeline), path)
+    except OSError as exc:
+        print(f"could not write the profile to {path}: {exc}", file=sys.stderr)
+    if show:
+        print(render_timeline(timeline, min_seconds=0.05))
+        print(f"timeline written to {path}")

@@ -20,6 +20,7 @@ import pytest
 
 from autograder.grading.feedback import CheckFailed
 from autograder.grading.results import TAGS, TestResult
+from autograder.grading.timeline import Timeline
 from autograder.sandbox import wording
 from autograder.sandbox.client import Sandbox, SandboxError, SubmissionDoesNotImport
 
@@ -30,6 +31,9 @@ INTERNAL_ERROR = (
 
 
 PASSED = "Passed."
+
+# Probes run by the second student process (compare_runs' training for the accuracy checks)
+TRAINER_PROBES = frozenset({"compare_runs_train"})
 
 
 def linked_feedback(failure: CheckFailed, number: str, summary: str) -> str:
@@ -55,10 +59,17 @@ class CheckMeta:
 
 @dataclass(eq=False)  # pluggy keeps plugins in sets: identity hashing
 class GradingPlugin:
-    """Carries the sandbox and shared state into the checks; collects their results."""
+    """Carries the sandboxes and shared state into the checks; collects their results.
+
+    ``sandbox`` runs every probe but those of ``TRAINER_PROBES``, which run in ``trainer`` (a
+    second student process under the same rules, started with the first, so that the accuracy
+    checks' training runs while the other checks do); without a trainer, ``sandbox`` runs all.
+    """
 
     sandbox: Sandbox
     context: dict[str, Any] = field(default_factory=dict)  # data_root, timeout_scale
+    trainer: Sandbox | None = None
+    timeline: Timeline = field(default_factory=Timeline)
     results: dict[str, TestResult] = field(default_factory=dict)
     internal_errors: list[str] = field(default_factory=list)
     collect_only: bool = False
@@ -68,6 +79,12 @@ class GradingPlugin:
         self._order: list[str] = []
         self._memo: dict[str, tuple[bool, Any]] = {}
         self._caused: dict[str, CheckFailed] = {}  # nodeid -> its failure that named a cause
+
+    def sandbox_for(self, probe: str) -> Sandbox:
+        """The student process that runs ``probe``."""
+        if probe in TRAINER_PROBES and self.trainer is not None:
+            return self.trainer
+        return self.sandbox
 
     # -- shared, memoised work (one probe call serves several checks) ---------------------------
 
@@ -84,6 +101,17 @@ class GradingPlugin:
         return value
 
     # -- collection ----------------------------------------------------------------------------
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_collection(self, session: pytest.Session) -> Any:
+        with self.timeline.span("collect the hidden checks"):
+            yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        meta = self._meta.get(item.nodeid)
+        with self.timeline.span(f"check {meta.number} {meta.tag}" if meta else item.name):
+            yield
 
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]

@@ -17,13 +17,11 @@ import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
+from typing import TYPE_CHECKING
 
 from autograder import __version__
 from autograder.files import write_json_atomic
 from autograder.grading.gradescope import to_gradescope
-from autograder.grading.plugin import GradingPlugin
 from autograder.grading.results import (
     COULD_NOT_GRADE,
     GRADED,
@@ -33,9 +31,19 @@ from autograder.grading.results import (
     not_graded,
 )
 from autograder.grading.submission import SubmissionNotFound, choose_editions, prepared_submission
+from autograder.grading.timeline import Timeline
 from autograder.paths import ASSIGNMENT_DIR, CHECKS_DIR, EXERCISE_UTILS_PATH
 from autograder.sandbox.client import Sandbox, become_subreaper, kill_descendants
 from autograder.sandbox.isolation import Limits
+
+if TYPE_CHECKING:  # pytest, torch and the plugin are imported once the student processes run
+    from autograder.grading.plugin import GradingPlugin
+
+# How compare_runs' training for the accuracy checks runs: in the one student process after the
+# other probes ("shared"), or in a second student process started with the first ("separate"),
+# which overlaps the training with the other checks but costs a third import of torch: on
+# 2 cores that is slower (benchmarks/bench_grading.py measures both), with cores to spare faster
+TRAINING_MODES = ("shared", "separate")
 
 # Where the grader's data may live, besides --data-root: hidden from the student process
 DEFAULT_DATA_LOCATIONS = (ASSIGNMENT_DIR / "data", Path("/usr/share/datasets"))
@@ -72,6 +80,8 @@ def own_address_space_capped(megabytes: int) -> Iterator[None]:
 
 
 def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) -> None:
+    import pytest
+
     args = [
         "-c",
         str(checks_dir / "pytest.ini"),
@@ -97,6 +107,8 @@ def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) 
 
 def check_catalogue(*, checks_dir: Path = CHECKS_DIR) -> list[TestResult]:
     """Every hidden check as a failed, not-run entry (names, numbers, tags and points)."""
+    from autograder.grading.plugin import GradingPlugin
+
     plugin = GradingPlugin(sandbox=None, collect_only=True)  # type: ignore[arg-type]
     _run_checks(plugin, select=None, checks_dir=checks_dir)
     return [
@@ -113,12 +125,18 @@ def grade_submission(
     data_root: str | None = None,
     select: str | None = None,
     checks_dir: Path = CHECKS_DIR,
+    timeline: Timeline | None = None,
+    training: str = "shared",
 ) -> GradingResult:
     """Grade ``submission``: the exercise file (``.py`` or ``.ipynb``) or a directory holding it.
 
     A directory holding both editions is graded by the one that differs from the released
     template; when both differ, both are graded and the higher score counts (with a note).
+    ``timeline`` (if given) records where the time goes (``autograder grade --profile``);
+    ``training`` is one of ``TRAINING_MODES``.
     """
+    if training not in TRAINING_MODES:
+        raise ValueError(f"training must be one of {TRAINING_MODES}, not {training!r}")
     started = time.monotonic()
     result = GradingResult(grader_version=__version__, submission=str(submission))
     try:
@@ -130,17 +148,21 @@ def grade_submission(
             t.output = f"Not run: {exc}"
         result.execution_time = time.monotonic() - started
         return result
-    graded = [
-        _grade_edition(
-            path,
-            limits=limits or Limits(),
-            isolation=isolation,
-            data_root=data_root,
-            select=select,
-            checks_dir=checks_dir,
+    timeline = timeline if timeline is not None else Timeline()
+    graded: list[GradingResult] = []
+    for path in editions.files:
+        graded.append(
+            _grade_edition(
+                path,
+                limits=limits or Limits(),
+                isolation=isolation,
+                data_root=data_root,
+                select=select,
+                checks_dir=checks_dir,
+                timeline=timeline,
+                training=training,
+            )
         )
-        for path in editions.files
-    ]
     # the higher score counts; of equal ones, a graded one, then the first (the .py)
     result = max(graded, key=lambda r: (r.score, r.status == GRADED, -graded.index(r)))
     notes = [editions.note] if editions.note else []
@@ -168,6 +190,8 @@ def _grade_edition(
     data_root: str | None,
     select: str | None,
     checks_dir: Path,
+    timeline: Timeline,
+    training: str,
 ) -> GradingResult:
     """Grade one exercise file (a notebook is turned into the .py it stands for)."""
     result = GradingResult(grader_version=__version__, submission=str(path))
@@ -181,6 +205,8 @@ def _grade_edition(
                 data_root=data_root,
                 select=select,
                 checks_dir=checks_dir,
+                timeline=timeline,
+                training=training,
             )
             for t in result.tests:
                 t.output = prepared.translate(t.output)
@@ -204,32 +230,63 @@ def _grade_file(
     data_root: str | None,
     select: str | None,
     checks_dir: Path,
+    timeline: Timeline,
+    training: str,
 ) -> None:
-    """Run the hidden checks against the Python file ``path``; fill in ``result``."""
-    sandbox = Sandbox(
-        path,
-        limits=limits,
-        isolation=isolation,
-        hidden=data_locations(data_root),
-        companions=(EXERCISE_UTILS_PATH,),
-    )
-    plugin = GradingPlugin(
-        sandbox=sandbox,
-        context={"data_root": data_root, "timeout_scale": limits.timeout_scale},
-    )
+    """Run the hidden checks against the Python file ``path``; fill in ``result``.
+
+    With ``training="separate"``, two student processes run the submission, under the same
+    rules: one answers the checks' probes in turn, the other (the trainer) runs compare_runs'
+    training for the accuracy checks from the start; with ``"shared"``, one process does all.
+    The student processes import torch while the grader imports pytest and torch.
+    """
+
+    def sandbox(lane: str) -> Sandbox:
+        return Sandbox(
+            path,
+            limits=limits,
+            isolation=isolation,
+            hidden=data_locations(data_root),
+            companions=(EXERCISE_UTILS_PATH,),
+            lane=lane,
+            record=timeline.add,
+        )
+
+    student = sandbox("student")
+    trainer = sandbox("trainer") if training == "separate" else None
     try:
-        sandbox.begin()  # the student process imports torch while pytest collects
+        student.begin()
+        if trainer is not None and not select:  # with --select: only if an accuracy check asks
+            trainer.begin()
+        with timeline.span("import pytest, torch and the checks' helpers"):
+            from autograder.grading.plugin import GradingPlugin
+        plugin = GradingPlugin(
+            sandbox=student,
+            trainer=trainer,
+            context={"data_root": data_root, "timeout_scale": limits.timeout_scale},
+            timeline=timeline,
+        )
         _run_checks(plugin, select=select, checks_dir=checks_dir)
     finally:
-        sandbox.close()
+        student.close()
+        if trainer is not None:
+            trainer.close()
     result.tests = plugin.test_results()
-    result.isolation = sandbox.isolation
-    if sandbox.isolation_note:
-        result.extra["isolation_note"] = sandbox.isolation_note
-    result.student_output = sandbox.student_output()
-    result.extra["tampered_torch"] = sorted(sandbox.tampered)
-    result.extra["process_starts"] = sandbox.starts
-    import_error = sandbox.import_error
+    result.isolation = student.isolation
+    if student.isolation_note:
+        result.extra["isolation_note"] = student.isolation_note
+    result.student_output = student.student_output()
+    trainer_output = trainer.student_output() if trainer is not None else ""
+    if trainer_output.strip():
+        result.student_output += (
+            f"\n--- output of the process that trained compare_runs' models ---\n{trainer_output}"
+        )
+    tampered = student.tampered | (trainer.tampered if trainer is not None else set())
+    result.extra["tampered_torch"] = sorted(tampered)
+    result.extra["process_starts"] = student.starts
+    if trainer is not None:
+        result.extra["trainer_process_starts"] = trainer.starts
+    import_error = student.import_error  # the trainer alone failing fails only its checks
     if import_error is not None:
         result.status, result.reason = COULD_NOT_GRADE, str(import_error)
     elif plugin.internal_errors:
@@ -263,6 +320,8 @@ def grade_and_write(
     isolation: str = "auto",
     data_root: str | None = None,
     select: str | None = None,
+    timeline: Timeline | None = None,
+    training: str = "shared",
 ) -> GradingResult:
     """Grade ``submission`` as a command does, and write its results JSON to ``out`` (if given).
 
@@ -273,6 +332,7 @@ def grade_and_write(
     (``autograder.platforms.runtime``).
     """
     started = time.monotonic()
+    timeline = timeline if timeline is not None else Timeline()
     become_subreaper()  # orphans of the student process become ours, and are killed below
     try:
         result = grade_submission(
@@ -281,15 +341,19 @@ def grade_and_write(
             isolation=isolation,
             data_root=data_root,
             select=select,
+            timeline=timeline,
+            training=training,
         )
     except Exception as exc:
         result = grader_failure(str(submission), exc, time.monotonic() - started)
     finally:
         kill_descendants()
+        timeline.note_cpu()
     result = result.cleaned()
     # written last, after every student process is gone: nothing can overwrite it
     if out:
-        write_results(result, out)
+        with timeline.span("write the results"):
+            write_results(result, out)
     return result
 
 

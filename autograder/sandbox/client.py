@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
 import os
 import resource
 import shutil
@@ -32,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,7 +283,11 @@ class Sandbox:
     ``hidden`` are the grader's data locations (Fashion-MNIST, its decoded cache): masked in the
     sandbox wherever they would be visible. ``companions`` are files put beside the submission
     (the grader's copies of what the release ships with it, importable as in the student's
-    folder).
+    folder). ``start_call`` sends a request without waiting for its reply (a long probe runs
+    while the grader does other work); the next ``call`` of that probe receives it.
+    ``record(lane, name, start, end)``, if given, is told when the process started, imported
+    torch and the submission, and how long each call took (``time.monotonic()`` readings), on
+    the lane named ``lane``; the times the student process reports are checked for sense first.
     """
 
     submission: Path
@@ -295,6 +301,8 @@ class Sandbox:
     output_dropped: int = 0
     starts: int = 0
     isolation_note: str = ""  # why "auto" fell back to process isolation, if it did
+    lane: str = "student"  # the name of this process in a timeline
+    record: Callable[[str, str, float, float], None] | None = None
 
     def __post_init__(self) -> None:
         self.submission = Path(self.submission)
@@ -315,6 +323,13 @@ class Sandbox:
         self._timed_out: dict[str, float] = {}
         self._crashes: dict[str, int] = {}
         self._started_at = time.monotonic()
+        self._spawned_at = self._sent_at = 0.0
+        # a request sent by start_call: (probe, deadline, what went wrong sending it)
+        self._pending: tuple[str, float, SandboxError | None] | None = None
+
+    def _record(self, name: str, start: float, end: float) -> None:
+        if self.record is not None:
+            self.record(self.lane, name, start, end)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -381,6 +396,7 @@ class Sandbox:
         drain = _OutputDrain(out_r, self.limits.output_bytes)
         drain.start()
         self.starts += 1
+        self._spawned_at = time.monotonic()
         return _Process(popen, req_w, rep_r, drain, staging)
 
     def begin(self) -> None:
@@ -430,6 +446,7 @@ class Sandbox:
             error = hello.get("error") if isinstance(hello, dict) else None
             raise SubmissionDoesNotImport(error if isinstance(error, dict) else {})
         self._note_tampering(hello)
+        self._record_startup(hello, time.monotonic())
         if self._import_report is None:
             defined = hello.get("defined")
             self._import_report = {
@@ -437,6 +454,21 @@ class Sandbox:
                 "tampered": sorted(self.tampered),
                 "isolation": self.isolation,
             }
+
+    def _record_startup(self, hello: dict[str, Any], received: float) -> None:
+        """Record the start-up of the process from the times it reports, if they make sense
+        (increasing, between its start and its hello); else as one span."""
+        reported = hello.get("timings")
+        names = ("started", "torch", "imported")
+        times = [reported.get(n) for n in names] if isinstance(reported, dict) else []
+        points = [self._spawned_at, *times, received]
+        sane = all(type(t) is float for t in times) and len(times) == len(names)
+        if sane and all(a <= b for a, b in itertools.pairwise(points)):
+            self._record("start python", points[0], points[1])
+            self._record("import torch", points[1], points[2])
+            self._record("import the submission", points[2], points[3])
+        else:
+            self._record("start, import torch and the submission", self._spawned_at, received)
 
     def _note_tampering(self, message: dict[str, Any]) -> None:
         """Add what the student process reports as replaced; only names the grader watches."""
@@ -506,8 +538,40 @@ class Sandbox:
 
         The limit covers sending the request (a process that does not read it is late too)
         and receiving the reply. A late, undecodable or oversized reply kills the process;
-        the next call starts a fresh one.
+        the next call starts a fresh one. After ``start_call(probe)``, this receives that
+        call's reply instead (its limit counted from when it was sent; ``kwargs`` unused).
         """
+        if self._pending is not None:
+            name, deadline, error = self._pending
+            if name != probe:  # a bug of the grader's: the started call stays pending
+                raise RuntimeError(f"call({probe!r}) while {name!r} is still running")
+            self._pending = None
+            if error is not None:
+                raise error
+            return self._receive(probe, deadline, seconds=timeout * self.limits.timeout_scale)
+        seconds = timeout * self.limits.timeout_scale
+        deadline = self._send(probe, kwargs, seconds)
+        return self._receive(probe, deadline, seconds=seconds)
+
+    def start_call(self, probe: str, *, timeout: float, **kwargs: Any) -> None:
+        """Send ``probe``'s request and return without waiting for the reply.
+
+        Waits for the process to have imported the submission first. Whatever goes wrong
+        (the submission does not import, the request is not read in time) is raised by the
+        next ``call(probe)``, as if that call had run it.
+        """
+        if self._pending is not None:
+            raise RuntimeError(f"start_call({probe!r}) while {self._pending[0]!r} is running")
+        seconds = timeout * self.limits.timeout_scale
+        try:
+            deadline = self._send(probe, kwargs, seconds)
+        except SandboxError as exc:
+            self._pending = (probe, 0.0, exc)
+        else:
+            self._pending = (probe, deadline, None)
+
+    def _send(self, probe: str, kwargs: dict[str, Any], seconds: float) -> float:
+        """Send ``probe``'s request; return the deadline of its reply."""
         if probe in self._timed_out:
             raise StudentTimeout(probe, self._timed_out[probe], repeated=True)
         if self._crashes.get(probe, 0) >= 3:
@@ -519,23 +583,42 @@ class Sandbox:
         self.import_report()
         proc = self._proc
         assert proc is not None
-        seconds = timeout * self.limits.timeout_scale
-        deadline = time.monotonic() + seconds
+        self._sent_at = time.monotonic()
+        deadline = self._sent_at + seconds
         try:
             protocol.send(proc.req_w, {"probe": probe, "kwargs": kwargs}, deadline=deadline)
+        except protocol.ChannelTimeout:
+            self._kill()
+            self._timed_out[probe] = seconds
+            raise StudentTimeout(probe, seconds) from None
+        except (protocol.ChannelClosed, BrokenPipeError):
+            raise self._crashed(probe, proc) from None
+        return deadline
+
+    def _crashed(self, probe: str, proc: _Process) -> StudentCrashed:
+        tail = proc.drain.tail_text()
+        code = self._wait_or_kill(proc)
+        self._crashes[probe] = self._crashes.get(probe, 0) + 1
+        return StudentCrashed(probe, code, tail)
+
+    def _receive(self, probe: str, deadline: float, *, seconds: float) -> Any:
+        """The reply to ``probe``'s request, sent before; its result, or the student's error."""
+        proc = self._proc
+        if proc is None:  # killed since the request was sent (cannot happen between calls)
+            raise StudentCrashed(probe, None, "")
+        try:
             reply = protocol.recv(proc.rep_r, deadline=deadline)
         except protocol.ChannelTimeout:
             self._kill()
             self._timed_out[probe] = seconds
             raise StudentTimeout(probe, seconds) from None
         except (protocol.ChannelClosed, BrokenPipeError):
-            tail = proc.drain.tail_text()
-            code = self._wait_or_kill(proc)
-            self._crashes[probe] = self._crashes.get(probe, 0) + 1
-            raise StudentCrashed(probe, code, tail) from None
+            raise self._crashed(probe, proc) from None
         except protocol.ProtocolError as exc:
             self._kill()
             raise MalformedReply(probe, str(exc)[:200]) from None
+        finally:
+            self._record(probe, self._sent_at, time.monotonic())
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
             self._kill()
             raise MalformedReply(probe, "not a reply")

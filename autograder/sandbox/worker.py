@@ -12,6 +12,7 @@ import importlib.util
 import os
 import resource
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -85,12 +86,14 @@ def import_submission(path: Path):
 
 def serve(submission: Path, fd_in: int, fd_out: int, *, max_processes: int = 0) -> None:
     """Import ``submission`` and answer requests; ``max_processes`` > 0 caps RLIMIT_NPROC first."""
+    started = time.monotonic()
     import torch
 
     from . import probes, protocol, tamper
 
     torch.set_num_threads(int(os.environ.get("BNGC_THREADS", "1")))
     fingerprint = tamper.torch_fingerprint()
+    torch_imported = time.monotonic()
     if max_processes > 0:  # before any student code: it cannot raise the limit again
         resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
     try:
@@ -98,6 +101,7 @@ def serve(submission: Path, fd_in: int, fd_out: int, *, max_processes: int = 0) 
     except BaseException as exc:  # SyntaxError, ImportError, SystemExit at import, ...
         protocol.send(fd_out, {"ok": False, "error": describe_exception(exc, submission)})
         return
+    imported = time.monotonic()
     sys.stdout.flush()
     sys.stderr.flush()
     protocol.send(
@@ -106,6 +110,8 @@ def serve(submission: Path, fd_in: int, fd_out: int, *, max_processes: int = 0) 
             "ok": True,
             "defined": [n for n in REQUIRED_NAMES + BONUS_NAMES if hasattr(module, n)],
             "tampered": tamper.changed_since(fingerprint),
+            # for the grader's --profile timeline (time.monotonic() is the machine's clock)
+            "timings": {"started": started, "torch": torch_imported, "imported": imported},
         },
     )
     while True:

@@ -13,47 +13,16 @@ import time
 
 import torch
 
-from autograder.grading.data import grading_splits, standardise
+from autograder.grading.checks.training import splits, trained_runs
+from autograder.grading.data import standardise
 from autograder.grading.feedback import Cause, CheckFailed, expect
 from autograder.grading.markers import points, tag
 from autograder.grading.settings import FMNIST_RUN as RUN
 from autograder.sandbox.modelspec import RebuildError, build_model
-from autograder.sandbox.replies import TrainReply
 
 pytestmark = tag("accuracy")
 
 CHUNK = 1000  # test images per forward pass
-
-
-def _splits(grading):
-    return grading.cached(
-        "fmnist-splits",
-        lambda: grading_splits(
-            n_train=RUN.n_train,
-            n_val=RUN.n_val,
-            seed=RUN.subset_seed,
-            root=grading.context.get("data_root"),
-        ),
-    )
-
-
-def trained_runs(grading, probe) -> TrainReply:
-    splits = _splits(grading)
-    return probe(
-        "compare_runs_train",
-        key="fmnist",
-        layers=RUN.layers,
-        train_x=standardise(splits.train_x),
-        train_y=splits.train_y,
-        val_x=standardise(splits.val_x),
-        val_y=splits.val_y,
-        batch_size=RUN.batch_size,
-        val_batch_size=RUN.val_batch_size,
-        epochs=RUN.epochs,
-        lr=RUN.lr,
-        max_norm=RUN.max_norm,
-        seed=RUN.seed,
-    )
 
 
 def test_accuracy(grading, probe, name: str) -> float:
@@ -86,8 +55,8 @@ def test_accuracy(grading, probe, name: str) -> float:
             hint="use torch.nn layers only (Linear, BatchNorm1d, ReLU, ...), no custom classes, "
             "and return the model you trained.",
         ) from None
-    splits = _splits(grading)
-    x = standardise(splits.test_x)  # (10000, 1, 28, 28)
+    data = splits(grading)
+    x = standardise(data.test_x)  # (10000, 1, 28, 28)
     budget = RUN.evaluation_seconds * grading.context.get("timeout_scale", 1.0)
     model.eval()
     correct, started = 0, time.monotonic()
@@ -97,7 +66,7 @@ def test_accuracy(grading, probe, name: str) -> float:
                 logits = model(x[i : i + CHUNK])  # (CHUNK, 10)
                 if logits.dim() != 2 or logits.shape[0] != len(x[i : i + CHUNK]):
                     raise ValueError(f"outputs of shape {tuple(logits.shape)}")
-                correct += (logits.argmax(dim=1) == splits.test_y[i : i + CHUNK]).sum().item()
+                correct += (logits.argmax(dim=1) == data.test_y[i : i + CHUNK]).sum().item()
                 elapsed = time.monotonic() - started
                 if elapsed * len(x) / (i + CHUNK) > budget:
                     raise CheckFailed(

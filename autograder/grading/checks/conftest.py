@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from autograder.grading.checks.training import start_training
 from autograder.grading.plugin import GradingPlugin
 from autograder.grading.settings import TIMEOUTS
 from autograder.paths import SOLUTION_PATH
@@ -30,15 +32,37 @@ def grading(request: pytest.FixtureRequest) -> GradingPlugin:
 class Probe:
     """``probe("add_batchnorm", layers=..., ...)`` runs a probe in the student process with
     its time limit and returns its typed reply (``sandbox.replies``), validated; results of
-    identical calls are shared between checks. A reply that fails validation fails the checks
-    that asked for it (``MalformedReply``), like any other protocol violation."""
+    identical calls are shared between checks (by ``key``). A reply that fails validation
+    fails the checks that asked for it (``MalformedReply``), like any other protocol violation.
+
+    ``probe.start(name, key=..., ...)`` sends the request without waiting; the first
+    ``probe(name, key=...)`` then receives its reply (``lazy_kwargs``: the arguments, computed
+    only if the request was not sent before)."""
 
     def __init__(self, grading: GradingPlugin) -> None:
         self.grading = grading
+        self._started: set[str] = set()
 
-    def __call__(self, name: str, *, key: str | None = None, **kwargs: Any) -> Any:
+    def start(self, name: str, *, key: str, **kwargs: Any) -> None:
+        sandbox = self.grading.sandbox_for(name)
+        sandbox.start_call(name, timeout=TIMEOUTS[name], **to_wire(kwargs))
+        self._started.add(f"{name}:{key}")
+
+    def __call__(
+        self,
+        name: str,
+        *,
+        key: str | None = None,
+        lazy_kwargs: Callable[[], dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         def run() -> Any:
-            raw = self.grading.sandbox.call(name, timeout=TIMEOUTS[name], **to_wire(kwargs))
+            sandbox = self.grading.sandbox_for(name)
+            if f"{name}:{key}" in self._started:
+                sent: dict[str, Any] = {}  # start() sent them
+            else:
+                sent = to_wire(lazy_kwargs() if lazy_kwargs is not None else kwargs)
+            raw = sandbox.call(name, timeout=TIMEOUTS[name], **sent)
             try:
                 return from_wire(REPLY_TYPES[name], raw)
             except InvalidReply as exc:
@@ -54,6 +78,24 @@ def probe(grading: GradingPlugin) -> Probe:
     return Probe(grading)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _accuracy_training(
+    request: pytest.FixtureRequest, grading: GradingPlugin, probe: Probe
+) -> None:
+    """Before the first check: start the accuracy checks' training in its own student process,
+    if any accuracy check is to run (it then trains while the other checks run)."""
+    if grading.trainer is None:
+        return
+    wanted = any(
+        m.args and m.args[0] == "accuracy"
+        for item in request.session.items
+        for m in item.iter_markers("tag")
+    )
+    if wanted:
+        with grading.timeline.span("start the accuracy training"):
+            start_training(grading, probe)
+
+
 def _load_reference() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bngc_reference_solution", SOLUTION_PATH)
     module = importlib.util.module_from_spec(spec)
@@ -64,4 +106,9 @@ def _load_reference() -> ModuleType:
 @pytest.fixture(scope="session")
 def reference(grading: GradingPlugin) -> ModuleType:
     """The reference solution, imported here in the trusted process."""
-    return grading.cached("reference", _load_reference)
+
+    def load() -> ModuleType:
+        with grading.timeline.span("import the reference solution"):
+            return _load_reference()
+
+    return grading.cached("reference", load)
