@@ -367,12 +367,27 @@ def test_experiment_cells_get_notebook_advice_not_script_advice():
     assert "__name__" not in said and f"`{EXPERIMENT_TAG}`" in said and "Here:" not in said
 
 
+def _with_a_magic(source: Path, path: Path) -> None:
+    """Copy notebook ``source`` to ``path`` with an IPython line magic in its first code cell."""
+    nb = json.loads(source.read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    cell["source"] = "%matplotlib inline\n" + text
+    path.write_text(json.dumps(nb), encoding="utf-8")
+
+
 def test_without_the_notebooks_extra_grading_a_notebook_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
+    """A v4 notebook of plain Python needs no extra (it is read as JSON); IPython syntax needs
+    IPython, and a grader without it says what to install."""
+    for name in ("nbformat", "IPython", "IPython.core.inputtransformer2"):
+        monkeypatch.setitem(sys.modules, name, None)  # `import ...` fails
     path = tmp_path / "batchnorm_gradclip_exercise.ipynb"
     shutil.copy(REFERENCE_NOTEBOOK_PATH, path)
-    monkeypatch.setitem(sys.modules, "nbformat", None)  # `import nbformat` fails
+    with prepared_submission(path) as prepared:
+        assert "def add_batchnorm" in prepared.path.read_text()
+    _with_a_magic(REFERENCE_NOTEBOOK_PATH, path)
     missing = pytest.raises(NotebookSupportMissing, match=r"pip install -e '\.\[notebooks\]'")
     with missing, prepared_submission(path):
         pass
@@ -384,10 +399,10 @@ def test_without_the_notebooks_extra_grading_a_notebook_says_what_to_install(
 def test_grade_without_the_notebooks_extra_is_a_grader_error(tmp_path: Path):
     """`autograder grade x.ipynb` where nbformat is missing: exit 1, a message, a results file."""
     path = tmp_path / "batchnorm_gradclip_exercise.ipynb"
-    shutil.copy(REFERENCE_NOTEBOOK_PATH, path)
+    _with_a_magic(REFERENCE_NOTEBOOK_PATH, path)
     out = tmp_path / "results.json"
     code = (
-        "import sys; sys.modules['nbformat'] = None\n"
+        "import sys; sys.modules['IPython'] = None\n"
         "from autograder.cli import main\n"
         f"sys.exit(main(['grade', {str(path)!r}, '--out', {str(out)!r}, '--quiet']))\n"
     )

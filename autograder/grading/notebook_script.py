@@ -182,15 +182,26 @@ _NAME_ERROR = re.compile(r"NameError\b.*?name '(\w+)' is not defined")
 _EXPERIMENT_ADVICE_MARK = "In a notebook, a cell that runs the experiment"
 
 
-class _Notebook(dict):
-    """A v4 notebook read as plain JSON: ``nb.cells`` as nbformat's nodes have it."""
+class _Node(dict):
+    """A JSON object of a notebook read as plain JSON, with nbformat's attribute access
+    (``nb.cells``, ``cell.metadata``)."""
 
-    @property
-    def cells(self) -> list[Any]:
-        return self["cells"]
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
-def _plain_v4(data: Any) -> _Notebook | None:
+def _nodes(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _Node((k, _nodes(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [_nodes(v) for v in value]
+    return value
+
+
+def _plain_v4(data: Any) -> _Node | None:
     """A v4 notebook from its JSON, sources joined into strings; None if not a v4 notebook.
 
     Reading v4 as JSON spares the grader nbformat's import (its schema validator costs about
@@ -205,7 +216,7 @@ def _plain_v4(data: Any) -> _Notebook | None:
                 parts = cell["source"]
                 if all(isinstance(part, str) for part in parts):
                     cell["source"] = "".join(parts)
-    return _Notebook(data)
+    return _nodes(data)
 
 
 def read_notebook(path: str | Path) -> Any:
