@@ -371,13 +371,16 @@ class GraderPool:
 
     # -- grading ---------------------------------------------------------------------------------
 
-    def grade(self, submission: str | os.PathLike, out: str | os.PathLike) -> GradingReply:
+    def grade(
+        self, submission: str | os.PathLike, out: str | os.PathLike, *, timeout: float | None = None
+    ) -> GradingReply:
         """Grade ``submission`` (a directory or the exercise file) into the results file ``out``.
 
         Returns when the grading completed (whatever the score; also a grader error, which is
-        then in the results file); raises ``GradingTimedOut`` or ``GradingFailed`` when it did
-        not (no results file is written by the grading then).
+        then in the results file); raises ``GradingTimedOut`` (after ``timeout`` seconds, default
+        the pool's) or ``GradingFailed`` when it did not (the grading wrote no results file then).
         """
+        seconds = self.timeout if timeout is None else timeout
         request = {
             "submission": str(Path(submission).absolute()),
             "out": str(Path(out).absolute()),
@@ -390,13 +393,13 @@ class GraderPool:
             server = self._take()
             started = time.monotonic()
             try:
-                reply = server.ask(request, timeout=self.timeout)
+                reply = server.ask(request, timeout=seconds)
             except _Late:
                 tail = self._discard(server, stop=True)
                 raise GradingTimedOut(
-                    f"the grader did not finish in {self.timeout:g} s (grading server "
+                    f"the grader did not finish in {seconds:g} s (grading server "
                     f"{server.pid} stopped; a fresh one takes over)",
-                    seconds=self.timeout,
+                    seconds=seconds,
                     log_tail=tail,
                 ) from None
             except _Broken as exc:
@@ -410,7 +413,7 @@ class GraderPool:
                 raise GradingFailed(
                     f"{exc}{said}" + (f": {last[0].strip()}" if last else ""), log_tail=tail
                 ) from None
-            seconds = time.monotonic() - started
+            took = time.monotonic() - started
             server.gradings += 1
             if reply.get("retire"):
                 self._discard(server, stop=False)
@@ -424,7 +427,7 @@ class GraderPool:
             status=str(reply.get("status")),
             score=float(reply.get("score") or 0.0),
             max_score=float(reply.get("max_score") or 0.0),
-            seconds=seconds,
+            seconds=took,
             isolation=reply.get("isolation"),
             isolation_note=str(reply.get("isolation_note") or ""),
             reason=str(reply.get("reason") or ""),
