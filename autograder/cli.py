@@ -17,6 +17,10 @@ from autograder import __version__
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "grade": ("autograder.grading.command", "grade one submission and write a results.json"),
+    "grade-batch": (
+        "autograder.grading.batch_command",
+        "grade many submissions into a folder, the grader's process reused",
+    ),
     "template": (
         "autograder.authoring.template",
         "regenerate the student template from the solution",

@@ -25,6 +25,7 @@ from autograder.github import batch as gh_batch
 from autograder.github import deadlines as gh_deadlines
 from autograder.github import roster as gh_roster
 from autograder.github import student as gh_student
+from autograder.grading.pool import GraderPool
 from autograder.paths import EXERCISE_FILE, SOLUTION_PATH, SOLUTIONS_DIR
 from autograder.sandbox.names import EXERCISE_NOTEBOOK
 from tests.student_repos import (
@@ -643,11 +644,21 @@ def real_class(tmp_path_factory: pytest.TempPathFactory) -> dict:
         encoding="utf-8",
     )
     out = root / "results"
-    code = cli_main(
-        ["grade-repos", str(roster), "--out", str(out), "--deadline", DEADLINE, "--jobs", "2"]
-    )
+    replies = []  # every grading of the batch, as its grading server answered it
+    grade = GraderPool.grade
+
+    def noted(pool: GraderPool, *args, **kwargs):
+        replies.append(grade(pool, *args, **kwargs))
+        return replies[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(GraderPool, "grade", noted)
+        code = cli_main(
+            ["grade-repos", str(roster), "--out", str(out), "--deadline", DEADLINE, "--jobs", "2"]
+        )
     rows = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
     return {
+        "replies": replies,
         "code": code,
         "rows": rows,
         "late_shas": late_shas,
@@ -695,6 +706,9 @@ def test_real_grading_of_a_class(real_class: dict) -> None:
     assert "extra_data" not in feedback and "Traceback" not in feedback
     kept = real_class["out"] / "submissions" / "full" / EXERCISE_FILE
     assert kept.read_bytes() == SOLUTION_PATH.read_bytes()
+    # graded by at most --jobs grading servers, each reused: the grader started at most twice
+    replies = real_class["replies"]
+    assert len(replies) == 4 and len({r.server_pid for r in replies}) <= 2
 
 
 def test_symbolic_links_are_checked_out_as_plain_files(fake_class: dict, tmp_path: Path) -> None:

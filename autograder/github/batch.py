@@ -8,6 +8,7 @@ result still stands: ``reuse``), ``feedback/<student>.md`` (what the student rea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -28,6 +29,7 @@ from autograder.github.results_dir import SUBMISSIONS_DIR, write_summary
 from autograder.github.reuse import load_previous, write_head
 from autograder.github.roster import RosterRow, read_roster, select_shard
 from autograder.github.student import RepoResult, StudentGrader, could_not_grade_results, now
+from autograder.grading.pool import GraderPool
 from autograder.grading.results import GRADER_ERROR
 from autograder.sandbox.isolation import ISOLATIONS
 
@@ -89,6 +91,10 @@ def grade_repos(
     A student's result in ``previous`` (default: ``out_dir`` itself) that still stands for the
     commit to grade is kept as it is (copied when ``previous`` is another folder); ``force``
     regrades everyone. New results carry ``run_id`` (default: the batch's start, UTC ISO-8601).
+
+    With the default grader (no ``grader_command``), students are graded by a ``GraderPool`` of
+    ``jobs`` grading servers, started as the first students need them: the grader's process is
+    reused across students, each student's code still runs in fresh sandboxed processes.
     """
     from autograder.authoring.release import build_release
     from autograder.github.answers import ANSWERS_FILE
@@ -131,6 +137,16 @@ def grade_repos(
     results: list[RepoResult] = []  # appended to on this thread only, as futures complete
     tmp = None if workdir else tempfile.TemporaryDirectory(prefix="grade-repos-")
     root = Path(workdir) if workdir else Path(tmp.name)  # type: ignore[union-attr]
+    servers = contextlib.ExitStack()
+    if grader_command is None:
+        grader.pool = servers.enter_context(
+            GraderPool(
+                workers=jobs,
+                isolation=isolation,
+                timeout=grade_timeout,
+                env=grader.grader_env(),
+            )
+        )
     try:
 
         def one(row: RosterRow) -> RepoResult:
@@ -179,6 +195,7 @@ def grade_repos(
                     f"({res.details.get('seconds', 0):.1f} s) {note}"
                 )
     finally:
+        servers.close()
         if tmp is not None:
             tmp.cleanup()
     results.sort(key=lambda r: r.student.lower())

@@ -5,8 +5,10 @@ For each roster row (columns ``student,repo`` and optionally ``deadline``, the s
 repository, picks the last commit at or before the student's deadline (committer date; later
 commits make the row *late*; with ``--late-days N --late-penalty P`` the last commit up to N days
 after it, P % of the maximum off per started day), compares the protected files with the manifest
-of the current release (any change is reported as tampering and undone), grades the exercise with
-``python -m autograder grade`` in a subprocess of its own, and writes ``DIR/<student>.json``: the
+of the current release (any change is reported as tampering and undone), grades the exercise as
+``python -m autograder grade`` does, in one of ``--jobs`` long-lived grading servers
+(``grading.pool``: the grader starts once, each student's code runs in fresh sandboxed
+processes), and writes ``DIR/<student>.json``: the
 results JSON plus ``student, repo, commit, committed_at, late, tampered, error, isolation,
 grader_version, graded_at, run_id, deadline, raw_score, late_days, penalty, answers,
 answers_source`` (``score`` after the penalty); ``DIR/feedback/<student>.md``, what the student

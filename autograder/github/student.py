@@ -3,7 +3,9 @@
 ``StudentGrader.grade`` never raises for a problem of the repository (missing, empty, no exercise
 file, no commit before the deadline) or of the grader: the ``RepoResult`` carries the error and a
 results JSON that says it. The grader runs as ``python -m autograder grade`` in a process of its
-own, with an environment that holds no token or secret. A previous result still valid for the
+own, or, when a ``GraderPool`` is given (grade-repos gives one), in one of the pool's grading
+servers, which grade exactly as that command does but start once for many students; either way
+with an environment that holds no token or secret. A previous result still valid for the
 commit to grade (``reuse``) is kept as it is instead; the student's own deadline (roster) and the
 late policy decide the commit and the penalty; the written answers and the graded file(s) of the
 commit are collected.
@@ -32,12 +34,15 @@ from autograder.github.git import Git, NoCommitBeforeDeadline, RepoError
 from autograder.github.reuse import GradingKey, grader_fingerprint, regrade_reason
 from autograder.github.roster import RosterRow
 from autograder.grading.gradescope import to_gradescope
+from autograder.grading.pool import GraderPool, GradingFailed, GradingTimedOut
 from autograder.grading.process import run_grading_process
 from autograder.grading.results import COULD_NOT_GRADE, GRADER_ERROR, MAX_SCORE, not_graded
 from autograder.grading.submission import SubmissionNotFound, find_submission
 from autograder.paths import REPO_ROOT
 from autograder.sandbox.names import EDITIONS, EXERCISE_FILE, EXERCISE_NOTEBOOK
 
+# The grader's command line; with it, a pool's servers can grade instead (``StudentGrader.pool``)
+DEFAULT_GRADER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "autograder", "grade")
 _SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|^GH_|^GITHUB_")
 
 
@@ -146,7 +151,10 @@ class StudentGrader:
     originals: dict[str, bytes]
     git: Git = field(default_factory=Git)
     deadline: datetime | None = None
-    grader_command: Sequence[str] = (sys.executable, "-m", "autograder", "grade")
+    grader_command: Sequence[str] = DEFAULT_GRADER_COMMAND
+    # grading servers to grade with instead of a `grade` process per student (only for the
+    # default grader_command; the pool's timeout and isolation are this grader's)
+    pool: GraderPool | None = None
     grade_timeout: float = 1800.0
     isolation: str = "auto"  # passed to `grade --isolation`
     late_policy: LatePolicy = field(default_factory=LatePolicy)
@@ -160,6 +168,31 @@ class StudentGrader:
         return {k: v for k, v in os.environ.items() if not _SECRET_ENV.search(k.upper())}
 
     def run_grader(self, submission: Path, out_json: Path) -> dict[str, Any]:
+        """Grade ``submission`` into ``out_json`` and return the results JSON; ``GraderFailed``
+        when the grader did not finish, failed, or isolated the code otherwise than asked."""
+        if self.pool is not None and tuple(self.grader_command) == DEFAULT_GRADER_COMMAND:
+            returncode, stderr = self._grade_in_pool(self.pool, submission, out_json)
+        else:
+            returncode, stderr = self._grade_in_process(submission, out_json)
+        if returncode != 0:
+            tail = self.git.clean(stderr) or "no message"
+            raise GraderFailed(f"the grader exited with status {returncode}: {tail}")
+        try:
+            data = json.loads(out_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise GraderFailed(f"the grader wrote no valid results JSON: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
+            raise GraderFailed("the grader's results JSON has no 'tests' list")
+        used = str((data.get("extra_data") or {}).get("isolation") or "")
+        if self.isolation != "auto" and used != self.isolation:
+            raise GraderFailed(
+                f"--isolation {self.isolation} was asked for, but the grader reports "
+                f"isolation {used or 'unknown'!r}; refusing its results"
+            )
+        return data
+
+    def _grade_in_process(self, submission: Path, out_json: Path) -> tuple[int, str]:
+        """``grader_command`` in a process of its own: its exit status and stderr."""
         cmd = [
             *self.grader_command,
             str(submission),
@@ -174,22 +207,18 @@ class StudentGrader:
             )
         except subprocess.TimeoutExpired as exc:
             raise GraderFailed(f"the grader did not finish in {self.grade_timeout:g} s") from exc
-        if proc.returncode != 0:
-            tail = self.git.clean(proc.stderr) or "no message"
-            raise GraderFailed(f"the grader exited with status {proc.returncode}: {tail}")
+        return proc.returncode, proc.stderr
+
+    @staticmethod
+    def _grade_in_pool(pool: GraderPool, submission: Path, out_json: Path) -> tuple[int, str]:
+        """A grading server of ``pool``: what ``grade`` would have exited with and printed."""
         try:
-            data = json.loads(out_json.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise GraderFailed(f"the grader wrote no valid results JSON: {exc}") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
-            raise GraderFailed("the grader's results JSON has no 'tests' list")
-        used = str((data.get("extra_data") or {}).get("isolation") or "")
-        if self.isolation != "auto" and used != self.isolation:
-            raise GraderFailed(
-                f"--isolation {self.isolation} was asked for, but the grader reports "
-                f"isolation {used or 'unknown'!r}; refusing its results"
-            )
-        return data
+            reply = pool.grade(submission, out_json)
+        except GradingTimedOut as exc:
+            raise GraderFailed(f"the grader did not finish in {exc.seconds:g} s") from exc
+        except GradingFailed as exc:
+            raise GraderFailed(f"the grader failed: {exc}") from exc
+        return reply.exit_status, reply.stderr
 
     def key_for(self, deadline: datetime | None) -> GradingKey:
         """What a result graded now for ``deadline`` is graded with (``reuse``)."""
