@@ -1,4 +1,7 @@
-"""The corpus of student work, graded once through the real command line (2 at a time).
+"""The corpus of student work, graded once by two grading servers (``GraderPool``: what
+``grade-batch`` and ``grade-repos`` grade with; ``tests/test_pool.py`` shows that a server grades
+exactly as ``python -m autograder grade`` does, and the reference, the template, the editions and
+the hostile submissions are graded through that command line in their own tests).
 
 Every correct variant gets full marks in every section, every do-nothing stub gets 0 in every
 section, and every single mistake loses points only under its own function's tag (and
@@ -23,7 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict[str, Graded]:
     return grade_sources(
-        {e.name: e.source for e in ENTRIES}, tmp_path_factory.mktemp("corpus"), jobs=2
+        {e.name: e.source for e in ENTRIES}, tmp_path_factory.mktemp("corpus"), jobs=2, via="pool"
     )
 
 

@@ -1,6 +1,8 @@
 """Grading one submission: from the student's file to a ``GradingResult`` and its formats.
 
 * ``command``         the ``grade`` command (thin glue over ``runner``)
+* ``pool``            grading servers (``serve``) reused across gradings, for many submissions
+* ``batch_command``   the ``grade-batch`` command (many submissions through a ``pool``)
 * ``runner``          the edition to grade, the sandbox, the hidden checks under pytest, the result
 * ``submission``      finding the file(s) to grade; ``notebook_script`` turns a notebook into one
 * ``plugin``          the pytest plugin: metadata from ``markers``, outcomes to ``TestResult``s
