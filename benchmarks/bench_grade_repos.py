@@ -5,7 +5,8 @@
 
 Builds ``--students`` local bare repositories (half with the reference solution, half with the
 untouched template, each with a commit after the deadline), grades them all with the real grader
-(``python -m autograder grade`` in a subprocess per student) once per ``--jobs`` value, and prints
+(grade-repos's pool of ``--jobs`` grading servers; ``bench_batch.py`` compares it with a
+``python -m autograder grade`` process per student) once per ``--jobs`` value, and prints
 the wall time, the time per student, the speed-up over one job, the isolation the grader used
 and the load average before and after each run. Not a test: timings on a shared machine vary;
 the numbers are reported, not asserted (the tests prove that two jobs overlap, without clocks).
