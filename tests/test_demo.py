@@ -201,6 +201,7 @@ def test_standardize_uses_training_statistics() -> None:
 @pytest.mark.parametrize("arch", demo_models.ARCHITECTURES)
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_models_work_with_add_batchnorm(arch: str, activation: str) -> None:
+    torch.manual_seed(0)  # the std check below is statistical (216 weights): fix the draw
     make = demo_models.model_factory(
         arch, (3, 32, 32), 10, depth=3, width=8, activation=activation, init_gain=5 / 3
     )
