@@ -9,8 +9,10 @@ and a command module imports its heavy dependencies (torch, pytest) inside ``run
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
+from typing import NoReturn
 
 from autograder import __version__
 
@@ -86,5 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.run(args) or 0)
 
 
+def run_and_exit(argv: list[str] | None = None) -> NoReturn:
+    """``main``, then exit the process: the entry point of ``python -m autograder`` and the script.
+
+    An interpreter that has imported torch spends 1-2 s of its exit in garbage collection over
+    objects that die with the process anyway (measured: 1.2 s after ``import torch``, 1.9 s with
+    ``torch._dynamo``, on 2 cores). Frozen, they are left to the operating system; atexit
+    handlers, finalizers (temporary folders) and the flushing of files still run.
+    """
+    code = main(argv)
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_and_exit()

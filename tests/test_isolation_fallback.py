@@ -67,5 +67,8 @@ def test_auto_isolation_falls_back_to_process_with_a_warning(failing_bwrap, tmp_
     r = json.loads(out.read_text())
     assert r["extra_data"]["isolation"] == "process"
     assert "uid map" in r["extra_data"]["isolation_note"]
+    # the first process, started in bubblewrap before its trial failed, is not a restart
+    assert r["extra_data"]["process_starts"] == 1
+    assert r["tests"][0]["score"] == r["tests"][0]["max_score"]
     err = capsys.readouterr().err
     assert "warning:" in err and "resource limits only" in err

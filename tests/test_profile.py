@@ -146,6 +146,18 @@ def test_grade_profile_writes_a_timeline_of_both_processes(tmp_path, training):
     assert "timeline written to" in proc.stdout and "wall " in proc.stdout
     if training == "separate":
         assert results["extra_data"]["trainer_process_starts"] == 1
+    # compare_runs' runs are the trainer's (both of them); the checks that wait for them run
+    # after the others, and every check is still reported in its numbered place
+    assert (trainer_lane, "compare_runs_protocol") in spans
+    assert ("student", "compare_runs_protocol") not in spans or training == "shared"
+    started = {
+        span["name"].split()[1]: span["start"]
+        for span in data["spans"]
+        if span["lane"] == "grader" and span["name"].startswith("check ")
+    }
+    assert started["6.1"] < started["4.1"] < started["5.1"]
+    numbers = [tuple(map(int, t["number"].split("."))) for t in results["tests"]]
+    assert numbers == sorted(numbers) and len(numbers) == 32
 
 
 @pytest.mark.slow

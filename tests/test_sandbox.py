@@ -20,7 +20,7 @@ from autograder.grading.results import MAX_EXTRA_ITEMS, GradingResult, TestResul
 from autograder.grading.runner import write_results
 from autograder.grading.table import render_table
 from autograder.paths import REPO_ROOT, SOLUTION_PATH
-from autograder.sandbox import client, isolation, protocol, tamper
+from autograder.sandbox import client, isolation, protocol
 from autograder.sandbox.client import (
     Sandbox,
     StudentCodeError,
@@ -414,19 +414,49 @@ def test_error_reports_are_capped_whatever_the_student_process_sends():
 # --------------------------------------------------------------------------------------------
 
 
+TORCH_PATCHES_ITSELF = """
+import sys, types
+import torch
+from sandbox import tamper
+fingerprint = tamper.torch_fingerprint()
+assert "torch._dynamo" not in sys.modules  # the fingerprint does not import it
+param = torch.nn.Parameter(torch.zeros(2))
+param.grad = torch.ones(2)
+torch.optim.SGD([param], lr=0.1).step()  # wraps SGD.step, imports torch._dynamo
+torch.manual_seed(0)  # ... which wraps torch.manual_seed
+assert torch.optim.SGD.step is not fingerprint.functions["torch.optim.SGD.step"]
+assert torch.manual_seed is not fingerprint.functions["torch.manual_seed"]
+print(tamper.changed_since(fingerprint))
+original = torch.save
+torch.save = lambda *a, **k: None
+print(tamper.changed_since(fingerprint))
+torch.save = original
+step = torch.optim.SGD.step
+torch.optim.SGD.step = torch._disable_dynamo(lambda *a, **k: None)  # torch's wrapper, not of step
+print(tamper.changed_since(fingerprint))
+torch.optim.SGD.step = step
+seed = torch.manual_seed  # torch's wrapper's code and closure, other globals
+torch.manual_seed = types.FunctionType(seed.__code__, {}, closure=seed.__closure__)
+print(tamper.changed_since(fingerprint))
+"""
+
+
 def test_torchs_own_lazy_patching_is_not_tampering():
-    fingerprint = tamper.torch_fingerprint()
-    param = torch.nn.Parameter(torch.zeros(2))
-    param.grad = torch.ones(2)
-    torch.optim.SGD([param], lr=0.1).step()  # wraps SGD.step, imports torch._dynamo
-    torch.manual_seed(0)
-    assert tamper.changed_since(fingerprint) == []
-    original = torch.save
-    try:
-        torch.save = lambda *a, **k: None
-        assert tamper.changed_since(fingerprint) == ["torch.save"]
-    finally:
-        torch.save = original
+    """In a fresh process, as in the sandbox: torch's lazy wrappers of the functions it had at
+    the fingerprint are torch's; anything else put there is reported."""
+    out = subprocess.run(
+        [sys.executable, "-c", TORCH_PATCHES_ITSELF],
+        cwd=REPO_ROOT / "autograder",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert out == [
+        "[]",
+        "['torch.save']",
+        "['torch.optim.SGD.step']",
+        "['torch.manual_seed']",
+    ]
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.grading.settings import GRADER_MEMORY_MB
+from autograder.grading.settings import GRADER_MEMORY_MB, TRAINING_MODES
 from autograder.grading.timeline import Timeline
 from autograder.sandbox.isolation import ISOLATIONS, Limits
 
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--select", help="only run checks matching this pytest -k expression")
     parser.add_argument(
         "--training",
-        choices=("shared", "separate"),
+        choices=TRAINING_MODES,
         default="shared",
         help="where compare_runs' training for the accuracy checks runs: in the one student "
         "process, after the other checks (shared; default: on 2 cores a third process "

@@ -20,6 +20,7 @@ import pytest
 
 from autograder.grading.feedback import CheckFailed
 from autograder.grading.results import TAGS, TestResult
+from autograder.grading.settings import TRAINER_PROBES
 from autograder.grading.timeline import Timeline
 from autograder.sandbox import wording
 from autograder.sandbox.client import Sandbox, SandboxError, SubmissionDoesNotImport
@@ -32,8 +33,9 @@ INTERNAL_ERROR = (
 
 PASSED = "Passed."
 
-# Probes run by the second student process (compare_runs' training for the accuracy checks)
-TRAINER_PROBES = frozenset({"compare_runs_train"})
+# The sections whose probes the trainer runs (``TRAINER_PROBES``): their checks run after the
+# others (numbered and reported in order), so the grader has work while compare_runs runs
+RUN_LAST = ("compare_runs", "accuracy")
 
 
 def linked_feedback(failure: CheckFailed, number: str, summary: str) -> str:
@@ -130,14 +132,14 @@ class GradingPlugin:
             raise pytest.UsageError("malformed hidden checks:\n" + "\n".join(problems))
         metas.sort(key=lambda m: (m[0], m[1]))
         counters: dict[int, int] = {}
-        items[:] = [m[2] for m in metas]
         for section, _, item, name, tag, pts in metas:
             counters[section] = counters.get(section, 0) + 1
             number = f"{section}.{counters[section]}"
             self._meta[item.nodeid] = CheckMeta(name, number, tag, float(pts))
             self._order.append(item.nodeid)
-        if self.collect_only:
-            items[:] = []
+        # run in report order, but the checks that wait for the trainer last
+        metas.sort(key=lambda m: (m[4] in RUN_LAST, m[0], m[1]))
+        items[:] = [] if self.collect_only else [m[2] for m in metas]
 
     # -- outcomes ------------------------------------------------------------------------------
 

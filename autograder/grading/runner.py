@@ -30,6 +30,7 @@ from autograder.grading.results import (
     TestResult,
     not_graded,
 )
+from autograder.grading.settings import TRAINING_MODES
 from autograder.grading.submission import SubmissionNotFound, choose_editions, prepared_submission
 from autograder.grading.timeline import Timeline
 from autograder.paths import ASSIGNMENT_DIR, CHECKS_DIR, EXERCISE_UTILS_PATH
@@ -43,7 +44,6 @@ if TYPE_CHECKING:  # pytest, torch and the plugin are imported once the student 
 # other probes ("shared"), or in a second student process started with the first ("separate"),
 # which overlaps the training with the other checks but costs a third import of torch: on
 # 2 cores that is slower (benchmarks/bench_grading.py measures both), with cores to spare faster
-TRAINING_MODES = ("shared", "separate")
 
 # Where the grader's data may live, besides --data-root: hidden from the student process
 DEFAULT_DATA_LOCATIONS = (ASSIGNMENT_DIR / "data", Path("/usr/share/datasets"))
@@ -79,6 +79,21 @@ def own_address_space_capped(megabytes: int) -> Iterator[None]:
             resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    """``os.environ`` with ``values`` set, restored afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) -> None:
     import pytest
 
@@ -98,8 +113,10 @@ def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) 
     ]
     if select:
         args += ["-k", select]
-    # pytest's own report is not for anyone's eyes (it could quote hidden check source)
-    with contextlib.redirect_stdout(io.StringIO()):
+    # pytest's own report is not for anyone's eyes (it could quote hidden check source); the
+    # pytest plugins installed beside the grader are not loaded: the checks need none, one could
+    # reorder or time them, and finding and importing them cost a grading 0.4-1.2 s
+    with contextlib.redirect_stdout(io.StringIO()), _environ(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"):
         code = pytest.main(args, plugins=[plugin])
     if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         raise RuntimeError(f"pytest could not run the hidden checks (exit code {code})")
@@ -256,7 +273,7 @@ def _grade_file(
     trainer = sandbox("trainer") if training == "separate" else None
     try:
         student.begin()
-        if trainer is not None and not select:  # with --select: only if an accuracy check asks
+        if trainer is not None and not select:  # with --select: only if a check asks
             trainer.begin()
         with timeline.span("import pytest, torch and the checks' helpers"):
             from autograder.grading.plugin import GradingPlugin

@@ -48,6 +48,14 @@ FMNIST_RUN = FashionMNISTRun()
 # keeps a reply that slipped past every other bound from taking the machine.
 GRADER_MEMORY_MB = 10240
 
+# Where compare_runs' runs for sections 4 and 5 go (``autograder grade --training``): the one
+# student process (shared), or a second one started with it, the trainer (separate)
+TRAINING_MODES = ("shared", "separate")
+
+# Probes run by the trainer, when there is one: compare_runs' runs (the instrumented one of
+# section 4, the training of section 5's accuracy checks)
+TRAINER_PROBES = frozenset({"compare_runs_protocol", "compare_runs_train"})
+
 # Per-call time limits (seconds) of the probes run in the student process, before
 # --timeout-scale. The reference needs well under a tenth of each on a 2-core machine.
 TIMEOUTS: dict[str, float] = {

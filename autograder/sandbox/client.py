@@ -51,6 +51,7 @@ from .isolation import (
     bwrap_command,
     bwrap_problem,
     make_staging,
+    start_bwrap_check,
 )
 from .names import BONUS_NAMES, EXERCISE_FILE, EXERCISE_UTILS_FILE, REQUIRED_NAMES
 
@@ -308,14 +309,14 @@ class Sandbox:
         self.submission = Path(self.submission)
         if self.isolation not in ISOLATIONS:
             raise ValueError(f"unknown isolation {self.isolation!r}")
-        problem = bwrap_problem() if self.isolation != "process" else None
-        if self.isolation == "bwrap" and problem:
-            raise IsolationUnavailable(f"--isolation bwrap was asked for, but {problem}")
-        if self.isolation == "auto":
-            self.isolation = "process" if problem else "bwrap"
-            self.isolation_note = (
-                f"{problem}; student code ran with resource limits only" if problem else ""
-            )
+        if self.isolation == "bwrap":
+            problem = bwrap_problem()
+            if problem:
+                raise IsolationUnavailable(f"--isolation bwrap was asked for, but {problem}")
+        elif self.isolation == "auto":
+            # bubblewrap's trial runs beside the first student process, started in its sandbox
+            # on the odds that it works; its verdict is awaited with the hello (_settle_isolation)
+            start_bwrap_check()
         self._proc: _Process | None = None
         self._hello_pending = False
         self._import_report: dict[str, Any] | None = None
@@ -327,6 +328,26 @@ class Sandbox:
         # a request sent by start_call: (probe, deadline, what went wrong sending it)
         self._pending: tuple[str, float, SandboxError | None] | None = None
 
+    def _resolve_isolation(self) -> bool:
+        """Settle "auto" on "bwrap" or "process" (waiting for bubblewrap's trial if need be);
+        whether bubblewrap turned out not to work."""
+        if self.isolation != "auto":
+            return False
+        problem = bwrap_problem()
+        self.isolation = "process" if problem else "bwrap"
+        self.isolation_note = (
+            f"{problem}; student code ran with resource limits only" if problem else ""
+        )
+        return problem is not None
+
+    def _settle_isolation(self) -> None:
+        """Before the first hello: a process started in bubblewrap before its trial said
+        bubblewrap works here is started again without it if it does not."""
+        if self._resolve_isolation():
+            self._kill()
+            self.starts -= 1  # not a restart: the first start again
+            self._proc = self._spawn()
+
     def _record(self, name: str, start: float, end: float) -> None:
         if self.record is not None:
             self.record(self.lane, name, start, end)
@@ -334,6 +355,8 @@ class Sandbox:
     # -- life cycle -------------------------------------------------------------------------
 
     def _spawn(self) -> _Process:
+        if self.isolation == "auto" and self.starts > 0:  # only the first start is on the odds
+            self._resolve_isolation()
         staging = make_staging(
             Path(tempfile.mkdtemp(prefix="bngc-sandbox-")),
             submission=self.submission,
@@ -342,7 +365,7 @@ class Sandbox:
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         out_r, out_w = os.pipe()
-        if self.isolation == "bwrap":
+        if self.isolation in ("bwrap", "auto"):
             python = bwrap_command(staging=staging, limits=self.limits, hidden=self.hidden)
             pkg_parent = str(SANDBOX_PACKAGE_PARENT)
             sub = str(SANDBOX_SUBMISSION_DIR / EXERCISE_FILE)
@@ -406,6 +429,7 @@ class Sandbox:
             self._hello_pending = True
 
     def _await_hello(self) -> None:
+        self._settle_isolation()
         proc = self._proc
         assert proc is not None
         self._hello_pending = False
@@ -518,6 +542,7 @@ class Sandbox:
         return code
 
     def close(self) -> None:
+        self._resolve_isolation()  # what it would have been, if no process was started
         if self._proc is not None:
             try:
                 protocol.send(self._proc.req_w, {"probe": "stop"}, deadline=time.monotonic() + 1)

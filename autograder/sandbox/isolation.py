@@ -77,12 +77,8 @@ def _runs_as_root() -> bool:
     return os.geteuid() == 0
 
 
-@functools.cache
-def bwrap_problem() -> str | None:
-    """Why the bubblewrap sandbox cannot run here, or ``None`` when it can.
-
-    It starts a real sandbox (the command line the student process gets) running Python.
-    """
+def _missing_tool() -> str | None:
+    """Why bubblewrap cannot be used here without even trying it, if it cannot."""
     if _first_existing(BWRAP_PATHS) is None:
         return (
             f"bubblewrap is not installed (looked for {' and '.join(BWRAP_PATHS)}; "
@@ -93,30 +89,80 @@ def bwrap_problem() -> str | None:
             "setpriv is not installed (looked for " + " and ".join(SETPRIV_PATHS) + "); as "
             "root the grader needs it to run student code as an unprivileged user (util-linux)"
         )
-    with tempfile.TemporaryDirectory(prefix="bngc-bwrap-check-") as tmp:
-        staging = make_staging(Path(tmp), submission=None)
+    return None
+
+
+class _TrialSandbox:
+    """``bwrap_problem``'s trial: a real sandbox (the student process's command line) running
+    Python, started by ``start_bwrap_check`` and collected by ``problem()``."""
+
+    def __init__(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="bngc-bwrap-check-")
+        staging = make_staging(Path(self.tmp.name), submission=None)
         cmd = bwrap_command(staging=staging, limits=Limits(), hidden=())
+        self.proc: subprocess.Popen | None = None
+        self.error = ""
         try:
-            probe = subprocess.run(
+            self.proc = subprocess.Popen(
                 [*cmd, "-c", "import sys"],
-                capture_output=True,
-                timeout=60,
-                check=False,
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"bubblewrap did not start: {exc}"
-    if probe.returncode == 0:
-        return None
-    said = probe.stderr.decode("utf-8", "replace").strip().splitlines()
-    hint = ""
-    apparmor = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-    if not _runs_as_root() and apparmor.exists():
-        hint = (
-            " (on Ubuntu 23.10 and later, AppArmor restricts unprivileged user namespaces: "
-            "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` lifts it)"
-        )
-    return f"bubblewrap cannot create its sandbox: {said[-1] if said else 'no message'}{hint}"
+        except OSError as exc:
+            self.error = f"bubblewrap did not start: {exc}"
+
+    def problem(self) -> str | None:
+        try:
+            if self.proc is None:
+                return self.error
+            try:
+                _, stderr = self.proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired as exc:
+                self.proc.kill()
+                self.proc.communicate()
+                return f"bubblewrap did not start: {exc}"
+        finally:
+            self.tmp.cleanup()
+        if self.proc.returncode == 0:
+            return None
+        said = stderr.decode("utf-8", "replace").strip().splitlines()
+        hint = ""
+        apparmor = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+        if not _runs_as_root() and apparmor.exists():
+            hint = (
+                " (on Ubuntu 23.10 and later, AppArmor restricts unprivileged user namespaces: "
+                "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` lifts it)"
+            )
+        return f"bubblewrap cannot create its sandbox: {said[-1] if said else 'no message'}{hint}"
+
+
+# bubblewrap's path -> its trial, started by start_bwrap_check and not yet collected
+_trials: dict[str, _TrialSandbox] = {}
+
+
+def start_bwrap_check() -> None:
+    """Start ``bwrap_problem``'s trial sandbox without waiting for it, so that it runs while
+    other work goes on; ``bwrap_problem()`` collects its verdict (and keeps it)."""
+    if bwrap_problem.cache_info().currsize or _missing_tool() is not None:
+        return
+    bwrap = _first_existing(BWRAP_PATHS) or ""
+    if bwrap not in _trials:
+        _trials[bwrap] = _TrialSandbox()
+
+
+@functools.cache
+def bwrap_problem() -> str | None:
+    """Why the bubblewrap sandbox cannot run here, or ``None`` when it can.
+
+    It starts a real sandbox (the command line the student process gets) running Python
+    (unless ``start_bwrap_check`` has), and waits for it.
+    """
+    missing = _missing_tool()
+    if missing is not None:
+        return missing
+    trial = _trials.pop(_first_existing(BWRAP_PATHS) or "", None) or _TrialSandbox()
+    return trial.problem()
 
 
 def bwrap_available() -> bool:
@@ -179,6 +225,32 @@ def _belongs_to_grader(entry: Path) -> bool:
 STUDENT_DISTRIBUTIONS = ("torch", "torchvision", "numpy", "matplotlib", "tqdm")
 
 
+def _dist_infos(site: Path) -> dict[str, Path]:
+    """The ``.dist-info`` folders of ``site``, by the normalised name of their distribution."""
+    from packaging.utils import canonicalize_name
+
+    return {
+        canonicalize_name(entry.name.removesuffix(".dist-info").rsplit("-", 1)[0]): entry
+        for entry in sorted(site.glob("*.dist-info"))
+    }
+
+
+def _requires_dist(dist_info: Path) -> list[str]:
+    """The ``Requires-Dist`` headers of a distribution's METADATA (read as lines: the email
+    parser that ``importlib.metadata`` uses made this a third of a grading's start-up)."""
+    found = []
+    try:
+        with (dist_info / "METADATA").open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                if not line.rstrip("\r\n"):
+                    break  # the headers end at the first empty line (folded lines start blank)
+                if line.startswith("Requires-Dist:"):
+                    found.append(line.split(":", 1)[1].strip())
+    except OSError:
+        pass
+    return found
+
+
 @functools.cache
 def site_packages_entries(site: Path) -> list[Path]:
     """The entries of the virtual environment's ``site`` that are bound into the sandbox.
@@ -188,23 +260,24 @@ def site_packages_entries(site: Path) -> list[Path]:
     ``_belongs_to_grader``). A module of the top level is bound with its file in
     ``__pycache__``, not with the whole ``__pycache__``.
     """
-    from importlib.metadata import distributions
-
     from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
 
+    dist_infos = _dist_infos(site)
     todo, seen, entries = list(STUDENT_DISTRIBUTIONS), set(), set[str]()
     while todo:
-        requirement = Requirement(todo.pop())
-        dist = next(iter(distributions(name=requirement.name, path=[str(site)])), None)
-        name = dist.metadata["Name"].lower() if dist is not None else ""
-        if dist is None or name in seen:
+        name = canonicalize_name(Requirement(todo.pop()).name)
+        dist_info = dist_infos.get(name)
+        if dist_info is None or name in seen:
             continue
         seen.add(name)
-        for needed in dist.requires or []:
+        for needed in _requires_dist(dist_info):
             marker = Requirement(needed).marker
             if marker is None or marker.evaluate({"extra": ""}):
                 todo.append(needed)
-        for line in (dist.read_text("RECORD") or "").splitlines():
+        record = dist_info / "RECORD"
+        text = record.read_text(encoding="utf-8", errors="replace") if record.is_file() else ""
+        for line in text.splitlines():
             parts = line.split(",", 1)[0].split("/")
             if parts[0] not in ("..", ""):  # not the scripts in bin/ and the like
                 entries.add(parts[0] if parts[0] != "__pycache__" else "/".join(parts[:2]))

@@ -3,14 +3,19 @@
 Runs inside the student process. ``torch_fingerprint()`` is taken before the submission is
 imported; ``changed_since`` lists what differs afterwards (reported to the grader as plain data).
 
-Torch replaces some of these functions itself, lazily: the first optimizer created imports
-``torch._dynamo`` (which wraps ``torch.manual_seed``) and wraps its class's ``step``. The
-fingerprint is taken after ``settle_torch`` has set those off, so that what is listed is only
-what the submission changed. ``WATCHED`` is what the grader accepts as a name in a report.
+Torch replaces some of these functions itself, lazily: importing ``torch._dynamo`` (which the
+first optimizer step does) wraps ``torch.manual_seed``, and the first optimizer of a class wraps
+its ``step``. Those wrappers are recognised rather than set off in advance (which would cost
+every grading the 1 s import of ``torch._dynamo`` before the submission's): a watched function
+that changed counts as unchanged only when it is one of torch's own wrappers (its code object,
+globals and closure those of torch's wrapper factories, as found before any student code ran)
+around the very function of the fingerprint. ``WATCHED`` is what the grader accepts as a name in
+a report.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 # What is watched, by dotted name (resolved lazily: the grader imports this without torch)
@@ -53,23 +58,57 @@ def _current(name: str) -> Any:
     return obj
 
 
-def settle_torch() -> None:
-    """Let torch do its own lazy patching of the watched functions now (see the module doc)."""
+@dataclass(frozen=True)
+class Fingerprint:
+    """The watched functions, and torch's lazy wrappers' code and globals (see the module doc)."""
+
+    functions: dict[str, Any]
+    wrappers: tuple[tuple[Any, dict[str, Any]], ...]  # (code object, globals) of each factory
+
+
+def _lazy_wrapper_kinds() -> tuple[tuple[Any, dict[str, Any]], ...]:
+    """The code objects and globals of the wrappers torch puts on watched functions lazily:
+    ``torch._disable_dynamo`` (``torch.manual_seed``, once ``torch._dynamo`` is imported) and
+    ``Optimizer.profile_hook_step`` (``step``, once an optimizer of the class exists). Making
+    them neither imports ``torch._dynamo`` nor changes anything."""
     import torch
-    import torch.nn as nn
 
-    param = nn.Parameter(torch.zeros(1))
-    param.grad = torch.zeros(1)
-    optimizer = torch.optim.SGD([param], lr=0.1)
-    optimizer.zero_grad()
-    optimizer.step()
+    def nothing(*args: Any, **kwargs: Any) -> None:
+        return None
 
-
-def torch_fingerprint() -> dict[str, int]:
-    """The identity of every watched function, after torch's own lazy patching."""
-    settle_torch()
-    return {name: id(_current(name)) for name in sorted(WATCHED)}
+    kinds = []
+    for factory in (torch._disable_dynamo, torch.optim.Optimizer.profile_hook_step):
+        wrapper = factory(nothing)
+        kinds.append((wrapper.__code__, wrapper.__globals__))
+    return tuple(kinds)
 
 
-def changed_since(fingerprint: dict[str, int]) -> list[str]:
-    return sorted(n for n in WATCHED if id(_current(n)) != fingerprint.get(n))
+def torch_fingerprint() -> Fingerprint:
+    """The watched functions as they are now (before the submission is imported)."""
+    return Fingerprint(
+        functions={name: _current(name) for name in sorted(WATCHED)},
+        wrappers=_lazy_wrapper_kinds(),
+    )
+
+
+def _torchs_wrapper_of(current: Any, original: Any, fingerprint: Fingerprint) -> bool:
+    """Whether ``current`` is one of torch's lazy wrappers around ``original``."""
+    code = getattr(current, "__code__", None)
+    kind = next((k for k in fingerprint.wrappers if k[0] is code), None)
+    if kind is None or getattr(current, "__globals__", None) is not kind[1]:
+        return False
+    cells = getattr(current, "__closure__", None) or ()
+    try:
+        return any(cell.cell_contents is original for cell in cells)
+    except ValueError:  # an empty cell
+        return False
+
+
+def changed_since(fingerprint: Fingerprint) -> list[str]:
+    """The watched names that now refer to something else than torch's own function."""
+    changed = []
+    for name, original in fingerprint.functions.items():
+        current = _current(name)
+        if current is not original and not _torchs_wrapper_of(current, original, fingerprint):
+            changed.append(name)
+    return sorted(changed)

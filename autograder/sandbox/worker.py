@@ -12,12 +12,16 @@ import importlib.util
 import os
 import resource
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .names import BONUS_NAMES, MODULE_NAME, REQUIRED_NAMES
+
+if TYPE_CHECKING:
+    from . import tamper
 
 # What is sent of an exception's type name, message and source line (the grader caps again)
 MAX_TYPE_CHARS = 200
@@ -89,9 +93,12 @@ def serve(submission: Path, fd_in: int, fd_out: int, *, max_processes: int = 0) 
     started = time.monotonic()
     import torch
 
-    from . import probes, protocol, tamper
+    from . import probes, protocol, tamper  # noqa: F401 (probes: imported before student code)
 
     torch.set_num_threads(int(os.environ.get("BNGC_THREADS", "1")))
+    # torch._dynamo, imported by the first optimizer step, asks for the temporary folder; found
+    # now (and kept by tempfile), it is found even if the submission fills /tmp before then
+    tempfile.gettempdir()
     fingerprint = tamper.torch_fingerprint()
     torch_imported = time.monotonic()
     if max_processes > 0:  # before any student code: it cannot raise the limit again
@@ -114,6 +121,15 @@ def serve(submission: Path, fd_in: int, fd_out: int, *, max_processes: int = 0) 
             "timings": {"started": started, "torch": torch_imported, "imported": imported},
         },
     )
+    _answer(module, submission, fd_in, fd_out, fingerprint)
+
+
+def _answer(
+    module: Any, submission: Path, fd_in: int, fd_out: int, fingerprint: tamper.Fingerprint
+) -> None:
+    """Answer probe requests from ``fd_in`` on ``fd_out`` until told to stop."""
+    from . import probes, protocol, tamper
+
     while True:
         try:
             request = protocol.recv(fd_in, limits=protocol.REQUEST_LIMITS)

@@ -17,16 +17,26 @@ import math
 
 import torch
 
+from autograder.grading.checks.training import (
+    BATCH,
+    EPOCHS,
+    LAYERS,
+    LR,
+    MAX_NORM,
+    N_TRAIN,
+    N_VAL,
+    SEED,
+    protocol_request,
+)
+from autograder.grading.checks.training import PROTOCOL_KEY as KEY
+from autograder.grading.checks.training import PROTOCOL_PROBE as PROBE
 from autograder.grading.feedback import Cause, CheckFailed, expect, fmt, is_close
 from autograder.grading.markers import points, tag
 from autograder.sandbox import modelspec
-from autograder.sandbox.replies import History, LayerDesc, ProtocolReply, Step
+from autograder.sandbox.replies import History, ProtocolReply, Step
 
 pytestmark = tag("compare_runs")
 
-EPOCHS, LR, MAX_NORM, SEED, BATCH, VAL_BATCH = 2, 0.1, 0.5, 7, 32, 64
-N_TRAIN, N_VAL = 150, 100
-LAYERS = modelspec.mlp([10, 16, 16, 3])
 KEYS = ("train_loss", "val_loss", "val_acc", "grad_norm")
 RUNS = ("baseline", "regularized")
 N_TRAIN_BATCHES = math.ceil(N_TRAIN / BATCH)
@@ -38,41 +48,9 @@ NOT_OBSERVED = Cause("compare_runs:unobserved", "no forward pass of the model wa
 ZERO_GRAD_LATE = Cause("compare_runs:zero-grad-late", "zero_grad() runs after backward()")
 
 
-def _data() -> dict[str, torch.Tensor]:
-    """150 training samples (batches of 32, the last one of 22) and 100 validation samples."""
-    g = torch.Generator().manual_seed(2024)
-    teacher = torch.randn(10, 3, generator=g)
-    x = 3.0 * torch.randn(N_TRAIN + N_VAL, 10, generator=g)
-    y = (x @ teacher + 0.5 * torch.randn(N_TRAIN + N_VAL, 3, generator=g)).argmax(dim=1)
-    return {
-        "train_x": x[:N_TRAIN],
-        "train_y": y[:N_TRAIN],
-        "val_x": x[N_TRAIN:],
-        "val_y": y[N_TRAIN:],
-    }
-
-
-def _with_batchnorm(reference) -> list[LayerDesc]:
-    """The regularized model's layers, as the reference's add_batchnorm makes them (sent to the
-    student process for the correct add_batchnorm that stands in for the student's)."""
-    model = reference.add_batchnorm(modelspec.build_model(LAYERS))
-    return [LayerDesc(d.type, d.cls, d.args) for d in modelspec.describe_model(model).layers]
-
-
 def run(probe, reference) -> ProtocolReply:
-    return probe(
-        "compare_runs_protocol",
-        key="main",
-        layers=LAYERS,
-        with_batchnorm=_with_batchnorm(reference),
-        batch_size=BATCH,
-        val_batch_size=VAL_BATCH,
-        epochs=EPOCHS,
-        lr=LR,
-        max_norm=MAX_NORM,
-        seed=SEED,
-        **_data(),
-    )
+    """The instrumented run (started in the trainer, if there is one, before the first check)."""
+    return probe(PROBE, key=KEY, lazy_kwargs=lambda: protocol_request(reference))
 
 
 def _history(obs: ProtocolReply, name: str) -> History:

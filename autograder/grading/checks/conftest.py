@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from autograder.grading.checks.training import start_training
+from autograder.grading.checks import training
 from autograder.grading.plugin import GradingPlugin
 from autograder.grading.settings import TIMEOUTS
 from autograder.paths import SOLUTION_PATH
@@ -37,16 +37,22 @@ class Probe:
 
     ``probe.start(name, key=..., ...)`` sends the request without waiting; the first
     ``probe(name, key=...)`` then receives its reply (``lazy_kwargs``: the arguments, computed
-    only if the request was not sent before)."""
+    only if the request was not sent before), and calls ``then()``, if given, whatever the
+    reply."""
 
     def __init__(self, grading: GradingPlugin) -> None:
         self.grading = grading
         self._started: set[str] = set()
+        self._then: dict[str, Callable[[], None]] = {}
 
-    def start(self, name: str, *, key: str, **kwargs: Any) -> None:
+    def start(
+        self, name: str, *, key: str, then: Callable[[], None] | None = None, **kwargs: Any
+    ) -> None:
         sandbox = self.grading.sandbox_for(name)
         sandbox.start_call(name, timeout=TIMEOUTS[name], **to_wire(kwargs))
         self._started.add(f"{name}:{key}")
+        if then is not None:
+            self._then[f"{name}:{key}"] = then
 
     def __call__(
         self,
@@ -62,7 +68,12 @@ class Probe:
                 sent: dict[str, Any] = {}  # start() sent them
             else:
                 sent = to_wire(lazy_kwargs() if lazy_kwargs is not None else kwargs)
-            raw = sandbox.call(name, timeout=TIMEOUTS[name], **sent)
+            try:
+                raw = sandbox.call(name, timeout=TIMEOUTS[name], **sent)
+            finally:
+                then = self._then.pop(f"{name}:{key}", None)
+                if then is not None:
+                    then()
             try:
                 return from_wire(REPLY_TYPES[name], raw)
             except InvalidReply as exc:
@@ -79,21 +90,22 @@ def probe(grading: GradingPlugin) -> Probe:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _accuracy_training(
-    request: pytest.FixtureRequest, grading: GradingPlugin, probe: Probe
-) -> None:
-    """Before the first check: start the accuracy checks' training in its own student process,
-    if any accuracy check is to run (it then trains while the other checks run)."""
+def _trainer_work(request: pytest.FixtureRequest, grading: GradingPlugin, probe: Probe) -> None:
+    """Before the first check: start compare_runs' runs in the trainer, if there is one and a
+    check of section 4 or 5 is to run (they then run while the other checks do)."""
     if grading.trainer is None:
         return
-    wanted = any(
-        m.args and m.args[0] == "accuracy"
-        for item in request.session.items
-        for m in item.iter_markers("tag")
-    )
-    if wanted:
-        with grading.timeline.span("start the accuracy training"):
-            start_training(grading, probe)
+    tags = {m.args[0] for item in request.session.items for m in item.iter_markers("tag") if m.args}
+    if tags & {"compare_runs", "accuracy"}:
+        reference = request.getfixturevalue("reference")
+        with grading.timeline.span("start compare_runs in the trainer"):
+            training.start(
+                grading,
+                probe,
+                reference,
+                protocol="compare_runs" in tags,
+                training="accuracy" in tags,
+            )
 
 
 def _load_reference() -> ModuleType:

@@ -1,17 +1,70 @@
-"""The compare_runs training whose models the accuracy checks evaluate (section 5).
+"""compare_runs' two runs in the student process: the instrumented run on small data whose
+protocol section 4 judges, and the Fashion-MNIST training whose models section 5 evaluates.
 
-It is the longest probe of a grading, so it runs in a student process of its own
-(``GradingPlugin.trainer``), started by ``start_training`` before the first check and
-collected by ``trained_runs`` when the accuracy checks need it; meanwhile the other checks run.
+They are the longest probes of a grading, and the only ones that use an optimizer (whose first
+step imports ``torch._dynamo``, 1 s). With a trainer (``GradingPlugin.trainer``, a second student
+process), ``start`` sends both there before the first check, the training once the protocol run
+has answered; the other checks' probes run meanwhile in the first process, and the checks of
+sections 4 and 5 run last (``GradingPlugin``) so that the grader has work while it waits.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from autograder.grading.data import Splits, grading_splits, standardise
 from autograder.grading.settings import FMNIST_RUN as RUN
-from autograder.sandbox.replies import TrainReply
+from autograder.sandbox import modelspec
+from autograder.sandbox.replies import LayerDesc, TrainReply
+
+# -- the instrumented run (section 4) ------------------------------------------------------------
+
+PROTOCOL_PROBE = "compare_runs_protocol"
+PROTOCOL_KEY = "main"
+EPOCHS, LR, MAX_NORM, SEED, BATCH, VAL_BATCH = 2, 0.1, 0.5, 7, 32, 64
+N_TRAIN, N_VAL = 150, 100
+LAYERS = modelspec.mlp([10, 16, 16, 3])
+
+
+def _protocol_data() -> dict[str, torch.Tensor]:
+    """150 training samples (batches of 32, the last one of 22) and 100 validation samples."""
+    g = torch.Generator().manual_seed(2024)
+    teacher = torch.randn(10, 3, generator=g)
+    x = 3.0 * torch.randn(N_TRAIN + N_VAL, 10, generator=g)
+    y = (x @ teacher + 0.5 * torch.randn(N_TRAIN + N_VAL, 3, generator=g)).argmax(dim=1)
+    return {
+        "train_x": x[:N_TRAIN],
+        "train_y": y[:N_TRAIN],
+        "val_x": x[N_TRAIN:],
+        "val_y": y[N_TRAIN:],
+    }
+
+
+def _with_batchnorm(reference) -> list[LayerDesc]:
+    """The regularized model's layers, as the reference's add_batchnorm makes them (sent to the
+    student process for the correct add_batchnorm that stands in for the student's)."""
+    model = reference.add_batchnorm(modelspec.build_model(LAYERS))
+    return [LayerDesc(d.type, d.cls, d.args) for d in modelspec.describe_model(model).layers]
+
+
+def protocol_request(reference) -> dict[str, Any]:
+    """The arguments of the instrumented run's probe."""
+    return {
+        "layers": LAYERS,
+        "with_batchnorm": _with_batchnorm(reference),
+        "batch_size": BATCH,
+        "val_batch_size": VAL_BATCH,
+        "epochs": EPOCHS,
+        "lr": LR,
+        "max_norm": MAX_NORM,
+        "seed": SEED,
+        **_protocol_data(),
+    }
+
+
+# -- the accuracy training (section 5) -----------------------------------------------------------
 
 PROBE = "compare_runs_train"
 KEY = "fmnist"
@@ -65,3 +118,20 @@ def start_training(grading, probe) -> None:
 def trained_runs(grading, probe) -> TrainReply:
     """compare_runs' two trained runs (the reply to ``start_training``'s request, if sent)."""
     return probe(PROBE, key=KEY, lazy_kwargs=lambda: _request(grading))
+
+
+# -- both, in the trainer ------------------------------------------------------------------------
+
+
+def start(grading, probe, reference, *, protocol: bool, training: bool) -> None:
+    """Start what the selected checks need in the trainer: the instrumented run, then (once it
+    has answered, ``then=``) the accuracy training; or the training alone."""
+
+    def train() -> None:
+        start_training(grading, probe)
+
+    if protocol:
+        then = train if training else None
+        probe.start(PROTOCOL_PROBE, key=PROTOCOL_KEY, then=then, **protocol_request(reference))
+    elif training:
+        train()

@@ -1,0 +1,120 @@
+"""Issue 16: what makes a grading faster must not change what it says.
+
+The grader's pytest loads none of the plugins installed beside it; the sandbox's bind list is
+read from the distributions' metadata as lines (the same list as ``importlib.metadata``'s);
+the bonus probe's backward pass and its operator watch neither import sympy nor
+``torch._dynamo`` and give torch's own numbers and errors.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib.metadata import distributions
+
+import pytest
+import torch
+from packaging.requirements import Requirement
+
+from autograder.grading.plugin import GradingPlugin
+from autograder.grading.runner import _environ, _run_checks
+from autograder.paths import CHECKS_DIR, REPO_ROOT
+from autograder.sandbox import isolation, probes
+
+
+def test_environ_sets_and_restores(monkeypatch):
+    monkeypatch.setenv("BNGC_TEST_KEPT", "before")
+    monkeypatch.delenv("BNGC_TEST_NEW", raising=False)
+    with _environ(BNGC_TEST_KEPT="during", BNGC_TEST_NEW="1"):
+        assert os.environ["BNGC_TEST_KEPT"] == "during" and os.environ["BNGC_TEST_NEW"] == "1"
+    assert os.environ["BNGC_TEST_KEPT"] == "before" and "BNGC_TEST_NEW" not in os.environ
+
+
+class _SeesPlugins(GradingPlugin):
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.context["plugins"] = {name for name, _ in config.pluginmanager.list_name_plugin()}
+
+
+def test_the_hidden_checks_run_without_the_pytest_plugins_installed_beside_them():
+    """pytest-timeout and anyio are installed here (the suite's own plugins): they would be
+    loaded by entry point, cost time and could change how checks run."""
+    installed = {
+        ep.name for d in distributions() for ep in d.entry_points if ep.group == "pytest11"
+    }
+    assert {"timeout", "anyio"} <= installed
+    plugin = _SeesPlugins(sandbox=None, collect_only=True)  # type: ignore[arg-type]
+    _run_checks(plugin, select=None, checks_dir=CHECKS_DIR)
+    assert plugin.catalogue()  # the checks were collected
+    assert not installed & plugin.context["plugins"]
+    assert "PYTEST_DISABLE_PLUGIN_AUTOLOAD" not in os.environ
+
+
+def test_requires_dist_reads_folded_headers(tmp_path):
+    """A long License header folds over lines that are blank but for their indent (matplotlib's
+    METADATA): they do not end the headers; an empty line does."""
+    dist = tmp_path / "demo-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: demo\nLicense: first paragraph\n         \n"
+        "         second paragraph\nRequires-Dist: numpy>=1\n"
+        'Requires-Dist: pytest; extra == "test"\n\nRequires-Dist: not-a-header\n'
+    )
+    assert isolation._requires_dist(dist) == ["numpy>=1", 'pytest; extra == "test"']
+    assert isolation._requires_dist(tmp_path / "missing.dist-info") == []
+
+
+def test_the_bound_distributions_are_those_importlib_metadata_finds():
+    """The student-side closure of STUDENT_DISTRIBUTIONS, computed the slow, standard way."""
+    site = isolation._venv_site()
+    todo, seen = list(isolation.STUDENT_DISTRIBUTIONS), set()
+    while todo:
+        requirement = Requirement(todo.pop())
+        dist = next(iter(distributions(name=requirement.name, path=[str(site)])), None)
+        if dist is None or dist.metadata["Name"].lower() in seen:
+            continue
+        seen.add(dist.metadata["Name"].lower())
+        for needed in dist.requires or []:
+            marker = Requirement(needed).marker
+            if marker is None or marker.evaluate({"extra": ""}):
+                todo.append(needed)
+    bound = {p.name for p in isolation.site_packages_entries(site)}
+    for name in seen:
+        dist = next(iter(distributions(name=name, path=[str(site)])))
+        top = {f.parts[0] for f in dist.files or [] if f.parts and f.parts[0] not in ("..",)}
+        assert top & bound, f"{name}: none of {sorted(top)[:5]} is bound"
+    assert {"matplotlib", "numpy", "torch"} <= {n.replace("_", "-") for n in seen}
+    assert any(name.startswith("contourpy") for name in bound)  # matplotlib's, after its License
+
+
+def test_the_operator_watch_of_the_bonus_probe_does_not_import_dynamo():
+    code = (
+        "import sys; sys.path.insert(0, 'autograder')\n"
+        "import torch\n"
+        "from sandbox import probes\n"
+        "watch = probes._BatchNormOperators()\n"
+        "with watch:\n"
+        "    x = torch.nn.Parameter(torch.randn(4, 3))\n"
+        "    torch.nn.functional.batch_norm(x, None, None, training=True)\n"
+        "print(sorted(watch.seen), 'torch._dynamo' in sys.modules, 'sympy' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("]")
+    assert "batch_norm" in out[0] and out[1].split() == ["False", "False"]
+
+
+def test_the_bonus_probe_backward_gives_torchs_numbers_and_errors():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 4, generator=g, requires_grad=True)
+    w = torch.randn(4, generator=g, requires_grad=True)
+    grad_out = torch.randn(6, 4, generator=g)
+    probes._backward((x * w).tanh(), grad_out)
+    ours = (x.grad.clone(), w.grad.clone())
+    x.grad = w.grad = None
+    (x * w).tanh().backward(grad_out)
+    assert torch.equal(ours[0], x.grad) and torch.equal(ours[1], w.grad)
+    with pytest.raises(RuntimeError, match="shape"):
+        probes._backward((x * w)[:3], grad_out)  # torch's own message, via y.backward
+    with pytest.raises(AttributeError):
+        probes._backward([1, 2], grad_out)
