@@ -22,6 +22,8 @@ from autograder.grading.runner import _environ, _run_checks
 from autograder.paths import CHECKS_DIR, REPO_ROOT
 from autograder.sandbox import isolation, probes
 
+TensorDataset = torch.utils.data.TensorDataset
+
 
 def test_environ_sets_and_restores(monkeypatch):
     monkeypatch.setenv("BNGC_TEST_KEPT", "before")
@@ -118,3 +120,44 @@ def test_the_bonus_probe_backward_gives_torchs_numbers_and_errors():
         probes._backward((x * w)[:3], grad_out)  # torch's own message, via y.backward
     with pytest.raises(AttributeError):
         probes._backward([1, 2], grad_out)
+
+
+def _passes(loader, seed: int, passes: int = 2) -> list:
+    torch.manual_seed(seed)
+    return [batch for _ in range(passes) for batch in loader]
+
+
+def _same(a: list, b: list) -> bool:
+    if len(a) != len(b):
+        return False
+    for p, q in zip(a, b, strict=True):
+        if type(p) is not type(q) or len(p) != len(q):
+            return False
+        if not all(torch.equal(s, t) and s.dtype == t.dtype for s, t in zip(p, q, strict=True)):
+            return False
+    return True
+
+
+def test_the_loaders_fetch_whole_batches_and_give_what_a_plain_dataloader_gives():
+    """Batches fetched at once (``__getitems__``) are those of a DataLoader over a plain
+    TensorDataset with the same seed, pass after pass; the samples read are logged in the same
+    order; a DataLoader the student builds over ``loader.dataset`` works as over any dataset."""
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(300, 1, 5, 5, generator=g), torch.randint(0, 10, (300,), generator=g)
+    ours = probes.ObservedLoader(x, y, batch_size=64, shuffle=True, name="train", recorder=None)
+    plain = torch.utils.data.DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+    assert _same(_passes(ours, 3), _passes(plain, 3))
+    assert all(b[0].is_contiguous() and b[0].shape[1:] == (1, 5, 5) for b in _passes(ours, 3))
+
+    ours.dataset.read = read = []
+    torch.manual_seed(4)
+    batches = list(ours)
+    ours.dataset.read = None
+    position = {x[i, 0, 0, 0].item(): i for i in range(len(x))}  # random values: all distinct
+    assert len(position) == len(x)
+    assert read == [position[v.item()] for b in batches for v in b[0][:, 0, 0, 0]]
+    assert torch.equal(y[read], torch.cat([b[1] for b in batches]))
+
+    theirs = torch.utils.data.DataLoader(ours.dataset, batch_size=32, shuffle=True)
+    again = torch.utils.data.DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    assert _same(_passes(theirs, 5), _passes(again, 5))

@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from . import modelspec, replies, wording
 from .replies import (
@@ -288,8 +288,20 @@ def probe_clip(
 # --------------------------------------------------------------------------------------------
 
 
+class _Fetched(list):
+    """A batch's samples as ``__getitems__`` returns them: what any DataLoader collates, and
+    the batch already stacked (``stacked``) for the one that knows it (``_collate``)."""
+
+    stacked: list[torch.Tensor]
+
+
 class _IndexedTensorDataset(TensorDataset):
-    """A ``TensorDataset`` that tells its loader which samples are read, in order."""
+    """A ``TensorDataset`` that tells its loader which samples are read, in order.
+
+    A batch is fetched at once (``__getitems__``, which DataLoader uses when a dataset has it):
+    one indexing of each tensor instead of a Python call per sample and a stack; a third of
+    the accuracy training's time went there.
+    """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
         super().__init__(x, y)
@@ -299,6 +311,22 @@ class _IndexedTensorDataset(TensorDataset):
         if self.read is not None:
             self.read.append(int(index))
         return super().__getitem__(index)
+
+    def __getitems__(self, indices: list[int]) -> _Fetched:
+        if self.read is not None:
+            self.read.extend(int(i) for i in indices)
+        rows = torch.as_tensor(indices, dtype=torch.long)
+        stacked = [t[rows] for t in self.tensors]  # each (batch, ...)
+        samples = _Fetched(zip(*(t.unbind(0) for t in stacked), strict=True))
+        samples.stacked = stacked
+        return samples
+
+
+def _collate(samples: list) -> Any:
+    """DataLoader's default collation, or the batch ``__getitems__`` has already stacked."""
+    if isinstance(samples, _Fetched):
+        return list(samples.stacked)
+    return default_collate(samples)
 
 
 class ObservedLoader(DataLoader):
@@ -319,7 +347,8 @@ class ObservedLoader(DataLoader):
         name: str,
         recorder: Recorder | None,
     ) -> None:
-        super().__init__(_IndexedTensorDataset(x, y), batch_size=batch_size, shuffle=shuffle)
+        dataset = _IndexedTensorDataset(x, y)
+        super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=_collate)
         self._observer = (name, recorder)
 
     def __iter__(self) -> Iterator:
