@@ -356,7 +356,11 @@ for _root, _dirs, _files in os.walk("/"):
             _found.append(os.path.join(_root, _name))
     if "bngc_autograder" in _root:
         _found.append(_root)
-_report = {{"found": sorted(set(_found))[:20], "shadow": _shadow, "walked_all": _walked_all}}
+# the grader's installation first, then at most 8 paths: the report fits the 2,000 characters
+# of an error message however many copies of the data a machine's /tmp holds
+_ours = lambda p: "bngc_autograder" in p or "__editable__" in p
+_found = sorted(set(_found), key=lambda p: (not _ours(p), p))
+_report = {{"found": _found[:8], "shadow": _shadow, "walked_all": _walked_all}}
 """
 
 # At the first call in each process: shrink the request pipe to one page, fill it if it can,
