@@ -18,19 +18,11 @@ import torch
 from packaging.requirements import Requirement
 
 from autograder.grading.plugin import GradingPlugin
-from autograder.grading.runner import _environ, _run_checks
+from autograder.grading.runner import _run_checks
 from autograder.paths import CHECKS_DIR, REPO_ROOT
 from autograder.sandbox import isolation, probes
 
 TensorDataset = torch.utils.data.TensorDataset
-
-
-def test_environ_sets_and_restores(monkeypatch):
-    monkeypatch.setenv("BNGC_TEST_KEPT", "before")
-    monkeypatch.delenv("BNGC_TEST_NEW", raising=False)
-    with _environ(BNGC_TEST_KEPT="during", BNGC_TEST_NEW="1"):
-        assert os.environ["BNGC_TEST_KEPT"] == "during" and os.environ["BNGC_TEST_NEW"] == "1"
-    assert os.environ["BNGC_TEST_KEPT"] == "before" and "BNGC_TEST_NEW" not in os.environ
 
 
 class _SeesPlugins(GradingPlugin):

@@ -19,17 +19,6 @@ from autograder.sandbox.client import Sandbox, StudentTimeout, SubmissionDoesNot
 from autograder.sandbox.isolation import Limits
 from tests.grading import grade
 
-
-@pytest.fixture
-def write_submission(tmp_path):
-    def write(text: str):
-        path = tmp_path / "batchnorm_gradclip_exercise.py"
-        path.write_text(text)
-        return path
-
-    return write
-
-
 # -- the timeline --------------------------------------------------------------------------------
 
 

@@ -65,16 +65,6 @@ def test_oversized_announcements_are_rejected():
         protocol.recv(r, deadline=time.monotonic() + 5)
 
 
-@pytest.fixture
-def write_submission(tmp_path):
-    def write(text: str):
-        path = tmp_path / "batchnorm_gradclip_exercise.py"
-        path.write_text(text)
-        return path
-
-    return write
-
-
 def test_syntax_errors_are_reported_with_their_line(write_submission):
     path = write_submission("import torch\n\ndef add_batchnorm(model):\n    return model +\n")
     with Sandbox(path) as sandbox, pytest.raises(SubmissionDoesNotImport) as err:

@@ -16,6 +16,7 @@ import resource
 import time
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,11 +40,6 @@ from autograder.sandbox.isolation import Limits
 
 if TYPE_CHECKING:  # pytest, torch and the plugin are imported once the student processes run
     from autograder.grading.plugin import GradingPlugin
-
-# How compare_runs' training for the accuracy checks runs: in the one student process after the
-# other probes ("shared"), or in a second student process started with the first ("separate"),
-# which overlaps the training with the other checks but costs a third import of torch: on
-# 2 cores that is slower (benchmarks/bench_grading.py measures both), with cores to spare faster
 
 # Where the grader's data may live, besides --data-root: hidden from the student process
 DEFAULT_DATA_LOCATIONS = (ASSIGNMENT_DIR / "data", Path("/usr/share/datasets"))
@@ -79,21 +75,6 @@ def own_address_space_capped(megabytes: int) -> Iterator[None]:
             resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    """``os.environ`` with ``values`` set, restored afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) -> None:
     import pytest
 
@@ -115,8 +96,9 @@ def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) 
         args += ["-k", select]
     # pytest's own report is not for anyone's eyes (it could quote hidden check source); the
     # pytest plugins installed beside the grader are not loaded: the checks need none, one could
-    # reorder or time them, and finding and importing them cost a grading 0.4-1.2 s
-    with contextlib.redirect_stdout(io.StringIO()), _environ(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"):
+    # reorder or time them, and finding and importing them cost 1.2 s on a busy machine
+    with contextlib.redirect_stdout(io.StringIO()), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
         code = pytest.main(args, plugins=[plugin])
     if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         raise RuntimeError(f"pytest could not run the hidden checks (exit code {code})")
@@ -159,27 +141,19 @@ def grade_submission(
     try:
         editions = choose_editions(submission)
     except SubmissionNotFound as exc:
-        result.status, result.reason = COULD_NOT_GRADE, str(exc)
-        result.tests = check_catalogue(checks_dir=checks_dir)
-        for t in result.tests:
-            t.output = f"Not run: {exc}"
+        _not_found(result, exc, checks_dir)
         result.execution_time = time.monotonic() - started
         return result
-    timeline = timeline if timeline is not None else Timeline()
-    graded: list[GradingResult] = []
-    for path in editions.files:
-        graded.append(
-            _grade_edition(
-                path,
-                limits=limits or Limits(),
-                isolation=isolation,
-                data_root=data_root,
-                select=select,
-                checks_dir=checks_dir,
-                timeline=timeline,
-                training=training,
-            )
-        )
+    run = _Run(
+        limits=limits or Limits(),
+        isolation=isolation,
+        data_root=data_root,
+        select=select,
+        checks_dir=checks_dir,
+        timeline=timeline if timeline is not None else Timeline(),
+        training=training,
+    )
+    graded = [_grade_edition(path, run) for path in editions.files]
     # the higher score counts; of equal ones, a graded one, then the first (the .py)
     result = max(graded, key=lambda r: (r.score, r.status == GRADED, -graded.index(r)))
     notes = [editions.note] if editions.note else []
@@ -199,91 +173,78 @@ def grade_submission(
     return result
 
 
-def _grade_edition(
-    path: Path,
-    *,
-    limits: Limits,
-    isolation: str,
-    data_root: str | None,
-    select: str | None,
-    checks_dir: Path,
-    timeline: Timeline,
-    training: str,
-) -> GradingResult:
+@dataclass(frozen=True)
+class _Run:
+    """How a grading runs (``grade_submission``'s options), the same for every edition."""
+
+    limits: Limits
+    isolation: str
+    data_root: str | None
+    select: str | None
+    checks_dir: Path
+    timeline: Timeline
+    training: str
+
+
+def _not_found(result: GradingResult, exc: SubmissionNotFound, checks_dir: Path) -> None:
+    """``result`` for a submission that is not there: could not grade, every check not run."""
+    result.status, result.reason = COULD_NOT_GRADE, str(exc)
+    result.tests = check_catalogue(checks_dir=checks_dir)
+    for t in result.tests:
+        t.output = f"Not run: {exc}"
+
+
+def _grade_edition(path: Path, run: _Run) -> GradingResult:
     """Grade one exercise file (a notebook is turned into the .py it stands for)."""
     result = GradingResult(grader_version=__version__, submission=str(path))
     try:
         with prepared_submission(path) as prepared:
-            _grade_file(
-                prepared.path,
-                result,
-                limits=limits,
-                isolation=isolation,
-                data_root=data_root,
-                select=select,
-                checks_dir=checks_dir,
-                timeline=timeline,
-                training=training,
-            )
+            _grade_file(prepared.path, result, run)
             for t in result.tests:
                 t.output = prepared.translate(t.output)
             result.reason = prepared.translate(result.reason)
             result.extra["submission_notes"] = list(prepared.notes)
             result.submission = str(prepared.original)
     except SubmissionNotFound as exc:
-        result.status, result.reason = COULD_NOT_GRADE, str(exc)
-        result.tests = check_catalogue(checks_dir=checks_dir)
-        for t in result.tests:
-            t.output = f"Not run: {exc}"
+        _not_found(result, exc, run.checks_dir)
     return result
 
 
-def _grade_file(
-    path: Path,
-    result: GradingResult,
-    *,
-    limits: Limits,
-    isolation: str,
-    data_root: str | None,
-    select: str | None,
-    checks_dir: Path,
-    timeline: Timeline,
-    training: str,
-) -> None:
+def _grade_file(path: Path, result: GradingResult, run: _Run) -> None:
     """Run the hidden checks against the Python file ``path``; fill in ``result``.
 
     With ``training="separate"``, two student processes run the submission, under the same
     rules: one answers the checks' probes in turn, the other (the trainer) runs compare_runs'
-    training for the accuracy checks from the start; with ``"shared"``, one process does all.
-    The student processes import torch while the grader imports pytest and torch.
+    two runs for sections 4 and 5 (``checks/training.py``); with ``"shared"``, one process
+    does all. The student processes import torch while the grader imports pytest and torch.
     """
 
     def sandbox(lane: str) -> Sandbox:
         return Sandbox(
             path,
-            limits=limits,
-            isolation=isolation,
-            hidden=data_locations(data_root),
+            limits=run.limits,
+            isolation=run.isolation,
+            hidden=data_locations(run.data_root),
             companions=(EXERCISE_UTILS_PATH,),
             lane=lane,
-            record=timeline.add,
+            record=run.timeline.add,
         )
 
     student = sandbox("student")
-    trainer = sandbox("trainer") if training == "separate" else None
+    trainer = sandbox("trainer") if run.training == "separate" else None
     try:
         student.begin()
-        if trainer is not None and not select:  # with --select: only if a check asks
+        if trainer is not None and not run.select:  # with --select: only if a check asks
             trainer.begin()
-        with timeline.span("import pytest, torch and the checks' helpers"):
+        with run.timeline.span("import pytest, torch and the checks' helpers"):
             from autograder.grading.plugin import GradingPlugin
         plugin = GradingPlugin(
             sandbox=student,
             trainer=trainer,
-            context={"data_root": data_root, "timeout_scale": limits.timeout_scale},
-            timeline=timeline,
+            context={"data_root": run.data_root, "timeout_scale": run.limits.timeout_scale},
+            timeline=run.timeline,
         )
-        _run_checks(plugin, select=select, checks_dir=checks_dir)
+        _run_checks(plugin, select=run.select, checks_dir=run.checks_dir)
     finally:
         student.close()
         if trainer is not None:

@@ -613,12 +613,16 @@ class Sandbox:
         try:
             protocol.send(proc.req_w, {"probe": probe, "kwargs": kwargs}, deadline=deadline)
         except protocol.ChannelTimeout:
-            self._kill()
-            self._timed_out[probe] = seconds
-            raise StudentTimeout(probe, seconds) from None
+            raise self._late(probe, seconds) from None
         except (protocol.ChannelClosed, BrokenPipeError):
             raise self._crashed(probe, proc) from None
         return deadline
+
+    def _late(self, probe: str, seconds: float) -> StudentTimeout:
+        """Kill the process that missed ``probe``'s deadline; it is not asked again."""
+        self._kill()
+        self._timed_out[probe] = seconds
+        return StudentTimeout(probe, seconds)
 
     def _crashed(self, probe: str, proc: _Process) -> StudentCrashed:
         tail = proc.drain.tail_text()
@@ -634,9 +638,7 @@ class Sandbox:
         try:
             reply = protocol.recv(proc.rep_r, deadline=deadline)
         except protocol.ChannelTimeout:
-            self._kill()
-            self._timed_out[probe] = seconds
-            raise StudentTimeout(probe, seconds) from None
+            raise self._late(probe, seconds) from None
         except (protocol.ChannelClosed, BrokenPipeError):
             raise self._crashed(probe, proc) from None
         except protocol.ProtocolError as exc:

@@ -6,7 +6,7 @@ imported; ``changed_since`` lists what differs afterwards (reported to the grade
 Torch replaces some of these functions itself, lazily: importing ``torch._dynamo`` (which the
 first optimizer step does) wraps ``torch.manual_seed``, and the first optimizer of a class wraps
 its ``step``. Those wrappers are recognised rather than set off in advance (which would cost
-every grading the 1 s import of ``torch._dynamo`` before the submission's): a watched function
+every grading the 1.5 s import of ``torch._dynamo`` before the submission's): a watched function
 that changed counts as unchanged only when it is one of torch's own wrappers (its code object,
 globals and closure those of torch's wrapper factories, as found before any student code ran)
 around the very function of the fingerprint. ``WATCHED`` is what the grader accepts as a name in

@@ -2,7 +2,7 @@
 protocol section 4 judges, and the Fashion-MNIST training whose models section 5 evaluates.
 
 They are the longest probes of a grading, and the only ones that use an optimizer (whose first
-step imports ``torch._dynamo``, 1 s). With a trainer (``GradingPlugin.trainer``, a second student
+step imports ``torch._dynamo``, 1.5 s). With a trainer (``GradingPlugin.trainer``, a second student
 process), ``start`` sends both there before the first check, the training once the protocol run
 has answered; the other checks' probes run meanwhile in the first process, and the checks of
 sections 4 and 5 run last (``GradingPlugin``) so that the grader has work while it waits.
@@ -10,6 +10,7 @@ sections 4 and 5 run last (``GradingPlugin``) so that the grader has work while 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -127,11 +128,8 @@ def start(grading, probe, reference, *, protocol: bool, training: bool) -> None:
     """Start what the selected checks need in the trainer: the instrumented run, then (once it
     has answered, ``then=``) the accuracy training; or the training alone."""
 
-    def train() -> None:
-        start_training(grading, probe)
-
     if protocol:
-        then = train if training else None
+        then = functools.partial(start_training, grading, probe) if training else None
         probe.start(PROTOCOL_PROBE, key=PROTOCOL_KEY, then=then, **protocol_request(reference))
     elif training:
-        train()
+        start_training(grading, probe)
