@@ -3,14 +3,19 @@
 The grader's pytest loads none of the plugins installed beside it; the sandbox's bind list is
 read from the distributions' metadata as lines (the same list as ``importlib.metadata``'s);
 the bonus probe's backward pass and its operator watch neither import sympy nor
-``torch._dynamo`` and give torch's own numbers and errors.
+``torch._dynamo`` and give torch's own numbers and errors; the loaders' batches are a plain
+DataLoader's, whoever collates them; the student process imports ``torch._dynamo`` ahead only
+when compare_runs may train, and nothing it does to that import costs it a check.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
+import time
+import types
 from importlib.metadata import distributions
 
 import pytest
@@ -19,10 +24,11 @@ from packaging.requirements import Requirement
 
 from autograder.grading.plugin import GradingPlugin
 from autograder.grading.runner import _run_checks
-from autograder.paths import CHECKS_DIR, REPO_ROOT
-from autograder.sandbox import isolation, probes
+from autograder.paths import CHECKS_DIR, REPO_ROOT, SOLUTION_PATH
+from autograder.sandbox import client, isolation, probes, worker
 
 TensorDataset = torch.utils.data.TensorDataset
+REFERENCE_SOURCE = SOLUTION_PATH.read_text()
 
 
 class _SeesPlugins(GradingPlugin):
@@ -153,3 +159,102 @@ def test_the_loaders_fetch_whole_batches_and_give_what_a_plain_dataloader_gives(
     theirs = torch.utils.data.DataLoader(ours.dataset, batch_size=32, shuffle=True)
     again = torch.utils.data.DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
     assert _same(_passes(theirs, 5), _passes(again, 5))
+
+    def own_collate(batch: list) -> list:  # a student's: reads the samples as a list
+        assert len(batch) == len(list(batch)) and batch[0] in batch and batch == list(batch)
+        return [torch.stack([s[0] for s in reversed(batch)]), torch.tensor([s[1] for s in batch])]
+
+    theirs = torch.utils.data.DataLoader(ours.dataset, batch_size=50, collate_fn=own_collate)
+    first = next(iter(theirs))
+    assert torch.equal(first[0], x[:50].flip(0)) and torch.equal(first[1], y[:50])
+    fetched = ours.dataset.__getitems__([3, 1])
+    copy = pickle.loads(pickle.dumps(fetched))  # (as a worker process of a DataLoader sends it)
+    assert len(copy) == 2 and all(len(s) == 2 for s in copy)
+    assert torch.equal(copy[0][0], x[3]) and torch.equal(copy[1][1], y[1])
+
+
+# -- the ahead import of torch._dynamo (worker.import_ahead, Sandbox.ahead) ----------------------
+
+
+def _module(source: str) -> types.ModuleType:
+    module = types.ModuleType("submission")
+    exec(compile(source, "submission.py", "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("source", "may_train"),
+    [
+        (
+            "def compare_runs(*a, **k):\n    '''Doc.'''\n    raise NotImplementedError('hint')",
+            False,
+        ),
+        ("def compare_runs(*a, **k):\n    pass", False),
+        ("x = 1", False),  # no compare_runs
+        (
+            "import torch\ndef compare_runs(m, *a, **k):\n    torch.optim.SGD(m().parameters())",
+            True,
+        ),
+        ("def compare_runs(*a, **k):\n    return helper(*a)", True),  # a helper trains
+        ("def compare_runs(*a, **k):\n    f = lambda: train()\n    return f()", True),  # nested
+        ("class C:\n    def __call__(self, *a): pass\ncompare_runs = C()", True),  # cannot tell
+    ],
+)
+def test_only_a_compare_runs_that_may_train_gets_torch_dynamo_ahead(source, may_train):
+    assert worker._may_train(_module(source)) is may_train
+
+
+def test_the_ahead_import_reports_what_it_did():
+    stub = _module("def compare_runs(*a, **k):\n    raise NotImplementedError")
+    assert worker.import_ahead(stub) == {"ok": True, "ahead": "skipped"}
+    done = worker.import_ahead(_module("def compare_runs(m):\n    return train(m)"))
+    assert done["ahead"] == "imported" and "torch._dynamo" in sys.modules
+    assert done["timings"][0] <= done["timings"][1]
+
+
+def _grads_norm(sandbox: client.Sandbox) -> float:
+    reply = sandbox.call("compute_grad_norm", timeout=30, grads=[torch.ones(4)], shapes=[[4]])
+    return reply["value"]
+
+
+def test_the_first_process_imports_torch_dynamo_before_its_first_call(write_submission):
+    """The reference's process imports it between its hello and its first call (the timeline
+    shows it); one started again does not."""
+    spans = []
+    path = write_submission(REFERENCE_SOURCE)
+    record = lambda lane, name, start, end: spans.append(name)  # noqa: E731
+    with client.Sandbox(path, ahead=True, record=record) as sandbox:
+        assert _grads_norm(sandbox) == pytest.approx(2.0)
+        assert sandbox.starts == 1 and "import torch._dynamo (ahead)" in spans
+        assert spans.index("import the submission") < spans.index("import torch._dynamo (ahead)")
+        sandbox._kill()
+        spans.clear()
+        assert _grads_norm(sandbox) == pytest.approx(2.0)
+        assert sandbox.starts == 2 and "import torch._dynamo (ahead)" not in spans
+
+
+def test_an_ahead_import_the_submission_breaks_costs_it_nothing_else(write_submission):
+    """torch._dynamo made unimportable at import: the ahead import fails, the other calls are
+    answered by the same process, and compare_runs fails as the submission's own error."""
+    source = REFERENCE_SOURCE + "\nimport sys\nsys.modules['torch._dynamo'] = None\n"
+    with client.Sandbox(write_submission(source), ahead=True) as sandbox:
+        assert _grads_norm(sandbox) == pytest.approx(2.0)
+        assert sandbox.starts == 1
+
+
+def test_a_hung_ahead_import_gets_a_fresh_process_without_it(write_submission, monkeypatch):
+    """An import hook of the submission's that never returns from torch._dynamo: after the
+    ahead import's deadline the process is started again, without it, and answers."""
+    monkeypatch.setattr(client, "AHEAD_SECONDS", 3.0)
+    source = (
+        "import sys, time, torch\n"
+        "class Hang:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch._dynamo' and '--ahead' in sys.argv:\n"
+        "            time.sleep(3600)\n"
+        "sys.meta_path.insert(0, Hang())\n" + REFERENCE_SOURCE
+    )
+    with client.Sandbox(write_submission(source), ahead=True) as sandbox:
+        started = time.monotonic()
+        assert _grads_norm(sandbox) == pytest.approx(2.0)
+        assert sandbox.starts == 2 and time.monotonic() - started < 60

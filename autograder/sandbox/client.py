@@ -53,7 +53,7 @@ from .isolation import (
     make_staging,
     start_bwrap_check,
 )
-from .names import BONUS_NAMES, EXERCISE_FILE, EXERCISE_UTILS_FILE, REQUIRED_NAMES
+from .names import AHEAD_MODULE, BONUS_NAMES, EXERCISE_FILE, EXERCISE_UTILS_FILE, REQUIRED_NAMES
 
 # ------------------------------------------------------------------------------------------------
 # What can go wrong on the student side. Each carries a message written for the student.
@@ -266,6 +266,12 @@ class _OutputDrain(threading.Thread):
         return b"".join(self.tail).decode("utf-8", "replace")[-1500:]
 
 
+# How long the grader waits for a process's ahead import (worker.import_ahead; 1.5-2 s here),
+# and what the process may say it did
+AHEAD_SECONDS = 60.0
+AHEAD_OUTCOMES = ("imported", "skipped", "failed")
+
+
 @dataclass
 class _Process:
     popen: subprocess.Popen
@@ -273,6 +279,7 @@ class _Process:
     rep_r: int
     drain: _OutputDrain
     staging: Path
+    ahead: bool = False  # started with --ahead: a message follows the hello (worker.import_ahead)
 
 
 @dataclass
@@ -289,6 +296,9 @@ class Sandbox:
     ``record(lane, name, start, end)``, if given, is told when the process started, imported
     torch and the submission, and how long each call took (``time.monotonic()`` readings), on
     the lane named ``lane``; the times the student process reports are checked for sense first.
+    ``ahead``: the first process imports ``torch._dynamo`` (which compare_runs' optimizer
+    needs) right after the submission, while the grader gets ready, and the first call waits
+    for it (``worker.import_ahead``); a process started again does not.
     """
 
     submission: Path
@@ -304,6 +314,7 @@ class Sandbox:
     isolation_note: str = ""  # why "auto" fell back to process isolation, if it did
     lane: str = "student"  # the name of this process in a timeline
     record: Callable[[str, str, float, float], None] | None = None
+    ahead: bool = False
 
     def __post_init__(self) -> None:
         self.submission = Path(self.submission)
@@ -400,6 +411,9 @@ class Sandbox:
         cmd = [*python, "-c", bootstrap, "--submission", sub]
         cmd += ["--fd-in", str(req_r), "--fd-out", str(rep_w)]
         cmd += ["--max-processes", str(max_processes)]
+        ahead = self.ahead and self.starts == 0  # the first start (and its start again)
+        if ahead:
+            cmd.append("--ahead")
         try:
             popen = subprocess.Popen(
                 cmd,
@@ -420,7 +434,7 @@ class Sandbox:
         drain.start()
         self.starts += 1
         self._spawned_at = time.monotonic()
-        return _Process(popen, req_w, rep_r, drain, staging)
+        return _Process(popen, req_w, rep_r, drain, staging, ahead)
 
     def begin(self) -> None:
         """Start the student process now (it imports torch while the grader gets ready)."""
@@ -478,6 +492,33 @@ class Sandbox:
                 "tampered": sorted(self.tampered),
                 "isolation": self.isolation,
             }
+        if proc.ahead:
+            self._await_ahead(proc)
+
+    def _await_ahead(self, proc: _Process) -> None:
+        """Wait for the message that follows the hello of a process started with ``--ahead``.
+
+        Its outcome is nobody's verdict: a process whose message is late, missing or garbled is
+        started again, without ``--ahead``, and the calls go to that one."""
+        seconds = AHEAD_SECONDS * self.limits.timeout_scale
+        try:
+            message = protocol.recv(proc.rep_r, deadline=time.monotonic() + seconds)
+        except (protocol.ProtocolError, protocol.ChannelTimeout, OSError):
+            message = None
+        received = time.monotonic()
+        if isinstance(message, dict) and message.get("ahead") in AHEAD_OUTCOMES:
+            span = message.get("timings")
+            if (
+                isinstance(span, list)
+                and len(span) == 2
+                and all(type(t) is float for t in span)
+                and self._spawned_at <= span[0] <= span[1] <= received
+            ):
+                self._record(f"import {AHEAD_MODULE} (ahead)", span[0], span[1])
+            return
+        self._kill()
+        self.begin()
+        self._await_hello()
 
     def _record_startup(self, hello: dict[str, Any], received: float) -> None:
         """Record the start-up of the process from the times it reports, if they make sense

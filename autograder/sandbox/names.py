@@ -13,3 +13,6 @@ EDITIONS = (EXERCISE_FILE, EXERCISE_NOTEBOOK)  # what a release ships for studen
 REQUIRED_NAMES = ("add_batchnorm", "compute_grad_norm", "clip_gradients", "compare_runs")
 BONUS_NAMES = ("ManualBatchNorm1d",)
 EXERCISE_UTILS_FILE = "exercise_utils.py"  # shipped beside the exercise
+
+# Imported by the student process in the background once the submission is (worker.AheadImport)
+AHEAD_MODULE = "torch._dynamo"

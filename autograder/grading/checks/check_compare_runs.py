@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
+from autograder.grading.checks import training
 from autograder.grading.checks.training import (
     BATCH,
     EPOCHS,
@@ -46,6 +48,15 @@ NO_TRAINING = Cause("compare_runs:no-training", "compare_runs did not train both
 NOT_RETURNED = Cause("compare_runs:return", "compare_runs does not return the two histories")
 NOT_OBSERVED = Cause("compare_runs:unobserved", "no forward pass of the model was seen")
 ZERO_GRAD_LATE = Cause("compare_runs:zero-grad-late", "zero_grad() runs after backward()")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _start_runs(request, grading, probe, reference) -> None:
+    """Without a trainer, before this section's first check: start the instrumented run, and
+    the accuracy training after it if section 5 is to run (``training.start``)."""
+    if grading.trainer is None:
+        tags = training.selected_tags(request.session)
+        training.start(grading, probe, reference, protocol=True, training="accuracy" in tags)
 
 
 def run(probe, reference) -> ProtocolReply:

@@ -95,7 +95,7 @@ def _trainer_work(request: pytest.FixtureRequest, grading: GradingPlugin, probe:
     check of section 4 or 5 is to run (they then run while the other checks do)."""
     if grading.trainer is None:
         return
-    tags = {m.args[0] for item in request.session.items for m in item.iter_markers("tag") if m.args}
+    tags = training.selected_tags(request.session)
     if tags & {"compare_runs", "accuracy"}:
         reference = request.getfixturevalue("reference")
         with grading.timeline.span("start compare_runs in the trainer"):

@@ -1,16 +1,17 @@
 """compare_runs' two runs in the student process: the instrumented run on small data whose
 protocol section 4 judges, and the Fashion-MNIST training whose models section 5 evaluates.
 
-They are the longest probes of a grading, and the only ones that use an optimizer (whose first
-step imports ``torch._dynamo``, 1.5 s). With a trainer (``GradingPlugin.trainer``, a second student
-process), ``start`` sends both there before the first check, the training once the protocol run
-has answered; the other checks' probes run meanwhile in the first process, and the checks of
-sections 4 and 5 run last (``GradingPlugin``) so that the grader has work while it waits.
+They are the longest probes of a grading, and the only ones that use an optimizer (whose
+construction imports ``torch._dynamo``, 1.5-2 s, which the student process imports ahead:
+``Sandbox.ahead``). ``start`` sends the protocol run and, as soon as it has answered, the
+training, whose data the grader loads meanwhile. With a trainer (``GradingPlugin.trainer``, a
+second student process) that happens before the first check, and the other checks' probes run
+meanwhile in the first process; without one, before the first check of section 4. The checks of
+sections 4 and 5 run last (``GradingPlugin``), so the grader has work while it waits.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import torch
@@ -121,15 +122,33 @@ def trained_runs(grading, probe) -> TrainReply:
     return probe(PROBE, key=KEY, lazy_kwargs=lambda: _request(grading))
 
 
-# -- both, in the trainer ------------------------------------------------------------------------
+def selected_tags(session) -> set[str]:
+    """The tags of the checks a pytest ``session`` runs (``--select`` may leave some out)."""
+    return {m.args[0] for item in session.items for m in item.iter_markers("tag") if m.args}
+
+
+# -- both, started ahead ------------------------------------------------------------------------
 
 
 def start(grading, probe, reference, *, protocol: bool, training: bool) -> None:
-    """Start what the selected checks need in the trainer: the instrumented run, then (once it
-    has answered, ``then=``) the accuracy training; or the training alone."""
+    """Start what the selected checks need: the instrumented run, then the accuracy training,
+    sent as soon as the run has answered (``then=``) with its data loaded meanwhile; or the
+    training alone. With a trainer, before the first check; in the one student process, before
+    the first check of section 4 (the checks of sections 4 and 5 run last)."""
+    if not protocol:
+        if training:
+            start_training(grading, probe)
+        return
+    ready: dict[str, Any] = {}  # the training's request, once built
 
-    if protocol:
-        then = functools.partial(start_training, grading, probe) if training else None
-        probe.start(PROTOCOL_PROBE, key=PROTOCOL_KEY, then=then, **protocol_request(reference))
-    elif training:
-        start_training(grading, probe)
+    def send_training() -> None:
+        if "request" in ready:
+            probe.start(PROBE, key=KEY, **ready["request"])
+
+    then = send_training if training else None
+    probe.start(PROTOCOL_PROBE, key=PROTOCOL_KEY, then=then, **protocol_request(reference))
+    if training:
+        try:
+            ready["request"] = _request(grading)
+        except Exception:
+            pass  # splits() keeps the error: the accuracy checks raise it
