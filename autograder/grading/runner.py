@@ -31,7 +31,7 @@ from autograder.grading.results import (
     TestResult,
     not_graded,
 )
-from autograder.grading.settings import TRAINING_MODES
+from autograder.grading.settings import GRADER_THREADS, TRAINING_MODES
 from autograder.grading.submission import SubmissionNotFound, choose_editions, prepared_submission
 from autograder.grading.timeline import Timeline
 from autograder.paths import ASSIGNMENT_DIR, CHECKS_DIR, EXERCISE_UTILS_PATH
@@ -73,6 +73,19 @@ def own_address_space_capped(megabytes: int) -> Iterator[None]:
     finally:
         if lower:
             resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads of this process set to ``threads`` meanwhile."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _run_checks(plugin: GradingPlugin, *, select: str | None, checks_dir: Path) -> None:
@@ -252,7 +265,8 @@ def _grade_file(path: Path, result: GradingResult, run: _Run) -> None:
             context={"data_root": run.data_root, "timeout_scale": run.limits.timeout_scale},
             timeline=run.timeline,
         )
-        _run_checks(plugin, select=run.select, checks_dir=run.checks_dir)
+        with _torch_threads(GRADER_THREADS):
+            _run_checks(plugin, select=run.select, checks_dir=run.checks_dir)
     finally:
         student.close()
         if trainer is not None:

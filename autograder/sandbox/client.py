@@ -266,12 +266,6 @@ class _OutputDrain(threading.Thread):
         return b"".join(self.tail).decode("utf-8", "replace")[-1500:]
 
 
-# How long the grader waits for a process's ahead import (worker.import_ahead; 1.5-2 s here),
-# and what the process may say it did
-AHEAD_SECONDS = 60.0
-AHEAD_OUTCOMES = ("imported", "skipped", "failed")
-
-
 @dataclass
 class _Process:
     popen: subprocess.Popen
@@ -279,7 +273,6 @@ class _Process:
     rep_r: int
     drain: _OutputDrain
     staging: Path
-    ahead: bool = False  # started with --ahead: a message follows the hello (worker.import_ahead)
 
 
 @dataclass
@@ -297,8 +290,8 @@ class Sandbox:
     torch and the submission, and how long each call took (``time.monotonic()`` readings), on
     the lane named ``lane``; the times the student process reports are checked for sense first.
     ``ahead``: the first process imports ``torch._dynamo`` (which compare_runs' optimizer
-    needs) right after the submission, while the grader gets ready, and the first call waits
-    for it (``worker.import_ahead``); a process started again does not.
+    needs) in the background once the submission is imported (``ahead.AheadImport``); a
+    process started again does not.
     """
 
     submission: Path
@@ -411,8 +404,7 @@ class Sandbox:
         cmd = [*python, "-c", bootstrap, "--submission", sub]
         cmd += ["--fd-in", str(req_r), "--fd-out", str(rep_w)]
         cmd += ["--max-processes", str(max_processes)]
-        ahead = self.ahead and self.starts == 0  # the first start (and its start again)
-        if ahead:
+        if self.ahead and self.starts == 0:  # the first start (and its start again)
             cmd.append("--ahead")
         try:
             popen = subprocess.Popen(
@@ -434,7 +426,7 @@ class Sandbox:
         drain.start()
         self.starts += 1
         self._spawned_at = time.monotonic()
-        return _Process(popen, req_w, rep_r, drain, staging, ahead)
+        return _Process(popen, req_w, rep_r, drain, staging)
 
     def begin(self) -> None:
         """Start the student process now (it imports torch while the grader gets ready)."""
@@ -492,33 +484,6 @@ class Sandbox:
                 "tampered": sorted(self.tampered),
                 "isolation": self.isolation,
             }
-        if proc.ahead:
-            self._await_ahead(proc)
-
-    def _await_ahead(self, proc: _Process) -> None:
-        """Wait for the message that follows the hello of a process started with ``--ahead``.
-
-        Its outcome is nobody's verdict: a process whose message is late, missing or garbled is
-        started again, without ``--ahead``, and the calls go to that one."""
-        seconds = AHEAD_SECONDS * self.limits.timeout_scale
-        try:
-            message = protocol.recv(proc.rep_r, deadline=time.monotonic() + seconds)
-        except (protocol.ProtocolError, protocol.ChannelTimeout, OSError):
-            message = None
-        received = time.monotonic()
-        if isinstance(message, dict) and message.get("ahead") in AHEAD_OUTCOMES:
-            span = message.get("timings")
-            if (
-                isinstance(span, list)
-                and len(span) == 2
-                and all(type(t) is float for t in span)
-                and self._spawned_at <= span[0] <= span[1] <= received
-            ):
-                self._record(f"import {AHEAD_MODULE} (ahead)", span[0], span[1])
-            return
-        self._kill()
-        self.begin()
-        self._await_hello()
 
     def _record_startup(self, hello: dict[str, Any], received: float) -> None:
         """Record the start-up of the process from the times it reports, if they make sense
@@ -534,6 +499,16 @@ class Sandbox:
             self._record("import the submission", points[2], points[3])
         else:
             self._record("start, import torch and the submission", self._spawned_at, received)
+
+    def _record_ahead_import(self, reply: dict[str, Any], received: float) -> None:
+        """Record the background import of ``torch._dynamo`` (``ahead.AheadImport``) when a
+        reply reports it, if its times make sense (after the process started, before now)."""
+        reported = reply.get("timings")
+        span = reported.get("ahead") if isinstance(reported, dict) else None
+        if not (isinstance(span, list) and len(span) == 2 and all(type(t) is float for t in span)):
+            return
+        if self._spawned_at <= span[0] <= span[1] <= received:
+            self._record(f"import {AHEAD_MODULE} (ahead)", span[0], span[1])
 
     def _note_tampering(self, message: dict[str, Any]) -> None:
         """Add what the student process reports as replaced; only names the grader watches."""
@@ -686,11 +661,13 @@ class Sandbox:
             self._kill()
             raise MalformedReply(probe, str(exc)[:200]) from None
         finally:
-            self._record(probe, self._sent_at, time.monotonic())
+            received = time.monotonic()
+            self._record(probe, self._sent_at, received)
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
             self._kill()
             raise MalformedReply(probe, "not a reply")
         self._note_tampering(reply)
+        self._record_ahead_import(reply, received)
         if not reply["ok"]:
             error = reply.get("error")
             error = error if isinstance(error, dict) else {}

@@ -15,10 +15,10 @@ import sys
 import tempfile
 import time
 import traceback
-import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .ahead import AheadImport, may_train
 from .names import AHEAD_MODULE, BONUS_NAMES, MODULE_NAME, REQUIRED_NAMES
 
 if TYPE_CHECKING:
@@ -89,52 +89,12 @@ def import_submission(path: Path):
     return module
 
 
-def _may_train(module: Any) -> bool:
-    """Whether the submission's ``compare_runs`` may build an optimizer: anything but a missing
-    function or a stub, whose code (nested code too) names nothing but ``NotImplementedError``."""
-    try:
-        code = getattr(getattr(module, "compare_runs", None), "__code__", None)
-    except BaseException:  # a module __getattr__ of the student's
-        return True
-    if not isinstance(code, types.CodeType):
-        return hasattr(module, "compare_runs")
-    names: set[str] = set()
-    todo = [code]
-    while todo:
-        code = todo.pop()
-        names.update(code.co_names)
-        todo.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
-    return not names <= {"NotImplementedError"}
-
-
-def import_ahead(module: Any) -> dict[str, Any]:
-    """Import ``AHEAD_MODULE`` (``torch._dynamo``) now, if the submission's compare_runs may
-    need it; what was done, as the message the grader waits for (``--ahead``).
-
-    Building an optimizer imports it (``Optimizer.add_param_group`` goes through
-    ``torch._disable_dynamo``): 1.5-2 s in the middle of compare_runs' first run. Imported right
-    after the submission, it is imported while the grader is still importing pytest and torch.
-    Only the moment changes: the same module, torch's and Python's RNGs untouched, and nothing
-    depends on it succeeding (whatever needs the module imports it again).
-    """
-    if not _may_train(module):
-        return {"ok": True, "ahead": "skipped"}
-    started = time.monotonic()
-    try:
-        importlib.import_module(AHEAD_MODULE)
-    except BaseException:  # broken by the submission: left to whatever needs the module
-        return {"ok": True, "ahead": "failed"}
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    return {"ok": True, "ahead": "imported", "timings": [started, time.monotonic()]}
-
-
 def serve(
     submission: Path, fd_in: int, fd_out: int, *, max_processes: int = 0, ahead: bool = False
 ) -> None:
     """Import ``submission`` and answer requests; ``max_processes`` > 0 caps RLIMIT_NPROC first;
-    ``ahead``: after the hello, ``import_ahead`` and say so, before the first request."""
+    ``ahead``: once the submission is imported, import ``torch._dynamo`` in the background if
+    its compare_runs may train (``ahead.AheadImport``)."""
     started = time.monotonic()
     import torch
 
@@ -166,13 +126,19 @@ def serve(
             "timings": {"started": started, "torch": torch_imported, "imported": imported},
         },
     )
-    if ahead:
-        protocol.send(fd_out, import_ahead(module))
-    _answer(module, submission, fd_in, fd_out, fingerprint)
+    background = AheadImport(AHEAD_MODULE)
+    if ahead and may_train(module):
+        background.start()
+    _answer(module, submission, fd_in, fd_out, fingerprint, background)
 
 
 def _answer(
-    module: Any, submission: Path, fd_in: int, fd_out: int, fingerprint: tamper.Fingerprint
+    module: Any,
+    submission: Path,
+    fd_in: int,
+    fd_out: int,
+    fingerprint: tamper.Fingerprint,
+    background: AheadImport,
 ) -> None:
     """Answer probe requests from ``fd_in`` on ``fd_out`` until told to stop."""
     from . import probes, protocol, tamper
@@ -200,6 +166,9 @@ def _answer(
             sys.stdout.flush()
             sys.stderr.flush()
         reply["tampered"] = tamper.changed_since(fingerprint)
+        timings = background.timings()
+        if timings:
+            reply["timings"] = timings
         try:
             protocol.send(fd_out, reply, limits=protocol.REPLY_LIMITS)
         except Exception as exc:  # a reply torch.save cannot encode, or too large a one
@@ -212,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fd-in", required=True, type=int)
     parser.add_argument("--fd-out", required=True, type=int)
     parser.add_argument("--max-processes", type=int, default=0, help="RLIMIT_NPROC (0: none)")
-    parser.add_argument("--ahead", action="store_true", help="import_ahead() after the hello")
+    parser.add_argument("--ahead", action="store_true", help="import torch._dynamo ahead")
     args = parser.parse_args(argv)
     serve(
         args.submission,
