@@ -9,9 +9,12 @@ and a command module imports its heavy dependencies (torch, pytest) inside ``run
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import importlib
+import os
 import sys
+import threading
 from typing import NoReturn
 
 from autograder import __version__
@@ -91,15 +94,25 @@ def main(argv: list[str] | None = None) -> int:
 def run_and_exit(argv: list[str] | None = None) -> NoReturn:
     """``main``, then exit the process: the entry point of ``python -m autograder`` and the script.
 
-    An interpreter that has imported torch spends 1-2 s of its exit in garbage collection over
-    objects that die with the process anyway (2 cores, a busy machine: 1.2 s after ``import
-    torch``, 0.5 s frozen; 1.9 s with ``torch._dynamo``, 0.3 s frozen). Frozen, they are left to
-    the operating system; atexit handlers, finalizers (temporary folders) and the flushing of
-    files still run.
+    An interpreter that has imported torch spends 0.3-2 s of its exit tearing down modules and
+    collecting objects that die with the process anyway (after a grading, 2 cores: 0.3-0.45 s
+    with the collector frozen, 1-2 s without). So what an exit must do is done here, in the
+    interpreter's order: the other (non-daemon) threads are waited for, the atexit handlers run
+    (and with them the finalizers of temporary folders), the standard streams are flushed; then
+    the process ends without the teardown (``os._exit``). An exception still ends the usual way.
     """
     code = main(argv)
     gc.freeze()
-    sys.exit(code)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more to say there
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import sys
 import time
 import types
 from importlib.metadata import distributions
+from pathlib import Path
 
 import pytest
 import torch
@@ -320,3 +321,37 @@ def test_the_grader_checks_with_one_torch_thread_and_gives_the_others_back():
     with _torch_threads(GRADER_THREADS):
         assert torch.get_num_threads() == GRADER_THREADS == 1
     assert torch.get_num_threads() == before
+
+
+EXIT_SCRIPT = """
+import atexit, sys, tempfile, threading, time
+from pathlib import Path
+from autograder import cli
+out = Path(sys.argv[1])
+folder = tempfile.TemporaryDirectory()  # removed by its finalizer at exit
+(out / "folder").write_text(folder.name)
+def late():
+    time.sleep(0.5)
+    (out / "thread").write_text("done")
+threading.Thread(target=late).start()  # not a daemon: waited for
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+cli.main = lambda argv: print("buffered", end="") or 3  # what a command prints and returns
+cli.run_and_exit([])
+"""
+
+
+def test_the_command_line_exits_fast_and_still_does_what_an_exit_must(tmp_path):
+    """run_and_exit ends the process without the interpreter's teardown, but with its exit code,
+    after the other threads, the atexit handlers and temporary folders' finalizers, and with
+    what was printed flushed."""
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "buffered"
+    assert (tmp_path / "thread").read_text() == "done"
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert not Path((tmp_path / "folder").read_text()).exists()
